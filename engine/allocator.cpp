@@ -1,0 +1,159 @@
+// allocator.cpp — CPU allocation plus the CUDA caching allocator (see allocator.h).
+#include "engine/allocator.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "engine/common.h"
+#ifdef SGSF_WITH_CUDA
+#include "engine/cuda_check.h"
+#endif
+
+namespace sg {
+namespace {
+
+struct Counters {
+  std::mutex mu;
+  MemoryStats stats;
+};
+
+Counters& counters(Device d) {
+  static Counters cpu, gpu;
+  return d == Device::CUDA ? gpu : cpu;
+}
+
+void note_alloc(MemoryStats& s, size_t bytes) {
+  s.bytes_in_use += bytes;
+  if (s.bytes_in_use > s.peak_bytes_in_use) s.peak_bytes_in_use = s.bytes_in_use;
+}
+
+#ifdef SGSF_WITH_CUDA
+// Rounded size -> free blocks of exactly that size.
+std::multimap<size_t, void*>& free_blocks() {
+  static std::multimap<size_t, void*> m;
+  return m;
+}
+
+size_t round_cuda(size_t bytes) {
+  const size_t small = 512, large = size_t(2) << 20;
+  if (bytes <= (size_t(1) << 20)) return (bytes + small - 1) / small * small;
+  return (bytes + large - 1) / large * large;
+}
+
+void release_cache_locked(MemoryStats& s) {
+  for (auto& kv : free_blocks()) {
+    cudaFree(kv.second);
+    s.device_frees++;
+  }
+  free_blocks().clear();
+  s.bytes_cached = 0;
+}
+#endif
+
+}  // namespace
+
+void* allocate(Device d, size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  Counters& c = counters(d);
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (d == Device::CPU) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    SG_CHECK(p != nullptr, "allocate: out of host memory asking for ", bytes, " bytes");
+    c.stats.device_allocs++;
+    note_alloc(c.stats, rounded);
+    return p;
+  }
+#ifdef SGSF_WITH_CUDA
+  size_t rounded = round_cuda(bytes);
+  auto it = free_blocks().find(rounded);
+  if (it != free_blocks().end()) {
+    void* p = it->second;
+    free_blocks().erase(it);
+    c.stats.bytes_cached -= rounded;
+    note_alloc(c.stats, rounded);
+    return p;
+  }
+  void* p = nullptr;
+  if (cudaMalloc(&p, rounded) != cudaSuccess) {
+    cudaGetLastError();
+    release_cache_locked(c.stats);
+    SG_CUDA_CHECK(cudaMalloc(&p, rounded));
+  }
+  c.stats.device_allocs++;
+  note_alloc(c.stats, rounded);
+  return p;
+#else
+  throw Error("allocate: this build has no CUDA backend");
+#endif
+}
+
+void deallocate(Device d, void* p, size_t bytes) {
+  if (!p) return;
+  if (bytes == 0) bytes = 1;
+  Counters& c = counters(d);
+  std::lock_guard<std::mutex> lock(c.mu);
+  if (d == Device::CPU) {
+    std::free(p);
+    c.stats.device_frees++;
+    c.stats.bytes_in_use -= (bytes + 63) / 64 * 64;
+    return;
+  }
+#ifdef SGSF_WITH_CUDA
+  size_t rounded = round_cuda(bytes);
+  c.stats.bytes_in_use -= rounded;
+  c.stats.bytes_cached += rounded;
+  free_blocks().emplace(rounded, p);
+#endif
+}
+
+MemoryStats memory_stats(Device d) {
+  Counters& c = counters(d);
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.stats;
+}
+
+void reset_peak_memory(Device d) {
+  Counters& c = counters(d);
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
+}
+
+void empty_cache(Device d) {
+#ifdef SGSF_WITH_CUDA
+  if (d != Device::CUDA) return;
+  Counters& c = counters(d);
+  std::lock_guard<std::mutex> lock(c.mu);
+  cudaDeviceSynchronize();
+  release_cache_locked(c.stats);
+#else
+  (void)d;
+#endif
+}
+
+void* allocate_pinned(size_t bytes) {
+#ifdef SGSF_WITH_CUDA
+  if (cuda_available()) {
+    void* p = nullptr;
+    SG_CUDA_CHECK(cudaMallocHost(&p, bytes == 0 ? 1 : bytes));
+    return p;
+  }
+#endif
+  void* p = std::malloc(bytes == 0 ? 1 : bytes);
+  SG_CHECK(p != nullptr, "allocate_pinned: out of host memory asking for ", bytes, " bytes");
+  return p;
+}
+
+void free_pinned(void* p) {
+  if (!p) return;
+#ifdef SGSF_WITH_CUDA
+  if (cuda_available()) {
+    cudaFreeHost(p);
+    return;
+  }
+#endif
+  std::free(p);
+}
+
+}  // namespace sg

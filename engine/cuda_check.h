@@ -1,0 +1,45 @@
+// cuda_check.h — the check macros every CUDA, cuBLAS and cuDNN call goes through, plus the shared
+// stream and library handles. Include only from CUDA-enabled code (.cu files, or .cpp files inside
+// #ifdef SGSF_WITH_CUDA). A failing call throws sg::Error naming the expression and file:line.
+#pragma once
+#ifdef SGSF_WITH_CUDA
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "engine/common.h"
+
+#define SG_CUDA_CHECK(expr)                                                                     \
+  do {                                                                                          \
+    cudaError_t sg_err_ = (expr);                                                               \
+    if (sg_err_ != cudaSuccess)                                                                 \
+      throw ::sg::Error(::sg::str("CUDA error '", cudaGetErrorString(sg_err_), "' in ", #expr, \
+                                  " at ", __FILE__, ":", __LINE__));                            \
+  } while (0)
+
+#define SG_CUBLAS_CHECK(expr)                                                                \
+  do {                                                                                       \
+    cublasStatus_t sg_st_ = (expr);                                                          \
+    if (sg_st_ != CUBLAS_STATUS_SUCCESS)                                                     \
+      throw ::sg::Error(::sg::str("cuBLAS error ", cublasGetStatusString(sg_st_), " in ", \
+                                  #expr, " at ", __FILE__, ":", __LINE__));                  \
+  } while (0)
+
+#define SG_CUDNN_CHECK(expr)                                                                \
+  do {                                                                                      \
+    cudnnStatus_t sg_st_ = (expr);                                                          \
+    if (sg_st_ != CUDNN_STATUS_SUCCESS)                                                     \
+      throw ::sg::Error(::sg::str("cuDNN error ", cudnnGetErrorString(sg_st_), " in ", \
+                                  #expr, " at ", __FILE__, ":", __LINE__));                 \
+  } while (0)
+
+// After every kernel launch: catches bad launch configurations immediately.
+#define SG_KERNEL_CHECK() SG_CUDA_CHECK(cudaGetLastError())
+
+namespace sg::cuda {
+cudaStream_t stream();          // the one stream all engine work is queued on
+cublasHandle_t cublas();        // bound to stream()
+cudnnHandle_t cudnn();          // bound to stream()
+inline unsigned grid_for(int64_t n, int block) { return (unsigned)((n + block - 1) / block); }
+}  // namespace sg::cuda
+#endif

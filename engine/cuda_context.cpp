@@ -1,0 +1,35 @@
+// cuda_context.cpp — the shared CUDA stream and the cuBLAS / cuDNN handles, created on first use.
+//
+// All engine work goes to one stream (the legacy default stream), so kernels, library calls and
+// copies are ordered without events and the caching allocator may reuse a freed block at once.
+#ifdef SGSF_WITH_CUDA
+#include "engine/cuda_check.h"
+
+namespace sg::cuda {
+
+cudaStream_t stream() { return 0; }
+
+cublasHandle_t cublas() {
+  static cublasHandle_t h = [] {
+    cublasHandle_t handle;
+    SG_CUBLAS_CHECK(cublasCreate(&handle));
+    SG_CUBLAS_CHECK(cublasSetStream(handle, stream()));
+    // Keep fp32 math exact (no TF32) so the GPU agrees with the CPU reference.
+    SG_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+    return handle;
+  }();
+  return h;
+}
+
+cudnnHandle_t cudnn() {
+  static cudnnHandle_t h = [] {
+    cudnnHandle_t handle;
+    SG_CUDNN_CHECK(cudnnCreate(&handle));
+    SG_CUDNN_CHECK(cudnnSetStream(handle, stream()));
+    return handle;
+  }();
+  return h;
+}
+
+}  // namespace sg::cuda
+#endif

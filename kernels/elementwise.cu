@@ -1,0 +1,74 @@
+// elementwise.cu — CUDA twins of elementwise_cpu.cpp: one thread per element (grid-stride loop),
+// calling the same SG_HD math from elementwise.h.
+#include "engine/cuda_check.h"
+#include "kernels/elementwise.h"
+
+namespace sg::kernels {
+namespace {
+
+constexpr int kBlock = 256;
+
+unsigned grid(int64_t n) {
+  int64_t g = (n + kBlock - 1) / kBlock;
+  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
+}
+
+__global__ void fill_kernel(float* out, int64_t n, float value) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = value;
+}
+
+__global__ void binary_kernel(BinaryOp op, BroadcastLayout L, const float* __restrict__ a,
+                              const float* __restrict__ b, float* __restrict__ out, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    int64_t ia, ib;
+    broadcast_offsets(L, i, ia, ib);
+    out[i] = binary_apply(op, a[ia], b[ib]);
+  }
+}
+
+__global__ void unary_kernel(UnaryOp op, float p, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = unary_apply(op, x[i], p);
+}
+
+__global__ void unary_backward_kernel(UnaryOp op, float p, const float* __restrict__ x,
+                                      const float* __restrict__ y, const float* __restrict__ g,
+                                      float* __restrict__ gx, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    gx[i] = g[i] * unary_derivative(op, x[i], y[i], p);
+}
+
+__global__ void sum_to_kernel(SumToLayout L, const float* __restrict__ x, float* __restrict__ out, int64_t n_out) {
+  for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < n_out; o += (int64_t)gridDim.x * blockDim.x)
+    out[o] = sum_to_element(L, x, o);
+}
+
+}  // namespace
+
+void fill_cuda(float* out, int64_t n, float value) {
+  fill_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(out, n, value);
+  SG_KERNEL_CHECK();
+}
+
+void binary_cuda(BinaryOp op, const BroadcastLayout& L, const float* a, const float* b, float* out, int64_t n) {
+  binary_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(op, L, a, b, out, n);
+  SG_KERNEL_CHECK();
+}
+
+void unary_cuda(UnaryOp op, float p, const float* x, float* y, int64_t n) {
+  unary_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(op, p, x, y, n);
+  SG_KERNEL_CHECK();
+}
+
+void unary_backward_cuda(UnaryOp op, float p, const float* x, const float* y, const float* g, float* gx, int64_t n) {
+  unary_backward_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(op, p, x, y, g, gx, n);
+  SG_KERNEL_CHECK();
+}
+
+void sum_to_cuda(const SumToLayout& L, const float* x, float* out, int64_t n_out) {
+  sum_to_kernel<<<grid(n_out), kBlock, 0, cuda::stream()>>>(L, x, out, n_out);
+  SG_KERNEL_CHECK();
+}
+
+}  // namespace sg::kernels
