@@ -1,0 +1,194 @@
+// cli.cpp — argument parsing, progress bar and error handling for the programs in apps/.
+#include "apps/cli.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <iostream>
+#include <sstream>
+
+#include "engine/common.h"
+
+namespace sg::cli {
+
+Args::Args(std::string program, std::string summary)
+    : program_(std::move(program)), summary_(std::move(summary)) {
+  flag("help", "show this help and exit");
+}
+
+void Args::option(const std::string& name, const std::string& default_value, const std::string& help) {
+  order_.push_back(name);
+  opts_[name] = Opt{default_value, help, default_value, false, false};
+}
+
+void Args::flag(const std::string& name, const std::string& help) {
+  order_.push_back(name);
+  opts_[name] = Opt{"", help, "", true, false};
+}
+
+bool Args::parse(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    SG_CHECK(a.rfind("--", 0) == 0, program_, ": unexpected argument '", a, "' (options start with --; see --help)");
+    std::string name = a.substr(2), value;
+    bool has_value = false;
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    auto it = opts_.find(name);
+    SG_CHECK(it != opts_.end(), program_, ": unknown option --", name, " (see --help)");
+    Opt& o = it->second;
+    if (o.is_flag) {
+      SG_CHECK(!has_value, program_, ": --", name, " takes no value");
+      o.value = "1";
+    } else {
+      if (!has_value) {
+        SG_CHECK(i + 1 < argc, program_, ": --", name, " needs a value");
+        value = argv[++i];
+      }
+      o.value = value;
+    }
+    o.given = true;
+  }
+  if (get_flag("help")) {
+    std::cout << help();
+    return false;
+  }
+  return true;
+}
+
+const Args::Opt& Args::find(const std::string& name) const {
+  auto it = opts_.find(name);
+  SG_CHECK(it != opts_.end(), program_, ": internal: option --", name, " was never declared");
+  return it->second;
+}
+
+std::string Args::get(const std::string& name) const { return find(name).value; }
+
+int64_t Args::get_int64(const std::string& name) const {
+  const std::string v = get(name);
+  try {
+    size_t pos = 0;
+    long long x = std::stoll(v, &pos);
+    if (pos == v.size()) return x;
+  } catch (...) {
+  }
+  throw Error(str(program_, ": --", name, " expects an integer, got '", v, "'"));
+}
+
+int Args::get_int(const std::string& name) const { return (int)get_int64(name); }
+
+double Args::get_double(const std::string& name) const {
+  const std::string v = get(name);
+  try {
+    size_t pos = 0;
+    double x = std::stod(v, &pos);
+    if (pos == v.size() && std::isfinite(x)) return x;
+  } catch (...) {
+  }
+  throw Error(str(program_, ": --", name, " expects a number, got '", v, "'"));
+}
+
+bool Args::get_flag(const std::string& name) const { return find(name).value == "1"; }
+bool Args::given(const std::string& name) const { return find(name).given; }
+
+std::string Args::help() const {
+  std::ostringstream o;
+  o << "usage: " << program_ << " [options]\n\n" << summary_ << "\n\noptions:\n";
+  for (const auto& name : order_) {
+    const Opt& opt = opts_.at(name);
+    std::string left = "  --" + name + (opt.is_flag ? "" : " <" + (opt.default_value.empty() ? std::string("value") : opt.default_value) + ">");
+    o << left;
+    if (left.size() < 30) o << std::string(30 - left.size(), ' ');
+    else o << "\n" << std::string(30, ' ');
+    o << opt.help << "\n";
+  }
+  return o.str();
+}
+
+std::vector<std::pair<std::string, std::string>> Args::values() const {
+  std::vector<std::pair<std::string, std::string>> v;
+  for (const auto& name : order_)
+    if (name != "help") v.emplace_back(name, opts_.at(name).value);
+  return v;
+}
+
+// ---- progress -----------------------------------------------------------------------------
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  long t = std::lround(s);
+  std::ostringstream o;
+  if (t >= 3600) o << t / 3600 << "h" << (t % 3600) / 60 << "m";
+  else if (t >= 60) o << t / 60 << "m" << t % 60 << "s";
+  else o << t << "s";
+  return o.str();
+}
+
+Progress::Progress(int64_t total, bool enabled)
+    : total_(total), enabled_(enabled), tty_(isatty(fileno(stderr)) != 0),
+      start_(std::chrono::steady_clock::now()), last_(start_ - std::chrono::seconds(10)) {}
+
+double Progress::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::update(int64_t done, const std::string& prefix, const std::string& suffix) {
+  if (!enabled_) return;
+  auto now = std::chrono::steady_clock::now();
+  // Redraw at most 5 times a second on a terminal, every 10 s into a log file.
+  double since = std::chrono::duration<double>(now - last_).count();
+  if (done < total_ && since < (tty_ ? 0.2 : 10.0)) return;
+  last_ = now;
+  double frac = total_ > 0 ? (double)done / total_ : 1.0;
+  double el = elapsed_seconds();
+  double eta = done > 0 ? el / done * (total_ - done) : NAN;
+  const int width = 24;
+  int fill = (int)std::lround(frac * width);
+  std::ostringstream o;
+  o << prefix << " [" << std::string((size_t)fill, '#') << std::string((size_t)(width - fill), '.') << "] "
+    << (int)std::lround(frac * 100) << "% | " << suffix << " | ETA " << format_duration(eta);
+  if (tty_) std::cerr << "\r" << o.str() << "\033[K" << std::flush;
+  else std::cerr << o.str() << "\n";
+}
+
+void Progress::finish() {
+  if (enabled_ && tty_) std::cerr << "\n";
+}
+
+int run_main(const char* program, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+  }
+  return 1;
+}
+
+std::string json_escape(const std::string& s) {
+  std::ostringstream o;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': o << "\\\""; break;
+      case '\\': o << "\\\\"; break;
+      case '\n': o << "\\n"; break;
+      case '\t': o << "\\t"; break;
+      case '\r': o << "\\r"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          o << buf;
+        } else {
+          o << c;
+        }
+    }
+  }
+  return o.str();
+}
+
+}  // namespace sg::cli

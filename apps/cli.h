@@ -1,0 +1,68 @@
+// cli.h — what the command-line programs share: a small long-option parser that writes --help from
+// the declarations, a terminal progress bar, and the top-level error handler that turns exceptions
+// into a message and a non-zero exit code.
+#pragma once
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sg::cli {
+
+// Declare options, then parse. Every option is --name VALUE (or --name=VALUE); flags take no value.
+class Args {
+ public:
+  Args(std::string program, std::string summary);
+  // Declaration: name without dashes, default value as text, help line.
+  void option(const std::string& name, const std::string& default_value, const std::string& help);
+  void flag(const std::string& name, const std::string& help);
+  // Returns false when --help was asked (help already printed). Throws sg::Error on bad input.
+  bool parse(int argc, char** argv);
+
+  std::string get(const std::string& name) const;
+  int get_int(const std::string& name) const;
+  int64_t get_int64(const std::string& name) const;
+  double get_double(const std::string& name) const;
+  bool get_flag(const std::string& name) const;
+  bool given(const std::string& name) const;  // set on the command line (not a default)
+  std::string help() const;
+  // All options and their values (for logs and configs).
+  std::vector<std::pair<std::string, std::string>> values() const;
+
+ private:
+  struct Opt {
+    std::string default_value, help, value;
+    bool is_flag = false, given = false;
+  };
+  const Opt& find(const std::string& name) const;
+  std::string program_, summary_;
+  std::vector<std::string> order_;
+  std::map<std::string, Opt> opts_;
+};
+
+// A one-line progress bar on stderr: "epoch 3/20 [#####.....] 45% | loss 0.123 | 9.8 img/s | ETA 1m20s".
+class Progress {
+ public:
+  explicit Progress(int64_t total, bool enabled = true);
+  void update(int64_t done, const std::string& prefix, const std::string& suffix);
+  void finish();
+  double elapsed_seconds() const;
+
+ private:
+  int64_t total_;
+  bool enabled_, tty_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+std::string format_duration(double seconds);
+
+// Run `body`, turning sg::Error and std::exception into "program: error: ..." and exit code 1.
+int run_main(const char* program, const std::function<int()>& body);
+
+// Minimal JSON string escaping for the reports and logs the apps write.
+std::string json_escape(const std::string& s);
+
+}  // namespace sg::cli
