@@ -1,8 +1,7 @@
 // cli.h — what the command-line programs share: a small long-option parser that writes --help from
-// the declarations, a terminal progress bar, and the top-level error handler that turns exceptions
-// into a message and a non-zero exit code.
+// the declarations, and the top-level error handler that turns exceptions into a message and a
+// non-zero exit code. (The progress bar is sgsf/progress.h.)
 #pragma once
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -42,22 +41,6 @@ class Args {
   std::map<std::string, Opt> opts_;
 };
 
-// A one-line progress bar on stderr: "epoch 3/20 [#####.....] 45% | loss 0.123 | 9.8 img/s | ETA 1m20s".
-class Progress {
- public:
-  explicit Progress(int64_t total, bool enabled = true);
-  void update(int64_t done, const std::string& prefix, const std::string& suffix);
-  void finish();
-  double elapsed_seconds() const;
-
- private:
-  int64_t total_;
-  bool enabled_, tty_;
-  std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point last_;
-};
-
-std::string format_duration(double seconds);
 
 // Run `body`, turning sg::Error and std::exception into "program: error: ..." and exit code 1.
 int run_main(const char* program, const std::function<int()>& body);

@@ -1,0 +1,128 @@
+// sgsf_train — train SGSF on normal images (an MVTec AD-style category, DAGM, KolektorSDD2, a plain
+// folder, or the built-in synthetic dataset when --data is not given).
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "apps/cli.h"
+#include "data/builtin.h"
+#include "data/dataset.h"
+#include "sgsf/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace sg;
+
+static std::atomic<bool> g_stop{false};
+static void on_sigint(int) {
+  if (g_stop.load()) std::_Exit(130);  // a second Ctrl-C quits at once
+  g_stop.store(true);
+}
+
+int main(int argc, char** argv) {
+  return cli::run_main("sgsf_train", [&]() -> int {
+    cli::Args args("sgsf_train",
+                   "Train SGSF (self-supervised guided segmentation) on normal images only.\n"
+                   "Without --data it generates and uses the built-in synthetic dataset.\n"
+                   "Ctrl-C saves a checkpoint and exits; --resume continues from it.");
+    args.option("data", "", "dataset root: an MVTec AD category folder (or the MVTec root with --category), DAGM class, KolektorSDD2 or image folder");
+    args.option("layout", "auto", "dataset layout: auto | mvtec | dagm | ksdd2 | generic");
+    args.option("category", "", "category under --data (MVTec root); 'all' trains every category into <out>/<category>");
+    args.option("preset", "tiny", "model/schedule preset: paper (w=128, 256px, batch 16, 800 epochs) | small (w=32, 128px) | tiny (w=8, 64px)");
+    args.option("width", "", "base channel width w (overrides the preset)");
+    args.option("size", "", "input size s, multiple of 8 (overrides the preset)");
+    args.option("batch", "", "batch size (overrides the preset)");
+    args.option("epochs", "", "epochs (overrides the preset)");
+    args.option("iterations", "0", "total iterations; > 0 overrides --epochs");
+    args.option("lr", "1e-4", "Adam learning rate (x0.1 at 50/70/90 % of the iterations)");
+    args.option("warmup", "0.1", "fraction of iterations that train the autoencoder alone before contrast sets exist");
+    args.option("contrast-n", "4", "contrast-set size n (never the image itself)");
+    args.option("contrast-refresh", "0", "rebuild contrast sets every N epochs after warm-up (0: once)");
+    args.option("guidance", "decoder", "guidance features: decoder (C_D) | encoder (C_E)");
+    args.option("saliency", "border", "saliency source: border | spectral | file | none");
+    args.option("saliency-dir", "", "folder of 8-bit PNG maps mirroring the dataset paths (--saliency file)");
+    args.option("aux", "", "auxiliary texture folder (e.g. DTD images); default: procedural textures");
+    args.option("a", "0.4", "adaptive threshold mu = a + b * mean(S)");
+    args.option("b", "0.2", "adaptive threshold slope (0: fixed threshold)");
+    args.option("alpha-lo", "0.1", "lowest blend factor of the auxiliary texture");
+    args.option("alpha-hi", "1.0", "highest blend factor");
+    args.option("forge-prob", "0.75", "probability that a training sample is forged (3:1)");
+    args.option("rotate-prob", "0.3", "probability of the training rotation U(-90, 90) degrees");
+    args.flag("no-rotate-guidance", "do not rotate the guidance image with its training image");
+    args.option("lambda", "1.0", "weight of the self-supervised loss (L2 + SSIM)");
+    args.option("gamma", "2.0", "focal loss exponent");
+    args.option("seed", "0", "random seed (same seed, same device: same result)");
+    args.option("device", "auto", "cpu | cuda | auto");
+    args.option("workers", "2", "data loader threads");
+    args.option("out", "runs/sgsf", "run folder (checkpoint, config.json, train_log.jsonl)");
+    args.option("checkpoint-every", "0", "also save a checkpoint every N epochs (0: only at the end)");
+    args.option("log-every", "10", "iterations between lines of train_log.jsonl");
+    args.option("save-forged", "0", "write this many forged training samples as PNG into <out>/forged");
+    args.flag("resume", "continue from <out>/checkpoint.safetensors");
+    args.flag("quiet", "no progress bar");
+    if (!args.parse(argc, argv)) return 0;
+
+    sgsf::TrainConfig cfg;
+    sgsf::apply_preset(cfg, args.get("preset"));
+    if (args.given("width")) cfg.width = args.get_int("width");
+    if (args.given("size")) cfg.size = args.get_int("size");
+    if (args.given("batch")) cfg.batch = args.get_int("batch");
+    if (args.given("epochs")) cfg.epochs = args.get_int("epochs");
+    cfg.iterations = args.get_int64("iterations");
+    cfg.lr = (float)args.get_double("lr");
+    cfg.warmup = (float)args.get_double("warmup");
+    cfg.contrast_n = args.get_int("contrast-n");
+    cfg.contrast_refresh = args.get_int("contrast-refresh");
+    cfg.guidance = args.get("guidance");
+    cfg.saliency = args.get("saliency");
+    cfg.saliency_dir = args.get("saliency-dir");
+    cfg.aux = args.get("aux");
+    cfg.a = (float)args.get_double("a");
+    cfg.b = (float)args.get_double("b");
+    cfg.alpha_lo = (float)args.get_double("alpha-lo");
+    cfg.alpha_hi = (float)args.get_double("alpha-hi");
+    cfg.forge_prob = (float)args.get_double("forge-prob");
+    cfg.rotate_prob = (float)args.get_double("rotate-prob");
+    cfg.rotate_guidance = !args.get_flag("no-rotate-guidance");
+    cfg.lambda = (float)args.get_double("lambda");
+    cfg.gamma = (float)args.get_double("gamma");
+    cfg.seed = (uint64_t)args.get_int64("seed");
+    cfg.device = args.get("device");
+    cfg.workers = args.get_int("workers");
+    cfg.out = args.get("out");
+    cfg.checkpoint_every = args.get_int("checkpoint-every");
+    cfg.log_every = args.get_int("log-every");
+    cfg.save_forged = args.get_int("save-forged");
+    cfg.layout = args.get("layout");
+    cfg.data = args.get("data");
+    cfg.category = args.get("category");
+    if (cfg.data.empty()) {
+      const std::string builtin = (fs::path(cfg.out).parent_path() / "builtin-data").string();
+      if (!data::builtin_dataset_present(builtin)) {
+        std::cerr << "no --data given: generating the built-in dataset into " << builtin << "\n";
+        data::generate_builtin_dataset(builtin);
+      }
+      cfg.data = builtin;
+      cfg.layout = "mvtec";
+      cfg.category = data::builtin_category();
+    }
+    sgsf::validate(cfg);
+    std::signal(SIGINT, on_sigint);
+
+    std::vector<std::string> categories = {cfg.category};
+    if (cfg.category == "all") {
+      categories = data::find_mvtec_categories(cfg.data);
+      SG_CHECK(!categories.empty(), "--category all: no MVTec categories (folders with train/good) in '", cfg.data, "'");
+    }
+    int status = 0;
+    for (const std::string& cat : categories) {
+      sgsf::TrainConfig c = cfg;
+      c.category = cat;
+      if (categories.size() > 1 || cfg.category == "all") c.out = (fs::path(cfg.out) / cat).string();
+      if (categories.size() > 1) std::cerr << "=== category " << cat << " ===\n";
+      sgsf::TrainResult r = sgsf::train(c, args.get_flag("resume"), &g_stop, !args.get_flag("quiet"));
+      status = r.status;
+      if (status != sgsf::kTrainOk) break;
+    }
+    return status;
+  });
+}

@@ -1,0 +1,67 @@
+// config.h — everything that defines a training run: the model, the data, SAM, the losses and the
+// schedule. Presets give the defaults; every value can be overridden. A config round-trips through
+// a flat string map (stored in the checkpoint's metadata and in config.json), so a checkpoint
+// carries what is needed to rebuild its model.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace sg::sgsf {
+
+struct TrainConfig {
+  // model
+  std::string preset = "tiny";      // paper | small | tiny
+  int width = 8;                    // w: channel widths [w, 2w, 4w, 8w]
+  int size = 64;                    // input side s (images are resized to s x s)
+  std::string guidance = "decoder"; // decoder (C_D) | encoder (C_E) features guide the segmentation
+  // data
+  std::string data;                 // dataset root (or category folder)
+  std::string layout = "auto";      // auto | mvtec | dagm | ksdd2 | generic
+  std::string category;             // MVTec category under `data`, if `data` is the dataset root
+  std::string aux;                  // auxiliary texture folder (DTD-like); empty = procedural textures
+  std::string saliency = "border";  // border | spectral | file | none
+  std::string saliency_dir;         // for --saliency file
+  // schedule
+  int batch = 16;
+  int epochs = 800;
+  int64_t iterations = 0;           // if > 0, overrides epochs (total optimiser steps)
+  float lr = 1e-4f;
+  float warmup = 0.1f;              // fraction of iterations training the autoencoder alone
+  int contrast_n = 4;
+  int contrast_refresh = 0;         // rebuild contrast sets every N epochs after warm-up (0 = never)
+  // SAM
+  float a = 0.4f, b = 0.2f;         // adaptive threshold mu = a + b * mean(S)
+  float alpha_lo = 0.1f, alpha_hi = 1.0f;
+  float forge_prob = 0.75f;
+  float rotate_prob = 0.3f;
+  bool rotate_guidance = true;
+  // losses
+  float lambda = 1.0f;              // L = lambda * (L2 + SSIM) + focal
+  float gamma = 2.0f;               // focal loss exponent
+  // run
+  uint64_t seed = 0;
+  std::string device = "auto";
+  int workers = 2;
+  std::string out = "runs/sgsf";
+  int checkpoint_every = 0;         // epochs between checkpoints (0 = only at the end)
+  int log_every = 10;               // iterations between JSON log lines
+  int save_forged = 0;              // write this many forged samples as PNG after warm-up
+};
+
+// Fill the model/schedule fields of `c` from a preset name (throws on an unknown name).
+void apply_preset(TrainConfig& c, const std::string& preset);
+
+using KeyValues = std::map<std::string, std::string>;
+KeyValues to_key_values(const TrainConfig& c);
+// Every known key is read; unknown keys are an error (naming the key), missing keys keep defaults.
+TrainConfig from_key_values(const KeyValues& kv);
+
+// Validate ranges (width, size divisible by 8, batch >= 1, probabilities in [0,1], ...).
+void validate(const TrainConfig& c);
+
+// config.json: a flat JSON object of strings (written atomically), and its reader.
+void write_config_json(const std::string& path, const TrainConfig& c);
+TrainConfig read_config_json(const std::string& path);
+
+}  // namespace sg::sgsf

@@ -1,0 +1,340 @@
+// evaluate.cpp — test-time inference, metrics and report files (see evaluate.h).
+//
+// For each test image A: p_A = pooled deepest encoder features; the guidance image is the training
+// image with the highest cosine similarity (never a test image); O = model(A, guidance);
+// map = softmax(O)[1] at input resolution; score = max(avg_pool_21x21(map)).
+#include "sgsf/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "data/dataset.h"
+#include "data/image_io.h"
+#include "data/loader.h"
+#include "engine/checkpoint.h"
+#include "sgsf/contrast.h"
+#include "sgsf/metrics.h"
+#include "sgsf/model.h"
+#include "sgsf/plot.h"
+#include "sgsf/progress.h"
+#include "sgsf/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace sg::sgsf {
+namespace {
+
+struct LoadedRun {
+  TrainConfig cfg;
+  std::unique_ptr<SGSFModel> model;
+};
+
+// Read config.json and the checkpoint, check they belong together, build the model on `dev`.
+LoadedRun load_run(const std::string& run, Device dev) {
+  const std::string cfg_path = config_path(run), ckpt_path = checkpoint_path(run);
+  SG_CHECK(fs::is_directory(run), "test: run folder '", run, "' does not exist");
+  SG_CHECK(fs::exists(cfg_path), "test: '", cfg_path, "' is missing (is '", run, "' a training run folder?)");
+  SG_CHECK(fs::exists(ckpt_path), "test: '", ckpt_path, "' is missing");
+  LoadedRun r;
+  r.cfg = read_config_json(cfg_path);
+  validate(r.cfg);
+  SafetensorsFile f = load_safetensors(ckpt_path);
+  SG_CHECK(f.metadata.count("format") && f.metadata.at("format") == "sgsf-checkpoint-1", "test: '", ckpt_path,
+           "' is not an SGSF checkpoint (no format tag in its metadata)");
+  for (const auto& [k, v] : to_key_values(r.cfg))
+    SG_CHECK(f.metadata.count(k) && f.metadata.at(k) == v, "test: '", ckpt_path, "' and '", cfg_path,
+             "' disagree on ", k, " ('", f.metadata.count(k) ? f.metadata.at(k) : std::string("missing"), "' vs '", v,
+             "')");
+  r.model = std::make_unique<SGSFModel>(r.cfg.width, parse_guidance(r.cfg.guidance), r.cfg.seed);
+  load_into(r.model->state(), strip_prefix("model.", f.tensors), ckpt_path);
+  r.model->to(dev);
+  r.model->eval();
+  return r;
+}
+
+// Pooled, normalised features of a list of images: (count, dim) row-major.
+std::vector<float> pooled_features(SGSFModel& model, const std::vector<const data::Image*>& imgs, int batch,
+                                   Device dev, int* dim) {
+  NoGradGuard ng;
+  std::vector<float> out;
+  for (size_t s = 0; s < imgs.size(); s += (size_t)batch) {
+    std::vector<const data::Image*> part(imgs.begin() + (long)s, imgs.begin() + (long)std::min(imgs.size(), s + (size_t)batch));
+    Tensor f = model.ae->pooled_features(data::stack_images(part, dev));
+    *dim = (int)f.size(1);
+    std::vector<float> v = f.to_vector();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  normalize_rows(out, (int)imgs.size(), *dim);
+  return out;
+}
+
+struct Inference {
+  std::vector<std::vector<float>> maps;  // per image, H*W
+  std::vector<float> scores;
+  std::vector<int> guide;                // index of the training image used as guidance
+};
+
+// Run the model over `images` with guidance from `train`.
+Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
+                const std::vector<const data::Image*>& train, int batch, Device dev, bool progress) {
+  int dim = 0;
+  std::vector<float> train_feats = pooled_features(model, train, batch, dev, &dim);
+  Inference inf;
+  NoGradGuard ng;
+  Progress bar((int64_t)images.size(), progress);
+  for (size_t s = 0; s < images.size(); s += (size_t)batch) {
+    std::vector<const data::Image*> part(images.begin() + (long)s,
+                                         images.begin() + (long)std::min(images.size(), s + (size_t)batch));
+    Tensor x = data::stack_images(part, dev);
+    std::vector<float> q = model.ae->pooled_features(x).to_vector();
+    std::vector<const data::Image*> guides;
+    for (size_t k = 0; k < part.size(); ++k) {
+      int j = most_similar(train_feats, (int)train.size(), dim, q.data() + k * (size_t)dim);
+      inf.guide.push_back(j);
+      guides.push_back(train[(size_t)j]);
+    }
+    SGSFModel::Output o = model.forward(x, data::stack_images(guides, dev));
+    Tensor map = anomaly_map(o.logits);
+    std::vector<float> sc = image_scores(map, 21), mv = map.to_vector();
+    size_t plane = (size_t)(map.size(2) * map.size(3));
+    for (size_t k = 0; k < part.size(); ++k) {
+      inf.maps.emplace_back(mv.begin() + (long)(k * plane), mv.begin() + (long)((k + 1) * plane));
+      inf.scores.push_back(sc[k]);
+    }
+    bar.update((int64_t)std::min(images.size(), s + part.size()), "testing", str(s + part.size(), " images"));
+  }
+  bar.finish();
+  return inf;
+}
+
+std::string safe_name(const std::string& relpath) {
+  std::string s = relpath;
+  for (char& c : s)
+    if (c == '/' || c == '\\' || c == ' ') c = '_';
+  size_t dot = s.rfind('.');
+  if (dot != std::string::npos) s = s.substr(0, dot);
+  return s;
+}
+
+}  // namespace
+
+CategoryMetrics evaluate(const EvalOptions& opt) {
+  const Device dev = parse_device(opt.device);
+  LoadedRun run = load_run(opt.run, dev);
+  const TrainConfig& cfg = run.cfg;
+  const std::string data_root = opt.data.empty() ? cfg.data : opt.data;
+  const std::string category = opt.category.empty() ? cfg.category : opt.category;
+  const std::string layout = opt.layout.empty() ? cfg.layout : opt.layout;
+  const std::string root = category.empty() ? data_root : (fs::path(data_root) / category).string();
+  const std::string out = opt.out.empty() ? (fs::path(opt.run) / "test").string() : opt.out;
+  fs::create_directories(out);
+
+  data::Dataset ds = data::open_dataset(root, data::parse_layout(layout));
+  SG_CHECK(!ds.test.empty(), "test: no test images in '", root, "'");
+  std::cerr << "testing " << ds.test.size() << " images of " << root << " (guidance from " << ds.train.size()
+            << " training images)\n";
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<data::TestImage> train = data::load_test_images(ds.train, cfg.size, opt.workers);
+  std::vector<data::TestImage> test = data::load_test_images(ds.test, cfg.size, opt.workers);
+  std::vector<const data::Image*> train_ptr, test_ptr;
+  for (auto& t : train) train_ptr.push_back(&t.image);
+  for (auto& t : test) test_ptr.push_back(&t.image);
+  Inference inf = infer(*run.model, test_ptr, train_ptr, opt.batch, dev, opt.progress);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // ---- metrics ---------------------------------------------------------------------------
+  CategoryMetrics m;
+  m.category = category.empty() ? fs::path(root).filename().string() : category;
+  m.images = (int)test.size();
+  m.seconds = seconds;
+  m.images_per_second = seconds > 0 ? test.size() / seconds : 0;
+  std::vector<uint8_t> labels;
+  for (auto& t : test) labels.push_back((uint8_t)t.label);
+  m.anomalous = (int)std::count(labels.begin(), labels.end(), 1);
+  const bool both_classes = m.anomalous > 0 && m.anomalous < m.images;
+  const int h = cfg.size, w = cfg.size;
+  std::vector<float> pix_scores;
+  std::vector<uint8_t> pix_labels;
+  std::vector<std::vector<uint8_t>> masks(test.size());
+  for (size_t i = 0; i < test.size(); ++i) {
+    masks[i].resize((size_t)h * w);
+    for (size_t p = 0; p < masks[i].size(); ++p) masks[i][p] = test[i].mask.pixels[p] >= 0.5f ? 1 : 0;
+    pix_scores.insert(pix_scores.end(), inf.maps[i].begin(), inf.maps[i].end());
+    pix_labels.insert(pix_labels.end(), masks[i].begin(), masks[i].end());
+  }
+  const bool any_pix = std::count(pix_labels.begin(), pix_labels.end(), 1) > 0;
+  if (both_classes) {
+    m.image_auroc = roc_auc(inf.scores, labels);
+    m.image_ap = average_precision(inf.scores, labels);
+    ClassificationAtBestF1 c = best_f1(inf.scores, labels);
+    m.image_f1 = c.f1;
+    m.tpr = c.tpr;
+    m.tnr = c.tnr;
+    m.accuracy = c.accuracy;
+    m.macc = c.macc;
+    m.threshold = c.threshold;
+    plot_curve_png((fs::path(out) / "image_roc.png").string(), roc_curve(inf.scores, labels),
+                   "image ROC " + m.category, "false positive rate", "true positive rate", m.image_auroc);
+    plot_curve_png((fs::path(out) / "image_pr.png").string(), pr_curve(inf.scores, labels),
+                   "image PR " + m.category, "recall", "precision", m.image_ap);
+  } else {
+    std::cerr << "warning: the test split has only " << (m.anomalous ? "anomalous" : "normal")
+              << " images: image-level metrics are undefined\n";
+  }
+  if (any_pix) {
+    m.has_pixel_metrics = true;
+    m.pixel_auroc = roc_auc(pix_scores, pix_labels);
+    m.pixel_ap = average_precision(pix_scores, pix_labels);
+    std::vector<const float*> mp;
+    std::vector<const uint8_t*> mk;
+    for (size_t i = 0; i < test.size(); ++i) {
+      mp.push_back(inf.maps[i].data());
+      mk.push_back(masks[i].data());
+    }
+    m.aupro = aupro(mp, mk, h, w, 0.3);
+    plot_curve_png((fs::path(out) / "pixel_roc.png").string(), roc_curve(pix_scores, pix_labels),
+                   "pixel ROC " + m.category, "false positive rate", "true positive rate", m.pixel_auroc);
+    plot_curve_png((fs::path(out) / "pixel_pr.png").string(), pr_curve(pix_scores, pix_labels),
+                   "pixel PR " + m.category, "recall", "precision", m.pixel_ap);
+  }
+
+  // ---- files -------------------------------------------------------------------------------
+  {
+    std::ofstream csv(fs::path(out) / "scores.csv");
+    csv << "path,defect,label,score,guidance\n";
+    for (size_t i = 0; i < test.size(); ++i)
+      csv << test[i].relpath << "," << test[i].defect << "," << test[i].label << "," << std::setprecision(7)
+          << inf.scores[i] << "," << ds.train[(size_t)inf.guide[i]].relpath << "\n";
+  }
+  {
+    std::ofstream js(fs::path(out) / "report.json");
+    js << metrics_json({m}) << "\n";
+  }
+  int n_overlays = opt.overlays < 0 ? (int)test.size() : std::min(opt.overlays, (int)test.size());
+  if (n_overlays > 0) {
+    fs::path dir = fs::path(out) / "overlays";
+    fs::create_directories(dir);
+    for (int i = 0; i < n_overlays; ++i)
+      heatmap_overlay_png((dir / (safe_name(test[(size_t)i].relpath) + ".png")).string(), test[(size_t)i].image,
+                          inf.maps[(size_t)i].data(), masks[(size_t)i].data(), h, w);
+  }
+  return m;
+}
+
+void score_images(const EvalOptions& opt, const std::string& path) {
+  const Device dev = parse_device(opt.device);
+  LoadedRun run = load_run(opt.run, dev);
+  const TrainConfig& cfg = run.cfg;
+  const std::string data_root = opt.data.empty() ? cfg.data : opt.data;
+  const std::string category = opt.category.empty() ? cfg.category : opt.category;
+  const std::string root = category.empty() ? data_root : (fs::path(data_root) / category).string();
+  const std::string out = opt.out.empty() ? (fs::path(opt.run) / "scored").string() : opt.out;
+  fs::create_directories(out);
+  // The images to score: one file, or every image file in a folder (sorted).
+  std::vector<data::Sample> samples;
+  auto add = [&](const fs::path& p) {
+    data::Sample s;
+    s.path = p.string();
+    s.relpath = p.filename().string();
+    s.label = 0;
+    s.defect = "unknown";
+    samples.push_back(s);
+  };
+  SG_CHECK(fs::exists(path), "--score: '", path, "' does not exist");
+  if (fs::is_directory(path)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(path)) {
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+      if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp")) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    SG_CHECK(!files.empty(), "--score: no images (png, jpg, bmp) in '", path, "'");
+    for (auto& f : files) add(f);
+  } else {
+    add(path);
+  }
+  data::Dataset ds = data::open_dataset(root, data::parse_layout(cfg.layout));
+  std::vector<data::TestImage> train = data::load_test_images(ds.train, cfg.size, opt.workers);
+  std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
+  std::vector<const data::Image*> train_ptr, img_ptr;
+  for (auto& t : train) train_ptr.push_back(&t.image);
+  for (auto& t : imgs) img_ptr.push_back(&t.image);
+  Inference inf = infer(*run.model, img_ptr, train_ptr, opt.batch, dev, opt.progress);
+  std::ofstream csv(fs::path(out) / "scores.csv");
+  csv << "path,score\n";
+  for (size_t i = 0; i < imgs.size(); ++i) {
+    csv << samples[i].path << "," << std::setprecision(7) << inf.scores[i] << "\n";
+    heatmap_overlay_png((fs::path(out) / (safe_name(samples[i].relpath) + ".png")).string(), imgs[i].image,
+                        inf.maps[i].data(), nullptr, cfg.size, cfg.size);
+    std::cout << samples[i].path << "\t" << std::setprecision(4) << inf.scores[i] << "\n";
+  }
+  std::cerr << "scores and maps written to " << out << "\n";
+}
+
+std::string metrics_table(const std::vector<CategoryMetrics>& rows, const std::string& layout) {
+  std::ostringstream o;
+  const bool dagm = layout == "dagm";
+  o << std::fixed << std::setprecision(1);
+  if (dagm) {
+    o << std::left << std::setw(16) << "category" << std::right << std::setw(9) << "AUROC" << std::setw(7) << "AP"
+      << std::setw(7) << "F1" << std::setw(7) << "TPR" << std::setw(7) << "TNR" << std::setw(7) << "ACC"
+      << std::setw(7) << "mACC" << "\n";
+  } else {
+    o << std::left << std::setw(16) << "category" << std::right << std::setw(11) << "AUROC_det" << std::setw(11)
+      << "AUROC_loc" << std::setw(9) << "AP_loc" << std::setw(8) << "AUPRO" << std::setw(8) << "F1max"
+      << std::setw(8) << "AP_det" << "\n";
+  }
+  CategoryMetrics mean;
+  mean.category = "mean";
+  for (const auto& r : rows) {
+    mean.image_auroc += r.image_auroc / rows.size();
+    mean.pixel_auroc += r.pixel_auroc / rows.size();
+    mean.pixel_ap += r.pixel_ap / rows.size();
+    mean.aupro += r.aupro / rows.size();
+    mean.image_f1 += r.image_f1 / rows.size();
+    mean.image_ap += r.image_ap / rows.size();
+    mean.tpr += r.tpr / rows.size();
+    mean.tnr += r.tnr / rows.size();
+    mean.accuracy += r.accuracy / rows.size();
+    mean.macc += r.macc / rows.size();
+  }
+  std::vector<CategoryMetrics> all = rows;
+  if (rows.size() > 1) all.push_back(mean);
+  for (const auto& r : all) {
+    o << std::left << std::setw(16) << r.category << std::right;
+    if (dagm)
+      o << std::setw(9) << 100 * r.image_auroc << std::setw(7) << 100 * r.image_ap << std::setw(7) << 100 * r.image_f1
+        << std::setw(7) << 100 * r.tpr << std::setw(7) << 100 * r.tnr << std::setw(7) << 100 * r.accuracy
+        << std::setw(7) << 100 * r.macc << "\n";
+    else
+      o << std::setw(11) << 100 * r.image_auroc << std::setw(11) << 100 * r.pixel_auroc << std::setw(9)
+        << 100 * r.pixel_ap << std::setw(8) << 100 * r.aupro << std::setw(8) << 100 * r.image_f1 << std::setw(8)
+        << 100 * r.image_ap << "\n";
+  }
+  return o.str();
+}
+
+std::string metrics_json(const std::vector<CategoryMetrics>& rows) {
+  std::ostringstream o;
+  o << std::setprecision(6) << "{\"categories\": [";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    o << (i ? ", " : "") << "{\"category\": \"" << r.category << "\", \"images\": " << r.images
+      << ", \"anomalous\": " << r.anomalous << ", \"image_auroc\": " << r.image_auroc
+      << ", \"pixel_auroc\": " << r.pixel_auroc << ", \"pixel_ap\": " << r.pixel_ap << ", \"aupro\": " << r.aupro
+      << ", \"image_f1_max\": " << r.image_f1 << ", \"image_ap\": " << r.image_ap << ", \"tpr\": " << r.tpr
+      << ", \"tnr\": " << r.tnr << ", \"accuracy\": " << r.accuracy << ", \"macc\": " << r.macc
+      << ", \"threshold\": " << r.threshold << ", \"has_pixel_metrics\": " << (r.has_pixel_metrics ? "true" : "false")
+      << ", \"seconds\": " << r.seconds << ", \"images_per_second\": " << r.images_per_second << "}";
+  }
+  o << "]}";
+  return o.str();
+}
+
+}  // namespace sg::sgsf

@@ -1,0 +1,278 @@
+// trainer.cpp — the SGSF training loop (see trainer.h).
+//
+// One iteration after warm-up:
+//   batch  = loader.next()                      A (images), S (saliency), B (textures), C (guidance)
+//   noise  = perlin_noise(N, s, s, seed_i)      one octave per sample
+//   I, M   = forge_anomalies(A, S, B, noise)    SAM: G = noise * S, M = [G > a + b mean(S)]
+//   R, O   = model(I, C)                        reconstruction of C, segmentation logits of I
+//   L      = lambda (L2(R, C) + SSIM(R, C)) + focal(O, M)
+// During warm-up the autoencoder alone reconstructs A. Everything random is keyed by (seed,
+// iteration), and the loader is a pure function of (seed, batch index, contrast sets), so a run
+// resumed from a checkpoint reproduces the uninterrupted one exactly.
+#include "sgsf/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "sgsf/progress.h"
+#include "data/dataset.h"
+#include "data/image_io.h"
+#include "data/loader.h"
+#include "data/saliency.h"
+#include "data/textures.h"
+#include "engine/allocator.h"
+#include "engine/checkpoint.h"
+#include "engine/optim.h"
+#include "sgsf/contrast.h"
+#include "sgsf/model.h"
+#include "sgsf/run_files.h"
+#include "sgsf/sgsf_ops.h"
+
+namespace fs = std::filesystem;
+
+namespace sg::sgsf {
+
+std::string checkpoint_path(const std::string& out_dir) { return (fs::path(out_dir) / "checkpoint.safetensors").string(); }
+std::string config_path(const std::string& out_dir) { return (fs::path(out_dir) / "config.json").string(); }
+
+namespace {
+
+constexpr const char* kFormat = "sgsf-checkpoint-1";
+
+// Pooled deepest-encoder features of every training image, L2-normalised rows: (m, 8w).
+std::vector<float> training_features(SGSFModel& model, const data::TrainLoader& loader, int batch, Device dev,
+                                     int* dim_out) {
+  NoGradGuard ng;
+  bool was_training = model.is_training();
+  model.eval();
+  std::vector<float> feats;
+  int m = loader.num_images(), dim = 0;
+  for (int start = 0; start < m; start += batch) {
+    std::vector<const data::Image*> imgs;
+    for (int i = start; i < std::min(m, start + batch); ++i) imgs.push_back(&loader.image(i));
+    Tensor f = model.ae->pooled_features(data::stack_images(imgs, dev));
+    dim = (int)f.size(1);
+    std::vector<float> v = f.to_vector();
+    feats.insert(feats.end(), v.begin(), v.end());
+  }
+  model.train(was_training);
+  normalize_rows(feats, m, dim);
+  *dim_out = dim;
+  return feats;
+}
+
+Tensor contrast_tensor(const std::vector<std::vector<int>>& sets) {
+  int64_t m = (int64_t)sets.size(), n = sets.empty() ? 0 : (int64_t)sets[0].size();
+  std::vector<float> v;
+  for (const auto& s : sets)
+    for (int j : s) v.push_back((float)j);
+  return Tensor::from_vector({m, n}, v, Device::CPU);
+}
+
+std::vector<std::vector<int>> contrast_from_tensor(const Tensor& t) {
+  std::vector<std::vector<int>> sets;
+  if (!t.defined() || t.numel() == 0) return sets;
+  std::vector<float> v = t.to_vector();
+  int64_t m = t.size(0), n = t.size(1);
+  for (int64_t i = 0; i < m; ++i) {
+    std::vector<int> s;
+    for (int64_t j = 0; j < n; ++j) s.push_back((int)v[(size_t)(i * n + j)]);
+    sets.push_back(s);
+  }
+  return sets;
+}
+
+bool finite(float v) { return std::isfinite(v); }
+
+}  // namespace
+
+TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool>* stop, bool progress) {
+  TrainConfig cfg = cfg_in;
+  validate(cfg);
+  SG_CHECK(!cfg.data.empty(), "train: no dataset given (--data)");
+  const Device dev = parse_device(cfg.device);
+  fs::create_directories(cfg.out);
+  const std::string ckpt = checkpoint_path(cfg.out);
+
+  // ---- data ------------------------------------------------------------------------------
+  std::string root = cfg.category.empty() ? cfg.data : (fs::path(cfg.data) / cfg.category).string();
+  data::Dataset ds = data::open_dataset(root, data::parse_layout(cfg.layout));
+  SG_CHECK(ds.train.size() >= 2, "train: need at least 2 normal training images in '", root, "', found ",
+           ds.train.size());
+  data::AuxiliaryTextures aux = cfg.aux.empty() ? data::AuxiliaryTextures::procedural()
+                                                : data::AuxiliaryTextures::from_folder(cfg.aux);
+  if (aux.is_procedural()) std::cerr << data::procedural_notice() << "\n";
+  data::LoaderOptions lo;
+  lo.size = cfg.size;
+  lo.batch = cfg.batch;
+  lo.seed = cfg.seed;
+  lo.workers = cfg.workers;
+  lo.rotate_prob = cfg.rotate_prob;
+  lo.rotate_guidance = cfg.rotate_guidance;
+  lo.saliency = data::parse_saliency_mode(cfg.saliency);
+  lo.saliency_dir = cfg.saliency_dir;
+  lo.device = dev;
+  std::cerr << "loading " << ds.train.size() << " training images from " << root << " (" << cfg.size << "x"
+            << cfg.size << ", saliency " << cfg.saliency << ")\n";
+  data::TrainLoader loader(ds.train, lo, aux);
+  std::cerr << "saliency: " << loader.saliency_fallbacks() << " of " << loader.num_images()
+            << " images fell back to S = 1 (no object found)\n";
+
+  // ---- model and optimiser -----------------------------------------------------------------
+  SGSFModel model(cfg.width, parse_guidance(cfg.guidance), cfg.seed);
+  model.to(dev);
+  model.train();
+  std::cerr << "model: w=" << cfg.width << ", " << model.num_parameters() << " parameters (autoencoder "
+            << model.ae->num_parameters() << ", segmentation " << model.seg->num_parameters() << ") on "
+            << device_name(dev) << "\n";
+  Adam opt(model.named_parameters(), cfg.lr);
+  const int64_t per_epoch = loader.batches_per_epoch();
+  const int64_t total = cfg.iterations > 0 ? cfg.iterations : (int64_t)cfg.epochs * per_epoch;
+  const int64_t warmup_end = (int64_t)std::llround(cfg.warmup * (double)total);
+  MultiStepLR sched = MultiStepLR::at_fractions(cfg.lr, total, {0.5, 0.7, 0.9});
+  SamParams sam;
+  sam.a = cfg.a;
+  sam.b = cfg.b;
+  sam.alpha_lo = cfg.alpha_lo;
+  sam.alpha_hi = cfg.alpha_hi;
+  sam.forge_prob = cfg.forge_prob;
+
+  // ---- resume --------------------------------------------------------------------------------
+  int64_t start = 0;
+  std::vector<std::vector<int>> contrast;
+  if (resume) {
+    SG_CHECK(fs::exists(ckpt), "--resume: no checkpoint at '", ckpt, "'");
+    SafetensorsFile f = load_safetensors(ckpt);
+    SG_CHECK(f.metadata.count("format") && f.metadata.at("format") == kFormat, "--resume: '", ckpt,
+             "' is not an SGSF training checkpoint");
+    KeyValues saved = f.metadata;
+    for (const char* k : {"format", "iteration", "total_iterations"}) saved.erase(k);
+    KeyValues now = to_key_values(cfg);
+    for (const auto& [k, v] : now)
+      if (k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every")
+        SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
+                 saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
+    load_into(with_prefix("model.", model.state()), f.tensors, ckpt);
+    load_into(with_prefix("optim.", opt.state()), f.tensors, ckpt);
+    contrast = contrast_from_tensor(find_tensor(f.tensors, "contrast_sets"));
+    start = std::stoll(f.metadata.at("iteration"));
+    if (!contrast.empty()) loader.set_contrast_sets(contrast);
+    loader.seek(start);
+    std::cerr << "resumed from " << ckpt << " at iteration " << start << " of " << total << "\n";
+  }
+
+  auto save = [&](int64_t iteration) {
+    Metadata meta = to_key_values(cfg);
+    meta["format"] = kFormat;
+    meta["iteration"] = std::to_string(iteration);
+    meta["total_iterations"] = std::to_string(total);
+    NamedTensors all = with_prefix("model.", model.state());
+    for (auto& kv : with_prefix("optim.", opt.state())) all.push_back(kv);
+    if (!contrast.empty()) all.emplace_back("contrast_sets", contrast_tensor(contrast));
+    save_safetensors(ckpt, all, meta);
+    write_config_json(config_path(cfg.out), cfg);
+  };
+  auto rebuild_contrast = [&]() {
+    int dim = 0;
+    std::vector<float> feats = training_features(model, loader, cfg.batch, dev, &dim);
+    contrast = build_contrast_sets(feats, loader.num_images(), dim, cfg.contrast_n);
+    loader.set_contrast_sets(contrast);
+  };
+
+  // ---- the loop ----------------------------------------------------------------------------
+  RunLog log((fs::path(cfg.out) / "train_log.jsonl").string(), resume);
+  TrainResult result;
+  Progress bar(total - start, progress);
+  WindowStats window;
+  int forged_saved = 0;
+  const int64_t refresh_every = (int64_t)cfg.contrast_refresh * per_epoch;
+  for (int64_t it = start; it < total; ++it) {
+    if (stop && stop->load()) {
+      bar.finish();
+      save(it);
+      std::cerr << "interrupted: checkpoint saved at iteration " << it << " to " << ckpt
+                << " (continue with --resume)\n";
+      result.status = kTrainInterrupted;
+      result.iterations_done = it;
+      result.checkpoint = ckpt;
+      return result;
+    }
+    const bool warm = it < warmup_end;
+    if (it == warmup_end || (!warm && refresh_every > 0 && (it - warmup_end) % refresh_every == 0 && it > warmup_end))
+      rebuild_contrast();
+
+    data::TrainBatch b = loader.next();
+    const uint64_t it_seed = cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)it;
+    Tensor loss, l2, ssim_l, focal;
+    float mask_area = 0, nonempty = 0;
+    if (warm) {
+      ReconstructionAE::Output r = model.ae->forward(b.image);
+      l2 = mse_loss(r.reconstruction, b.image);
+      ssim_l = ssim_loss(r.reconstruction, b.image);
+      loss = (l2 + ssim_l) * cfg.lambda;
+    } else {
+      Forged fg;
+      {
+        NoGradGuard ng;
+        Tensor noise = perlin_noise(b.image.size(0), cfg.size, cfg.size, it_seed, dev);
+        fg = forge_anomalies(b.image, b.saliency, b.aux, noise, sam, it_seed);
+      }
+      for (float a : fg.mask_fraction) {
+        mask_area += a;
+        nonempty += a > 0 ? 1.f : 0.f;
+      }
+      mask_area /= (float)fg.mask_fraction.size();
+      nonempty /= (float)fg.mask_fraction.size();
+      if (forged_saved < cfg.save_forged) forged_saved += save_forged_samples(cfg.out, b, fg, cfg.save_forged - forged_saved);
+      SGSFModel::Output o = model.forward(fg.image, b.guidance);
+      l2 = mse_loss(o.reconstruction, b.guidance);
+      ssim_l = ssim_loss(o.reconstruction, b.guidance);
+      focal = focal_loss(o.logits, fg.mask, cfg.gamma);
+      loss = (l2 + ssim_l) * cfg.lambda + focal;
+    }
+    const float loss_v = loss.item();
+    if (!finite(loss_v)) {
+      bar.finish();
+      std::cerr << "error: the loss became " << loss_v << " at iteration " << it << " (epoch " << it / per_epoch + 1
+                << "); training stopped. "
+                << (fs::exists(ckpt) ? "The last good checkpoint is kept at " + ckpt : std::string("No checkpoint was written."))
+                << "\n";
+      result.status = kTrainDiverged;
+      result.iterations_done = it;
+      return result;
+    }
+    opt.set_lr(sched.lr(it));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+
+    window.add(loss_v, l2.item(), ssim_l.item(), focal.defined() ? focal.item() : 0.f, mask_area, nonempty,
+               warm ? 0 : 1, cfg.batch);
+    if (it == start) result.first_loss = loss_v;
+    const int64_t epoch = it / per_epoch + 1, total_epochs = (total + per_epoch - 1) / per_epoch;
+    bar.update(it - start + 1, str("epoch ", epoch, "/", total_epochs, warm ? " warm-up" : ""),
+               window.progress_text(bar.elapsed_seconds(), it - start + 1, cfg.batch));
+    if ((it + 1) % cfg.log_every == 0 || it + 1 == total) {
+      log.write(window.json_line(it + 1, epoch, sched.lr(it), bar.elapsed_seconds(), it - start + 1, cfg.batch,
+                                 loader.saliency_fallbacks()));
+      result.last_loss = window.mean_loss();
+      window.reset();
+    }
+    if (cfg.checkpoint_every > 0 && (it + 1) % per_epoch == 0 && (epoch % cfg.checkpoint_every) == 0) save(it + 1);
+  }
+  bar.finish();
+  save(total);
+  result.iterations_done = total;
+  result.seconds = bar.elapsed_seconds();
+  result.images_per_second = result.seconds > 0 ? (double)(total - start) * cfg.batch / result.seconds : 0;
+  result.checkpoint = ckpt;
+  std::cerr << "trained " << total - start << " iterations in " << format_duration(result.seconds) << " ("
+            << (int)std::lround(result.images_per_second * 10) / 10.0 << " images/s); checkpoint: " << ckpt << "\n";
+  return result;
+}
+
+}  // namespace sg::sgsf

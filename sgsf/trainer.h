@@ -1,0 +1,34 @@
+// trainer.h — SGSF training (SGSF.md §4–§6): warm-up of the autoencoder, contrast sets, SAM forging
+// on the training device, the joint loss, Adam with a multi-step schedule, logs and checkpoints.
+#pragma once
+#include <atomic>
+#include <string>
+
+#include "sgsf/config.h"
+
+namespace sg::sgsf {
+
+// Exit codes of a training run (also those of sgsf_train).
+enum TrainStatus { kTrainOk = 0, kTrainInterrupted = 130, kTrainDiverged = 3 };
+
+// What training reports back (for the app's summary and for tests).
+struct TrainResult {
+  TrainStatus status = kTrainOk;
+  int64_t iterations_done = 0;
+  double seconds = 0, images_per_second = 0;
+  float last_loss = 0, first_loss = 0;   // mean loss over the first / last logging window
+  std::string checkpoint;                // path of the last checkpoint written
+};
+
+// Train per `config`, writing into config.out: checkpoint.safetensors (model + optimiser +
+// contrast sets + config metadata), config.json, train_log.jsonl, and forged/*.png on request.
+// With `resume`, continue from config.out/checkpoint.safetensors (same result as not stopping).
+// `stop` (e.g. set by SIGINT) makes it save a checkpoint and return kTrainInterrupted.
+TrainResult train(const TrainConfig& config, bool resume, const std::atomic<bool>* stop = nullptr,
+                  bool progress = true);
+
+// The file names inside a run folder.
+std::string checkpoint_path(const std::string& out_dir);
+std::string config_path(const std::string& out_dir);
+
+}  // namespace sg::sgsf
