@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "engine/rng.h"
+#include "kernels/pool.h"
 #include "tests/device_compare.h"
 
 using namespace sg;
@@ -129,6 +130,19 @@ TEST_CASE("avg_pool2d k = 21 matches a direct 21x21 zero-padded sum") {
   SG_CHECK_CLOSE(avg_pool2d(s, 21).to_vector(), naive_avg_pool(s, 21), 1e-6f, 1e-5f);
   SG_CHECK_CLOSE(avg_pool2d(s, 7).to_vector(), naive_avg_pool(s, 7), 1e-6f, 1e-5f);
   SG_CHECK_CLOSE(avg_pool2d(s, 9).to_vector(), naive_avg_pool(s, 9), 1e-6f, 1e-5f);
+}
+
+TEST_CASE("the GPU's per-element box sums (box_line_sum, two passes) agree with the CPU running sums") {
+  // pool.cu computes each output as a direct clipped tap sum per pass; run that same SG_HD math here
+  // so the arithmetic the GPU executes is checked even without a device.
+  int64_t H = 19, W = 26;
+  int r = 10;
+  Tensor x = Tensor::uniform({1, 1, H, W}, -1.f, 1.f, 25, Device::CPU);
+  std::vector<float> xv = x.to_vector(), t(xv.size()), out(xv.size());
+  for (int64_t i = 0; i < H * W; ++i) t[(size_t)i] = kernels::box_line_sum(xv.data() + (i - i % W), W, 1, i % W, r);
+  for (int64_t i = 0; i < H * W; ++i)
+    out[(size_t)i] = kernels::box_line_sum(t.data() + i % W, H, W, i / W, r) * (1.f / 441.f);
+  SG_CHECK_CLOSE(out, avg_pool2d(x, 21).to_vector(), 1e-6f, 1e-5f);
 }
 
 TEST_CASE("avg_pool2d gradient (finite differences, H != W)") {
