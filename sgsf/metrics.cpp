@@ -206,58 +206,82 @@ void label_regions(const uint8_t* mask, int h, int w, uint32_t first_id, std::ve
   }
 }
 
+// Sorted keys of all pixels (payload: region id, 0 = normal) plus the per-region weights.
+struct ProInput {
+  std::vector<uint64_t> keys;
+  std::vector<double> inv_size;  // 1 / region size, index = region id
+  int64_t num_ok = 0, num_regions = 0;
+};
+
+ProInput prepare_pro(const char* who, const std::vector<const float*>& maps,
+                     const std::vector<const uint8_t*>& masks, int height, int width) {
+  SG_CHECK(!maps.empty(), who, ": empty input (no anomaly maps)");
+  SG_CHECK(maps.size() == masks.size(), who, ": ", maps.size(), " maps but ", masks.size(), " masks");
+  SG_CHECK(height > 0 && width > 0, who, ": bad map size ", height, "x", width);
+  const size_t hw = (size_t)height * width, n = maps.size() * hw;
+  ProInput in;
+  std::vector<int64_t> sizes(1, 0);  // sizes[0] unused; region ids are 1-based over all images
+  std::vector<uint32_t> lab;
+  in.keys.resize(n);
+  for (size_t i = 0; i < maps.size(); ++i) {
+    SG_CHECK(maps[i] && masks[i], who, ": null map or mask pointer at image ", i);
+    label_regions(masks[i], height, width, (uint32_t)sizes.size(), lab, sizes);
+    for (size_t p = 0; p < hw; ++p) {
+      float s = maps[i][p];
+      SG_CHECK(std::isfinite(s), who, ": map ", i, " pixel ", p, " is not finite (", s, ")");
+      in.keys[i * hw + p] = (uint64_t(order_bits(s)) << 32) | lab[p];
+      in.num_ok += lab[p] == 0;
+    }
+  }
+  in.num_regions = (int64_t)sizes.size() - 1;
+  SG_CHECK(in.num_regions > 0, who, ": the ground truth has no anomalous region; PRO is undefined");
+  SG_CHECK(in.num_ok > 0, who, ": the ground truth has no normal pixel; the FPR is undefined");
+  in.inv_size.assign(sizes.size(), 0.0);
+  for (size_t r = 1; r < sizes.size(); ++r) in.inv_size[r] = 1.0 / (double)sizes[r];
+  radix_sort_high_word(in.keys);
+  return in;
+}
+
+// Walk the distinct thresholds in descending order, calling point(fpr, pro, threshold) for each;
+// stops early when point returns false.
+template <typename F>
+void sweep_pro(const ProInput& in, F&& point) {
+  int64_t fp = 0;
+  double pro_sum = 0, comp = 0;  // Kahan-compensated sum of 1/size over covered region pixels
+  for (size_t i = in.keys.size(); i-- > 0;) {
+    uint32_t region = uint32_t(in.keys[i] & 0xffffffffu);
+    if (region == 0) {
+      ++fp;
+    } else {
+      double yv = in.inv_size[region] - comp, t = pro_sum + yv;
+      comp = (t - pro_sum) - yv;
+      pro_sum = t;
+    }
+    if (i == 0 || (in.keys[i - 1] >> 32) != (in.keys[i] >> 32)) {
+      if (!point(std::min(1.0, (double)fp / (double)in.num_ok),
+                 std::min(1.0, pro_sum / (double)in.num_regions),
+                 (double)from_order_bits(uint32_t(in.keys[i] >> 32))))
+        return;
+    }
+  }
+}
+
 }  // namespace
 
 Curve pro_curve(const std::vector<const float*>& maps, const std::vector<const uint8_t*>& masks,
                 int height, int width) {
-  SG_CHECK(!maps.empty(), "pro_curve: empty input (no anomaly maps)");
-  SG_CHECK(maps.size() == masks.size(), "pro_curve: ", maps.size(), " maps but ", masks.size(), " masks");
-  SG_CHECK(height > 0 && width > 0, "pro_curve: bad map size ", height, "x", width);
-  const size_t hw = (size_t)height * width, n = maps.size() * hw;
-  // Region ids (1-based, over all images) in the payload; 0 marks a normal pixel.
-  std::vector<int64_t> sizes(1, 0);  // sizes[0] unused
-  std::vector<uint32_t> lab;
-  std::vector<uint64_t> keys(n);
-  int64_t num_ok = 0;
-  for (size_t i = 0; i < maps.size(); ++i) {
-    SG_CHECK(maps[i] && masks[i], "pro_curve: null map or mask pointer at image ", i);
-    label_regions(masks[i], height, width, (uint32_t)sizes.size(), lab, sizes);
-    for (size_t p = 0; p < hw; ++p) {
-      float s = maps[i][p];
-      SG_CHECK(std::isfinite(s), "pro_curve: map ", i, " pixel ", p, " is not finite (", s, ")");
-      keys[i * hw + p] = (uint64_t(order_bits(s)) << 32) | lab[p];
-      num_ok += lab[p] == 0;
-    }
-  }
-  const int64_t num_regions = (int64_t)sizes.size() - 1;
-  SG_CHECK(num_regions > 0, "pro_curve: the ground truth has no anomalous region; PRO is undefined");
-  SG_CHECK(num_ok > 0, "pro_curve: the ground truth has no normal pixel; the FPR is undefined");
-  std::vector<double> inv_size(sizes.size(), 0.0);
-  for (size_t r = 1; r < sizes.size(); ++r) inv_size[r] = 1.0 / (double)sizes[r];
-  radix_sort_high_word(keys);
-
+  ProInput in = prepare_pro("pro_curve", maps, masks, height, width);
   Curve c;
   const double inf = std::numeric_limits<double>::infinity();
   c.x.push_back(0);
   c.y.push_back(0);
   c.thresholds.push_back(inf);
-  int64_t fp = 0;
-  double pro_sum = 0, comp = 0;  // Kahan-compensated sum of 1/size over covered region pixels
-  for (size_t i = n; i-- > 0;) {
-    uint32_t region = uint32_t(keys[i] & 0xffffffffu);
-    if (region == 0) {
-      ++fp;
-    } else {
-      double yv = inv_size[region] - comp, t = pro_sum + yv;
-      comp = (t - pro_sum) - yv;
-      pro_sum = t;
-    }
-    if (i == 0 || (keys[i - 1] >> 32) != (keys[i] >> 32)) {
-      c.x.push_back(std::min(1.0, (double)fp / (double)num_ok));
-      c.y.push_back(std::min(1.0, pro_sum / (double)num_regions));
-      c.thresholds.push_back(from_order_bits(uint32_t(keys[i] >> 32)));
-    }
-  }
+  sweep_pro(in, [&](double x, double y, double t) {
+    c.x.push_back(x);
+    c.y.push_back(y);
+    c.thresholds.push_back(t);
+    return true;
+  });
   c.x.push_back(1);
   c.y.push_back(1);
   c.thresholds.push_back(-inf);
@@ -285,8 +309,27 @@ double trapezoid_to(const std::vector<double>& x, const std::vector<double>& y, 
 double aupro(const std::vector<const float*>& maps, const std::vector<const uint8_t*>& masks,
              int height, int width, double fpr_limit) {
   SG_CHECK(fpr_limit > 0 && fpr_limit <= 1, "aupro: fpr_limit must be in (0, 1], got ", fpr_limit);
-  Curve c = pro_curve(maps, masks, height, width);
-  return trapezoid_to(c.x, c.y, fpr_limit) / fpr_limit;
+  ProInput in = prepare_pro("aupro", maps, masks, height, width);
+  // trapezoid_to() on the streamed curve (0,0), points..., (1,1), stopping past the limit.
+  double area = 0, px = 0, py = 0;
+  bool done = false;
+  auto add = [&](double x, double y) {
+    if (x <= fpr_limit) {
+      area += 0.5 * (y + py) * (x - px);
+    } else {
+      if (px < fpr_limit) {
+        double yi = py + (y - py) * (fpr_limit - px) / (x - px);
+        area += 0.5 * (yi + py) * (fpr_limit - px);
+      }
+      done = true;
+    }
+    px = x;
+    py = y;
+    return !done;
+  };
+  sweep_pro(in, [&](double x, double y, double) { return add(x, y); });
+  if (!done) add(1, 1);
+  return area / fpr_limit;
 }
 
 }  // namespace sg::sgsf
