@@ -17,26 +17,34 @@ inline int mirror(int i, int n) {
   return i;
 }
 
-// Separable correlation with a symmetric 1-D kernel (length 2r+1) along x then y.
+// Separable correlation with a symmetric 1-D kernel (length 2r+1) along x then y. Rows are
+// copied into a mirrored-padded buffer and columns accumulated row by row, so the inner loops
+// are contiguous.
 Image separable(const Image& img, const std::vector<float>& k) {
   const int r = (int)k.size() / 2, H = img.height, W = img.width;
-  Image tmp(img.channels, H, W), out(img.channels, H, W);
+  Image tmp(img.channels, H, W), out(img.channels, H, W, 0.f);
+  std::vector<float> padded((size_t)(W + 2 * r));
   for (int c = 0; c < img.channels; ++c) {
     const float* src = img.channel(c);
     float* t = tmp.channel(c);
     float* o = out.channel(c);
-    for (int y = 0; y < H; ++y)
+    for (int y = 0; y < H; ++y) {
+      for (int x = -r; x < W + r; ++x) padded[(size_t)(x + r)] = src[(size_t)y * W + mirror(x, W)];
+      float* trow = t + (size_t)y * W;
       for (int x = 0; x < W; ++x) {
         float acc = 0;
-        for (int d = -r; d <= r; ++d) acc += k[(size_t)(d + r)] * src[(size_t)y * W + mirror(x + d, W)];
-        t[(size_t)y * W + x] = acc;
+        for (int d = 0; d <= 2 * r; ++d) acc += k[(size_t)d] * padded[(size_t)(x + d)];
+        trow[x] = acc;
       }
-    for (int y = 0; y < H; ++y)
-      for (int x = 0; x < W; ++x) {
-        float acc = 0;
-        for (int d = -r; d <= r; ++d) acc += k[(size_t)(d + r)] * t[(size_t)mirror(y + d, H) * W + x];
-        o[(size_t)y * W + x] = acc;
+    }
+    for (int y = 0; y < H; ++y) {
+      float* orow = o + (size_t)y * W;
+      for (int d = -r; d <= r; ++d) {
+        const float kd = k[(size_t)(d + r)];
+        const float* trow = t + (size_t)mirror(y + d, H) * W;
+        for (int x = 0; x < W; ++x) orow[x] += kd * trow[x];
       }
+    }
   }
   return out;
 }

@@ -132,6 +132,9 @@ SaliencyResult compute_saliency(const Image& rgb, SaliencyMode mode, const std::
     case SaliencyMode::None: return ones(H, W, false);
     case SaliencyMode::Border: return border_map(rgb);
     case SaliencyMode::Spectral: {
+      Image gray = to_gray(rgb);
+      auto [glo, ghi] = std::minmax_element(gray.pixels.begin(), gray.pixels.end());
+      if (*ghi - *glo < 1.f / 255.f) return ones(H, W, true);  // flat image: nothing stands out
       Image m = spectral_residual_map(rgb);
       auto [lo, hi] = std::minmax_element(m.pixels.begin(), m.pixels.end());
       if (*hi - *lo <= 1e-6f) return ones(H, W, true);

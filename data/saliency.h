@@ -28,7 +28,7 @@ struct SaliencyResult {
 //    128, 13 at 256), hole filling, components under 1 % of the image dropped; area outside
 //    [2 %, 80 %] -> S = 1 (fallback). S in {0,1}.
 //  Spectral: spectral residual at 64x64 (SGSF.md §2, §9), resized back, Otsu-binarised;
-//    an empty or constant map -> S = 1 (fallback).
+//    a flat image (gray range under 1/255) or an empty mask -> S = 1 (fallback).
 //  File: `map_file` (8-bit PNG, 1 channel; RGB is converted to luma), /255, resized to H x W;
 //    >= 0.5 on under 1 % of the image -> S = 1 (fallback). A missing file throws naming it.
 //  None: S = 1, fallback = false (it was asked for).
