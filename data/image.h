@@ -1,5 +1,6 @@
 // image.h — an image in memory: float32, planar CHW (the layout of a tensor sample), values in [0,1].
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
