@@ -232,7 +232,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
       SG_CHECK(v.kind == json::Value::Kind::Object, where, ": __metadata__ is not an object");
       for (size_t k = 0; k < v.keys.size(); ++k) {
         SG_CHECK(v.values[k].kind == json::Value::Kind::String, where, ": metadata value of '",
-                 v.keys[k], "' is a ", json::kind_name(v.values[k].kind), ", not a string");
+                 v.keys[k], "' has type ", json::kind_name(v.values[k].kind), ", not string");
         out.metadata[v.keys[k]] = v.values[k].string;
       }
       continue;
