@@ -1,6 +1,8 @@
 // json_subset.cpp — the strict recursive-descent reader behind json_subset.h.
 #include "engine/json_subset.h"
 
+#include <unordered_set>
+
 #include "engine/common.h"
 
 namespace sg::json {
@@ -70,6 +72,7 @@ class Parser {
   Value object(int depth) {
     Value v;
     v.kind = Value::Kind::Object;
+    std::unordered_set<std::string> seen;  // duplicate detection in O(1) per key
     expect('{');
     skip_ws();
     if (peek() == '}') {
@@ -81,7 +84,7 @@ class Parser {
       if (peek() != '"') fail("expected a string key");
       size_t key_at = i_;
       std::string key = string();
-      if (v.find(key)) {
+      if (!seen.insert(key).second) {
         i_ = key_at;
         fail(str("duplicate key \"", key, "\""));
       }

