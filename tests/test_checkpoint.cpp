@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "engine/checkpoint.h"
@@ -17,15 +18,24 @@ using namespace sg;
 
 namespace {
 
-// A fresh directory under /tmp for this test binary run.
-std::string temp_dir() {
-  static std::string dir = [] {
+// A fresh directory under /tmp for this test binary run, removed when the binary exits.
+struct TempDir {
+  std::string path;
+  TempDir() {
     char tmpl[] = "/tmp/sg_checkpoint_test_XXXXXX";
     char* d = mkdtemp(tmpl);
-    REQUIRE(d != nullptr);
-    return std::string(d);
-  }();
-  return dir;
+    if (d) path = d;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+std::string temp_dir() {
+  static TempDir dir;
+  REQUIRE(!dir.path.empty());
+  return dir.path;
 }
 
 std::string read_bytes(const std::string& path) {
