@@ -1,0 +1,46 @@
+// checkpoint.h — checkpoints in the safetensors format (https://github.com/huggingface/safetensors),
+// readable by PyTorch, NumPy and other tools:
+//
+//   [8 bytes: N, little-endian uint64] [N bytes: JSON header, space-padded to a multiple of 8]
+//   [data buffer: the raw little-endian float32 values of every tensor]
+//
+//   header = {"__metadata__": {"key": "value", ...},                       (optional)
+//             "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+//
+// Offsets are in bytes relative to the data buffer. Saving is atomic: the file is written to
+// path + ".tmp", flushed to disk and renamed over `path`, so a failed or interrupted save leaves
+// the previous checkpoint intact. Loading validates everything before trusting it (file and header
+// lengths, strict JSON, dtype, shapes, offsets: in range, matching the shape, not overlapping, and
+// covering the data buffer without gaps or trailing bytes, as the format requires) and throws
+// sg::Error naming the file and the problem. Only F32 tensors are written and accepted.
+#pragma once
+#include <map>
+#include <string>
+
+#include "engine/named_tensors.h"
+
+namespace sg {
+
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  NamedTensors tensors;  // CPU tensors, in header order
+  Metadata metadata;
+};
+
+// Write `tensors` (any device; names unique, non-empty, not "__metadata__") and `metadata`.
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const Metadata& metadata = {});
+
+SafetensorsFile load_safetensors(const std::string& path);
+
+// Copy `src` into the tensors of `dst` (e.g. module.state(), optimiser.state()), which must have
+// exactly the same names and shapes; the first missing, unexpected or mismatched name is reported
+// (with both shapes) and nothing is copied. Values go to each destination's device. `source` names
+// where src came from in error messages.
+void load_into(const NamedTensors& dst, const NamedTensors& src, const std::string& source);
+
+// load_safetensors(path) into `dst` as above; returns the file's metadata.
+Metadata load_into(const NamedTensors& dst, const std::string& path);
+
+}  // namespace sg

@@ -1,0 +1,148 @@
+// nn.cpp — Module bookkeeping (registration, naming, modes, device moves) and the construction and
+// initialisation of Conv2d and BatchNorm2d (their forwards are one-liners in nn.h).
+#include "engine/nn.h"
+
+namespace sg {
+
+void move_to_device_(const Tensor& t, Device device) {
+  check_defined(t, "move_to_device_", "tensor");
+  TensorImpl* impl = t.impl();
+  if (impl->grad) move_to_device_(Tensor(impl->grad), device);
+  if (impl->storage->device == device) return;
+  SG_CHECK(!impl->grad_fn, "move_to_device_: only leaf tensors can move in place (this one is "
+           "produced by ", impl->grad_fn->op, ")");
+  SG_CHECK(device != Device::CUDA || cuda_available(), "move_to_device_: CUDA requested but ",
+           cuda_device_info());
+  int64_t n = numel_of(impl->shape);
+  auto storage = std::make_shared<Storage>(n, device);
+  copy_floats(storage->data, device, impl->storage->data + impl->offset, impl->storage->device, n);
+  impl->storage = storage;
+  impl->offset = 0;
+}
+
+namespace nn {
+
+// ---- registration -------------------------------------------------------------------------
+void Module::check_new_name(const std::string& name, const char* what) const {
+  SG_CHECK(!name.empty(), "Module::register_", what, ": empty name");
+  SG_CHECK(name.find('.') == std::string::npos, "Module::register_", what, ": name '", name,
+           "' contains '.' (dots separate the names of nested modules)");
+  bool taken = false;
+  for (const auto& kv : params_) taken |= kv.first == name;
+  for (const auto& kv : buffers_) taken |= kv.first == name;
+  for (const auto& kv : children_) taken |= kv.first == name;
+  SG_CHECK(!taken, "Module::register_", what, ": name '", name, "' is already registered");
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor value) {
+  check_new_name(name, "parameter");
+  check_defined(value, "Module::register_parameter", name.c_str());
+  SG_CHECK(value.is_leaf(), "Module::register_parameter: '", name, "' is not a leaf tensor");
+  value.requires_grad_(true);
+  params_.emplace_back(name, value);
+  return value;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor value) {
+  check_new_name(name, "buffer");
+  check_defined(value, "Module::register_buffer", name.c_str());
+  buffers_.emplace_back(name, value);
+  return value;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> child) {
+  check_new_name(name, "module");
+  SG_CHECK(child != nullptr, "Module::register_module: '", name, "' is null");
+  SG_CHECK(child.get() != this, "Module::register_module: '", name, "' is the module itself");
+  children_.emplace_back(name, std::move(child));
+}
+
+// ---- inspection ---------------------------------------------------------------------------
+void Module::collect(const std::string& prefix, bool params, bool buffers,
+                     NamedTensors& out) const {
+  if (params)
+    for (const auto& kv : params_) out.emplace_back(prefix + kv.first, kv.second);
+  if (buffers)
+    for (const auto& kv : buffers_) out.emplace_back(prefix + kv.first, kv.second);
+  for (const auto& kv : children_) kv.second->collect(prefix + kv.first + ".", params, buffers, out);
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  collect("", true, false, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& kv : named_parameters()) out.push_back(kv.second);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", false, true, out);
+  return out;
+}
+
+NamedTensors Module::state() const {
+  NamedTensors out;
+  collect("", true, true, out);
+  return out;
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (auto& kv : named_parameters()) n += kv.second.numel();
+  return n;
+}
+
+Device Module::device() const {
+  NamedTensors s = state();
+  return s.empty() ? Device::CPU : s.front().second.device();
+}
+
+// ---- mode and housekeeping ----------------------------------------------------------------
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& kv : children_) kv.second->train(on);
+}
+
+void Module::to(Device device) {
+  for (auto& kv : state()) move_to_device_(kv.second, device);
+}
+
+void Module::zero_grad() {
+  for (auto& kv : named_parameters()) kv.second.zero_grad();
+}
+
+// ---- layers -------------------------------------------------------------------------------
+// A CPU tensor of `shape` filled with rng.normal(mean, std), drawn in flat (row-major) order.
+static Tensor normal_from(Rng& rng, const Shape& shape, float mean, float std) {
+  std::vector<float> v((size_t)numel_of(shape));
+  for (float& x : v) x = rng.normal(mean, std);
+  return Tensor::from_vector(shape, v, Device::CPU);
+}
+
+Conv2d::Conv2d(Rng& rng, int cin, int cout, int k, int stride_, int padding_, bool with_bias)
+    : in_channels(cin), out_channels(cout), kernel_size(k), stride(stride_), padding(padding_) {
+  SG_CHECK(cin > 0 && cout > 0 && k > 0 && stride_ > 0 && padding_ >= 0,
+           "Conv2d: invalid configuration (in ", cin, ", out ", cout, ", kernel ", k, ", stride ",
+           stride_, ", padding ", padding_, ")");
+  weight = register_parameter("weight", normal_from(rng, {cout, cin, k, k}, 0.f, 0.02f));
+  if (with_bias) bias = register_parameter("bias", Tensor::zeros({cout}, Device::CPU));
+}
+
+BatchNorm2d::BatchNorm2d(Rng& rng, int c, float momentum_, float eps_)
+    : channels(c), momentum(momentum_), eps(eps_) {
+  SG_CHECK(c > 0, "BatchNorm2d: invalid channel count ", c);
+  SG_CHECK(momentum_ >= 0.f && momentum_ <= 1.f && eps_ > 0.f, "BatchNorm2d: momentum ", momentum_,
+           " must lie in [0, 1] and eps ", eps_, " be positive");
+  weight = register_parameter("weight", normal_from(rng, {c}, 1.f, 0.02f));
+  bias = register_parameter("bias", Tensor::zeros({c}, Device::CPU));
+  running_mean = register_buffer("running_mean", Tensor::zeros({c}, Device::CPU));
+  running_var = register_buffer("running_var", Tensor::ones({c}, Device::CPU));
+}
+
+}  // namespace nn
+}  // namespace sg

@@ -1,0 +1,33 @@
+// adam.cu — CUDA twin of adam_cpu.cpp: one thread per element (grid-stride loop) calling the same
+// adam_update_element from adam.h.
+#include "engine/cuda_check.h"
+#include "kernels/adam.h"
+
+namespace sg::kernels {
+namespace {
+
+constexpr int kBlock = 256;
+
+__global__ void adam_update_kernel(AdamStep s, const float* __restrict__ g, float* __restrict__ p,
+                                   float* __restrict__ m, float* __restrict__ v, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    float pi = p[i], mi = m[i], vi = v[i];
+    adam_update_element(s, g[i], pi, mi, vi);
+    p[i] = pi;
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
+}  // namespace
+
+void adam_update_cuda(const AdamStep& s, const float* g, float* p, float* m, float* v, int64_t n) {
+  if (n <= 0) return;
+  int64_t blocks = (n + kBlock - 1) / kBlock;
+  if (blocks > 65535 * 8) blocks = 65535 * 8;
+  adam_update_kernel<<<(unsigned)blocks, kBlock, 0, cuda::stream()>>>(s, g, p, m, v, n);
+  SG_KERNEL_CHECK();
+}
+
+}  // namespace sg::kernels
