@@ -37,7 +37,7 @@ Adam::Adam(const NamedTensors& params, float lr, float beta1, float beta2, float
     m_.push_back(Tensor::zeros(p.shape(), p.device()));
     v_.push_back(Tensor::zeros(p.shape(), p.device()));
   }
-  step_ = Tensor::zeros({1}, Device::CPU);
+  step_ = Tensor::zeros({(int64_t)params_.size()}, Device::CPU);
 }
 
 void Adam::set_lr(float lr) {
@@ -45,25 +45,21 @@ void Adam::set_lr(float lr) {
   lr_ = lr;
 }
 
-int64_t Adam::step_count() const { return (int64_t)step_.item(); }
+int64_t Adam::step_count() const {
+  int64_t t = 0;
+  for (float s : step_.to_vector()) t = std::max(t, (int64_t)s);
+  return t;
+}
 
 void Adam::zero_grad() {
   for (auto& kv : params_) kv.second.zero_grad();
 }
 
 void Adam::step() {
-  int64_t t = step_count() + 1;
-  SG_CHECK(t < (int64_t(1) << 24), "Adam::step: step count ", t,
-           " no longer fits the float32 state exactly");
-  // Bias corrections in double, once per step (adam.h).
-  double bc1 = 1.0 - std::pow((double)beta1_, (double)t);
-  double bc2 = 1.0 - std::pow((double)beta2_, (double)t);
-  kernels::AdamStep s;
-  s.beta1 = beta1_;
-  s.beta2 = beta2_;
-  s.eps = eps_;
-  s.step_size = (float)((double)lr_ / bc1);
-  s.inv_sqrt_bc2 = (float)(1.0 / std::sqrt(bc2));
+  // Each parameter counts its own steps (as PyTorch's Adam does), so a parameter that receives its
+  // first gradient late (the segmentation module after the autoencoder's warm-up) starts with the
+  // full bias correction of a first step.
+  float* steps = step_.data();
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& name = params_[i].first;
     Tensor p = params_[i].second;
@@ -73,6 +69,18 @@ void Adam::step() {
              shape_str(g.shape()), ", parameter ", shape_str(p.shape()));
     SG_CHECK(g.device() == p.device(), "Adam::step: gradient of '", name, "' is on ",
              device_name(g.device()), ", parameter on ", device_name(p.device()));
+    int64_t t = (int64_t)steps[i] + 1;
+    SG_CHECK(t < (int64_t(1) << 24), "Adam::step: step count ", t,
+             " no longer fits the float32 state exactly");
+    // Bias corrections in double, once per parameter and step (adam.h).
+    double bc1 = 1.0 - std::pow((double)beta1_, (double)t);
+    double bc2 = 1.0 - std::pow((double)beta2_, (double)t);
+    kernels::AdamStep s;
+    s.beta1 = beta1_;
+    s.beta2 = beta2_;
+    s.eps = eps_;
+    s.step_size = (float)((double)lr_ / bc1);
+    s.inv_sqrt_bc2 = (float)(1.0 / std::sqrt(bc2));
     move_to_device_(m_[i], p.device());  // no-op unless the parameter moved since
     move_to_device_(v_[i], p.device());
     const float* gd = g.data();
@@ -80,8 +88,8 @@ void Adam::step() {
     int64_t n = p.numel();
     SG_DISPATCH(p.device(), kernels::adam_update_cpu(s, gd, pd, md, vd, n),
                 kernels::adam_update_cuda(s, gd, pd, md, vd, n));
+    steps[i] = (float)t;
   }
-  step_.fill_((float)t);
 }
 
 NamedTensors Adam::state() const {

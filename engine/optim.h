@@ -27,15 +27,16 @@ class Adam {
        float eps = 1e-8f);
 
   // One update of every parameter that has a gradient (those without one are left as they are,
-  // moments included). The step count is shared by all parameters. Runs on each parameter's device
+  // moments and step count included). Each parameter counts its own steps, as in PyTorch. Runs on
+  // each parameter's device
   // (moments follow a parameter that was moved since).
   void step();
   void zero_grad();  // drop the gradients of all parameters
   void set_lr(float lr);
   float lr() const { return lr_; }
-  int64_t step_count() const;
+  int64_t step_count() const;  // the most steps any parameter has taken
 
-  // Handles to the state: "step" (one element, the number of steps taken; exact up to 2^24),
+  // Handles to the state: "step" (one count per parameter, in order; exact up to 2^24),
   // then "m.<name>" and "v.<name>" per parameter, each shaped like its parameter. Writing into
   // these (e.g. load_into from a checkpoint) restores the optimiser.
   NamedTensors state() const;
@@ -44,7 +45,7 @@ class Adam {
  private:
   NamedTensors params_;
   std::vector<Tensor> m_, v_;
-  Tensor step_;  // (1), CPU
+  Tensor step_;  // (number of parameters), CPU: steps taken by each
   float lr_, beta1_, beta2_, eps_;
 };
 

@@ -58,6 +58,27 @@ TEST_CASE("Adam's first step moves every parameter by -lr * sign(g)") {
   SG_CHECK_CLOSE(p1, expect, 2.5e-7f, 0.f);  // two float32 roundings of |p| <= 1
 }
 
+TEST_CASE("a parameter whose first gradient comes late gets a first step's bias correction") {
+  // Warm-up trains one part of a model while another has no gradient; when the second part's
+  // gradient finally arrives, its update must be -lr * sign(g) as on a first step.
+  Tensor a = leaf({3, 7}, 3), b = leaf({3, 7}, 4);
+  std::vector<float> b0 = b.to_vector();
+  const float lr = 1e-3f;
+  Adam opt({a, b}, lr);
+  for (int i = 0; i < 20; ++i) {
+    a.set_grad(Tensor::uniform({3, 7}, -1.f, 1.f, 10 + (uint64_t)i, Device::CPU));
+    opt.step();
+  }
+  CHECK(b.to_vector() == b0);  // untouched while it had no gradient
+  Tensor g = Tensor::uniform({3, 7}, -2.f, 2.f, 99, Device::CPU);
+  b.set_grad(g);
+  opt.step();
+  std::vector<float> b1 = b.to_vector(), gv = g.to_vector(), expect(b0.size());
+  for (size_t i = 0; i < b0.size(); ++i) expect[i] = b0[i] - lr * (gv[i] > 0 ? 1.f : -1.f);
+  SG_CHECK_CLOSE(b1, expect, 2.5e-7f, 0.f);
+  CHECK(opt.step_count() == 21);
+}
+
 TEST_CASE("Adam follows a double-precision reference over several steps, lr changes included") {
   const Shape s1 = {3, 7}, s2 = {5};
   Tensor a = leaf(s1, 3), b = leaf(s2, 4), frozen = leaf({2}, 5);
