@@ -1,0 +1,28 @@
+// cudnn_conv.h — 2-D convolution on the GPU through cuDNN (the CUDA side of conv2d).
+//
+// Descriptors and the chosen algorithms are built once per shape and cached (RAII, freed at exit).
+// Algorithms come from cuDNN's v7 heuristics restricted to plain FP32 FMA math (no TF32, so the
+// GPU agrees with the CPU reference); the backward passes prefer deterministic algorithms.
+// Workspaces are engine tensors (the caching allocator), so no cudaMalloc per call.
+#pragma once
+#include <cstdint>
+
+namespace sg::cudnn_conv {
+
+struct ConvShape {
+  int64_t N = 0, Cin = 0, H = 0, W = 0;  // x (N, Cin, H, W)
+  int64_t Cout = 0, kh = 1, kw = 1;      // w (Cout, Cin, kh, kw)
+  int64_t stride = 1, pad = 0;
+  int64_t Hout = 0, Wout = 0;            // y (N, Cout, Hout, Wout)
+};
+
+#ifdef SGSF_WITH_CUDA
+// y = conv(x, w) (+ b per channel when b is not null). Device pointers.
+void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y);
+// gx = d loss / d x from gy (overwrites gx).
+void backward_data(const ConvShape& s, const float* w, const float* gy, float* gx);
+// gw = d loss / d w from gy (overwrites gw).
+void backward_filter(const ConvShape& s, const float* x, const float* gy, float* gw);
+#endif
+
+}  // namespace sg::cudnn_conv

@@ -1,0 +1,199 @@
+// ops_conv.cpp — conv2d (any kernel size, stride, zero padding; optional bias) with its backward.
+//
+// Shapes: x (N, Cin, H, W), w (Cout, Cin, kh, kw), b (Cout) or undefined, y (N, Cout, Hout, Wout),
+// Hout = (H + 2p - kh) / s + 1, Wout likewise.
+// CPU: per image, col = im2col(x[n]) (Cin*kh*kw, Hout*Wout) and y[n] = w (Cout, Cin*kh*kw) x col,
+// an Eigen GEMM on row-major Maps (no copies; a 1x1 stride-1 unpadded conv uses x[n] as col).
+// Column buffers are thread-local and reused across calls. Images are spread over OpenMP threads
+// (each GEMM single-threaded) when the batch has at least one image per thread; smaller batches
+// run image by image and let Eigen parallelise each GEMM.
+// Backward (per image):  gw += gy[n] (Cout, HW) x col^T,  gcol = w^T gy[n],  gx[n] = col2im(gcol),
+// gb = sum of gy over (N, Hout, Wout). Per-thread gw partials are summed in thread order.
+// GPU: cuDNN (engine/cudnn_conv.*); gb by the deterministic per-channel reduction of batchnorm.
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "engine/cudnn_conv.h"
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "kernels/batchnorm.h"
+#include "kernels/im2col.h"
+
+namespace sg {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using CMap = Eigen::Map<const RowMat>;
+using MMap = Eigen::Map<RowMat>;
+using cudnn_conv::ConvShape;
+
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// A per-thread scratch buffer (slot 0: col, slot 1: gradient of col), grown on demand, kept.
+float* scratch(int slot, size_t n) {
+  thread_local std::vector<float> buf[2];
+  if (buf[slot].size() < n) buf[slot].resize(n);
+  return buf[slot].data();
+}
+
+kernels::ConvGeom geom_of(const ConvShape& s) {
+  kernels::ConvGeom g;
+  g.C = s.Cin, g.H = s.H, g.W = s.W, g.kh = s.kh, g.kw = s.kw, g.stride = s.stride, g.pad = s.pad;
+  g.Hout = s.Hout, g.Wout = s.Wout;
+  return g;
+}
+
+bool is_pointwise(const ConvShape& s) { return s.kh == 1 && s.kw == 1 && s.stride == 1 && s.pad == 0; }
+
+// Spread images over threads when there is at least one image per thread.
+bool batch_parallel(const ConvShape& s) { return s.N > 1 && s.N >= max_threads(); }
+
+// y = conv(x, w) + b on the CPU.
+void conv_forward_cpu(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+  const kernels::ConvGeom g = geom_of(s);
+  const int64_t rows = g.rows(), cols = g.cols(), in_sz = s.Cin * s.H * s.W, out_sz = s.Cout * cols;
+  const bool direct = is_pointwise(s);
+  CMap wm(w, s.Cout, rows);
+#pragma omp parallel for schedule(static) if (batch_parallel(s))
+  for (int64_t n = 0; n < s.N; ++n) {
+    const float* col = x + n * in_sz;
+    if (!direct) {
+      float* buf = scratch(0, (size_t)(rows * cols));
+      kernels::im2col_cpu(g, x + n * in_sz, buf);
+      col = buf;
+    }
+    MMap yn(y + n * out_sz, s.Cout, cols);
+    yn.noalias() = wm * CMap(col, rows, cols);
+    if (b)
+      for (int64_t c = 0; c < s.Cout; ++c) yn.row(c).array() += b[c];
+  }
+}
+
+// Gradients on the CPU; gx / gw may be null (not wanted). gw is overwritten.
+void conv_backward_cpu(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx,
+                       float* gw) {
+  const kernels::ConvGeom g = geom_of(s);
+  const int64_t rows = g.rows(), cols = g.cols(), in_sz = s.Cin * s.H * s.W, out_sz = s.Cout * cols;
+  const int64_t w_sz = s.Cout * rows;
+  const bool direct = is_pointwise(s), par = batch_parallel(s);
+  const int nthreads = par ? max_threads() : 1;
+  std::vector<float> partial(gw ? (size_t)(nthreads * w_sz) : 0, 0.f);
+  CMap wm(w, s.Cout, rows);
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t n = 0; n < s.N; ++n) {
+    CMap gyn(gy + n * out_sz, s.Cout, cols);
+    if (gw) {
+      const float* col = x + n * in_sz;
+      if (!direct) {
+        float* buf = scratch(0, (size_t)(rows * cols));
+        kernels::im2col_cpu(g, x + n * in_sz, buf);
+        col = buf;
+      }
+      MMap gwp(partial.data() + (par ? thread_id() : 0) * w_sz, s.Cout, rows);
+      gwp.noalias() += gyn * CMap(col, rows, cols).transpose();
+    }
+    if (gx) {
+      if (direct) {
+        MMap(gx + n * in_sz, rows, cols).noalias() = wm.transpose() * gyn;
+      } else {
+        float* gcol = scratch(1, (size_t)(rows * cols));
+        MMap(gcol, rows, cols).noalias() = wm.transpose() * gyn;
+        kernels::col2im_cpu(g, gcol, gx + n * in_sz);
+      }
+    }
+  }
+  if (gw) {
+    std::copy(partial.begin(), partial.begin() + w_sz, gw);
+    for (int t = 1; t < nthreads; ++t)
+      for (int64_t i = 0; i < w_sz; ++i) gw[i] += partial[(size_t)(t * w_sz + i)];
+  }
+}
+
+// gb[c] = sum of gy over (N, Hout, Wout): the per-channel sum of the batchnorm family.
+void conv_bias_grad(Device dev, const ConvShape& s, const float* gy, float* gb) {
+  kernels::BnLayout L;
+  L.N = s.N, L.C = s.Cout, L.HW = s.Hout * s.Wout;
+  SG_DISPATCH(dev, kernels::bn_backward_reduce_cpu(L, gy, nullptr, nullptr, nullptr, gb, nullptr),
+              kernels::bn_backward_reduce_cuda(L, gy, nullptr, nullptr, nullptr, gb, nullptr));
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+  check_defined(x, "conv2d", "input");
+  check_defined(w, "conv2d", "weight");
+  check_same_device(x, w, "conv2d");
+  SG_CHECK(x.dim() == 4, "conv2d: input must be 4-D (N, Cin, H, W), got ", shape_str(x.shape()));
+  SG_CHECK(w.dim() == 4, "conv2d: weight must be 4-D (Cout, Cin, kh, kw), got ", shape_str(w.shape()));
+  SG_CHECK(x.size(1) == w.size(1), "conv2d: input ", shape_str(x.shape()), " has ", x.size(1),
+           " channels but weight ", shape_str(w.shape()), " expects ", w.size(1));
+  SG_CHECK(stride >= 1 && padding >= 0, "conv2d: stride must be >= 1 and padding >= 0, got stride ",
+           stride, ", padding ", padding);
+  if (b.defined()) {
+    check_same_device(x, b, "conv2d");
+    SG_CHECK(b.dim() == 1 && b.size(0) == w.size(0), "conv2d: bias must have shape (", w.size(0),
+             ") for weight ", shape_str(w.shape()), ", got ", shape_str(b.shape()));
+  }
+  ConvShape s;
+  s.N = x.size(0), s.Cin = x.size(1), s.H = x.size(2), s.W = x.size(3);
+  s.Cout = w.size(0), s.kh = w.size(2), s.kw = w.size(3), s.stride = stride, s.pad = padding;
+  SG_CHECK(s.H + 2 * s.pad >= s.kh && s.W + 2 * s.pad >= s.kw, "conv2d: kernel ", shape_str(w.shape()),
+           " larger than the padded input ", shape_str(x.shape()), " (padding ", padding, ")");
+  s.Hout = (s.H + 2 * s.pad - s.kh) / s.stride + 1;
+  s.Wout = (s.W + 2 * s.pad - s.kw) / s.stride + 1;
+  const Device dev = x.device();
+  Tensor y = Tensor::empty({s.N, s.Cout, s.Hout, s.Wout}, dev);
+  const float* bp = b.defined() ? b.data() : nullptr;
+  if (y.numel() > 0)
+    SG_DISPATCH(dev, conv_forward_cpu(s, x.data(), w.data(), bp, y.data()),
+                cudnn_conv::forward(s, x.data(), w.data(), bp, y.data()));
+
+  const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
+  if (!grad_enabled() || !(need_x || need_w || need_b)) return y;
+  Tensor xs = x.detach(), ws = w.detach();
+  std::vector<Tensor> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  const bool has_b = b.defined();
+  return attach_grad(y, "conv2d", inputs, [=](const Tensor& g) {
+    Tensor gx = need_x ? Tensor::zeros(xs.shape(), dev) : Tensor();
+    Tensor gw = need_w ? Tensor::zeros(ws.shape(), dev) : Tensor();
+    Tensor gb = need_b ? Tensor::zeros({s.Cout}, dev) : Tensor();
+    if (g.numel() > 0) {
+      float* gxp = need_x ? gx.data() : nullptr;
+      float* gwp = need_w ? gw.data() : nullptr;
+#ifdef SGSF_WITH_CUDA
+      if (dev == Device::CUDA) {
+        if (gxp) cudnn_conv::backward_data(s, ws.data(), g.data(), gxp);
+        if (gwp) cudnn_conv::backward_filter(s, xs.data(), g.data(), gwp);
+      } else
+#endif
+      {
+        SG_CHECK(dev == Device::CPU, "conv2d: no CUDA in this build");
+        conv_backward_cpu(s, xs.data(), ws.data(), g.data(), gxp, gwp);
+      }
+      if (need_b) conv_bias_grad(dev, s, g.data(), gb.data());
+    }
+    std::vector<Tensor> grads{gx, gw};
+    if (has_b) grads.push_back(gb);
+    return grads;
+  });
+}
+
+}  // namespace sg

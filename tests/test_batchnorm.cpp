@@ -1,0 +1,160 @@
+// test_batchnorm.cpp — batch_norm2d: closed-form mean/var, running statistics, eval mode,
+// finite-difference gradients (training and eval), shape errors, CUDA vs CPU.
+#include <cmath>
+
+#include "tests/test_util.h"
+
+using namespace sg;
+using sg::test::gradcheck;
+
+namespace {
+// Per-channel mean and biased variance of (N, C, H, W) in double.
+void channel_stats(const Tensor& x, std::vector<double>& mean, std::vector<double>& var) {
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  std::vector<float> v = x.to_vector();
+  mean.assign((size_t)C, 0.0);
+  var.assign((size_t)C, 0.0);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) mean[(size_t)c] += v[(size_t)((n * C + c) * HW + i)];
+    mean[(size_t)c] /= (double)(N * HW);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) {
+        double d = v[(size_t)((n * C + c) * HW + i)] - mean[(size_t)c];
+        var[(size_t)c] += d * d;
+      }
+    var[(size_t)c] /= (double)(N * HW);
+  }
+}
+}  // namespace
+
+TEST_CASE("batch_norm2d training normalises with batch statistics and updates running ones") {
+  const int64_t N = 3, C = 4, H = 5, W = 2, M = N * H * W;
+  Tensor x = Tensor::uniform({N, C, H, W}, -2.f, 3.f, 1, Device::CPU);
+  Tensor gamma = Tensor::uniform({C}, 0.5f, 1.5f, 2, Device::CPU);
+  Tensor beta = Tensor::uniform({C}, -1.f, 1.f, 3, Device::CPU);
+  Tensor rm = Tensor::from_vector({C}, {0.1f, 0.2f, 0.3f, 0.4f}, Device::CPU);
+  Tensor rv = Tensor::from_vector({C}, {1.f, 2.f, 3.f, 4.f}, Device::CPU);
+  const float momentum = 0.25f, eps = 1e-3f;
+  Tensor y = batch_norm2d(x, gamma, beta, rm, rv, true, momentum, eps);
+  std::vector<double> mean, var;
+  channel_stats(x, mean, var);
+  std::vector<float> xv = x.to_vector(), yv = y.to_vector(), gv = gamma.to_vector(), bv = beta.to_vector();
+  std::vector<float> ref(xv.size());
+  for (size_t i = 0; i < xv.size(); ++i) {
+    size_t c = (i / (size_t)(H * W)) % (size_t)C;
+    ref[i] = (float)(gv[c] * (xv[i] - mean[c]) / std::sqrt(var[c] + eps) + bv[c]);
+  }
+  SG_CHECK_CLOSE(yv, ref, 1e-5f, 1e-5f);
+  // Running statistics: blend with the unbiased variance.
+  std::vector<float> rm0 = {0.1f, 0.2f, 0.3f, 0.4f}, rv0 = {1.f, 2.f, 3.f, 4.f}, rm_ref(C), rv_ref(C);
+  for (size_t c = 0; c < (size_t)C; ++c) {
+    rm_ref[c] = (float)((1 - momentum) * rm0[c] + momentum * mean[c]);
+    rv_ref[c] = (float)((1 - momentum) * rv0[c] + momentum * var[c] * M / (M - 1));
+  }
+  SG_CHECK_CLOSE(rm.to_vector(), rm_ref, 1e-6f, 1e-5f);
+  SG_CHECK_CLOSE(rv.to_vector(), rv_ref, 1e-6f, 1e-5f);
+  // The output per channel has mean beta and (biased) std ~ gamma.
+  std::vector<double> ym, yvar;
+  channel_stats(y, ym, yvar);
+  for (size_t c = 0; c < (size_t)C; ++c) {
+    CHECK(ym[c] == doctest::Approx(bv[c]).epsilon(1e-4));
+    CHECK(std::sqrt(yvar[c]) == doctest::Approx(gv[c] * std::sqrt(var[c] / (var[c] + eps))).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("batch_norm2d eval uses the running statistics and leaves them alone") {
+  Tensor x = Tensor::uniform({2, 2, 3, 3}, -1.f, 1.f, 4, Device::CPU);
+  Tensor gamma = Tensor::from_vector({2}, {2.f, 0.5f}, Device::CPU);
+  Tensor beta = Tensor::from_vector({2}, {1.f, -1.f}, Device::CPU);
+  Tensor rm = Tensor::from_vector({2}, {0.5f, -0.25f}, Device::CPU);
+  Tensor rv = Tensor::from_vector({2}, {4.f, 0.25f}, Device::CPU);
+  Tensor y = batch_norm2d(x, gamma, beta, rm, rv, false, 0.1f, 0.f);
+  std::vector<float> xv = x.to_vector(), yv = y.to_vector(), ref(xv.size());
+  const float m[2] = {0.5f, -0.25f}, sd[2] = {2.f, 0.5f}, g[2] = {2.f, 0.5f}, b[2] = {1.f, -1.f};
+  for (size_t i = 0; i < xv.size(); ++i) {
+    size_t c = (i / 9) % 2;
+    ref[i] = g[c] * (xv[i] - m[c]) / sd[c] + b[c];
+  }
+  SG_CHECK_CLOSE(yv, ref, 1e-6f, 1e-6f);
+  CHECK(rm.to_vector() == std::vector<float>{0.5f, -0.25f});
+  CHECK(rv.to_vector() == std::vector<float>{4.f, 0.25f});
+}
+
+TEST_CASE("batch_norm2d gradients (finite differences)") {
+  Tensor x = Tensor::uniform({3, 3, 4, 3}, -1.f, 2.f, 5, Device::CPU);
+  Tensor gamma = Tensor::uniform({3}, 0.5f, 1.5f, 6, Device::CPU);
+  Tensor beta = Tensor::uniform({3}, -1.f, 1.f, 7, Device::CPU);
+  Tensor rm = Tensor::zeros({3}, Device::CPU), rv = Tensor::ones({3}, Device::CPU);
+  SUBCASE("training: x, gamma, beta") {
+    gradcheck([&](const std::vector<Tensor>& in) { return batch_norm2d(in[0], in[1], in[2], rm, rv, true); },
+              {x, gamma, beta}, 1e-2f, 2e-3f, 2e-2f);
+  }
+  SUBCASE("eval: x, gamma, beta") {
+    Tensor rm2 = Tensor::from_vector({3}, {0.2f, -0.1f, 0.3f}, Device::CPU);
+    Tensor rv2 = Tensor::from_vector({3}, {0.5f, 1.5f, 2.f}, Device::CPU);
+    gradcheck([&](const std::vector<Tensor>& in) { return batch_norm2d(in[0], in[1], in[2], rm2, rv2, false); },
+              {x, gamma, beta});
+  }
+  SUBCASE("training, one image: statistics over H, W only") {
+    Tensor x1 = Tensor::uniform({1, 2, 3, 5}, -1.f, 1.f, 8, Device::CPU);
+    Tensor g1 = Tensor::uniform({2}, 0.5f, 1.5f, 9, Device::CPU), b1 = Tensor::zeros({2}, Device::CPU);
+    Tensor rm1 = Tensor::zeros({2}, Device::CPU), rv1 = Tensor::ones({2}, Device::CPU);
+    gradcheck([&](const std::vector<Tensor>& in) { return batch_norm2d(in[0], in[1], in[2], rm1, rv1, true); },
+              {x1, g1, b1});
+  }
+}
+
+TEST_CASE("batch_norm2d shape errors") {
+  Tensor x = Tensor::zeros({2, 3, 4, 4}, Device::CPU);
+  Tensor c3 = Tensor::ones({3}, Device::CPU), c2 = Tensor::ones({2}, Device::CPU);
+  Tensor rm = Tensor::zeros({3}, Device::CPU), rv = Tensor::ones({3}, Device::CPU);
+  CHECK_THROWS_WITH_AS(batch_norm2d(Tensor::zeros({2, 3, 4}, Device::CPU), c3, c3, rm, rv, true),
+                       doctest::Contains("batch_norm2d: expects a 4-D input (N, C, H, W), got (2, 3, 4)"), sg::Error);
+  CHECK_THROWS_WITH_AS(batch_norm2d(x, c2, c3, rm, rv, true),
+                       doctest::Contains("batch_norm2d: gamma must have shape (3) for input (2, 3, 4, 4), got (2)"),
+                       sg::Error);
+  Tensor rv2 = Tensor::ones({2}, Device::CPU);
+  CHECK_THROWS_WITH_AS(batch_norm2d(x, c3, c3, rm, rv2, false), doctest::Contains("batch_norm2d: running_var"),
+                       sg::Error);
+  Tensor one = Tensor::zeros({1, 3, 1, 1}, Device::CPU);
+  CHECK_THROWS_WITH_AS(batch_norm2d(one, c3, c3, rm, rv, true),
+                       doctest::Contains("batch_norm2d: training needs more than one value per channel"), sg::Error);
+}
+
+TEST_CASE("batch_norm2d on CUDA matches the CPU, forward, running stats and backward" * doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  const int64_t shapes[][4] = {{2, 3, 5, 7}, {8, 16, 32, 32}, {1, 4, 1, 300}};
+  for (auto& s : shapes) {
+    for (int training = 0; training < 2; ++training) {
+      INFO("shape ", shape_str({s[0], s[1], s[2], s[3]}), training ? " training" : " eval");
+      Tensor x = Tensor::uniform({s[0], s[1], s[2], s[3]}, -1.f, 3.f, 11, Device::CPU);
+      Tensor gamma = Tensor::uniform({s[1]}, 0.5f, 1.5f, 12, Device::CPU);
+      Tensor beta = Tensor::uniform({s[1]}, -1.f, 1.f, 13, Device::CPU);
+      Tensor rm0 = Tensor::uniform({s[1]}, -0.5f, 0.5f, 14, Device::CPU);
+      Tensor rv0 = Tensor::uniform({s[1]}, 0.5f, 2.f, 15, Device::CPU);
+      Tensor gy = Tensor::uniform(x.shape(), -1.f, 1.f, 16, Device::CPU);
+      std::vector<float> out[2][6];
+      for (int d = 0; d < 2; ++d) {
+        Device dev = d ? Device::CUDA : Device::CPU;
+        Tensor xd = x.to(dev), gd = gamma.to(dev), bd = beta.to(dev);
+        Tensor rm = rm0.clone().to(dev), rv = rv0.clone().to(dev);
+        xd.requires_grad_(true);
+        gd.requires_grad_(true);
+        bd.requires_grad_(true);
+        Tensor y = batch_norm2d(xd, gd, bd, rm, rv, training != 0);
+        y.backward(gy.to(dev));
+        out[d][0] = y.to_vector();
+        out[d][1] = rm.to_vector();
+        out[d][2] = rv.to_vector();
+        out[d][3] = xd.grad().to_vector();
+        out[d][4] = gd.grad().to_vector();
+        out[d][5] = bd.grad().to_vector();
+      }
+      for (int k = 0; k < 6; ++k) {
+        INFO("0: y, 1: running mean, 2: running var, 3: gx, 4: ggamma, 5: gbeta -> ", k);
+        SG_CHECK_CLOSE(out[1][k], out[0][k], 2e-4f, 2e-4f);
+      }
+    }
+  }
+}

@@ -1,0 +1,217 @@
+// test_conv.cpp — conv2d: values against a naive direct convolution, im2col/col2im against their
+// per-element definitions, finite-difference gradients, shape errors, and the CUDA path vs the CPU.
+#include "kernels/im2col.h"
+#include "tests/test_util.h"
+
+using namespace sg;
+using sg::test::gradcheck;
+
+namespace {
+
+// Direct 7-loop convolution (cross-correlation, zero padding) in double: the reference.
+std::vector<float> naive_conv(const Tensor& x, const Tensor& w, const Tensor& b, int s, int p) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = w.size(0), kh = w.size(2), kw = w.size(3);
+  const int64_t Ho = (H + 2 * p - kh) / s + 1, Wo = (W + 2 * p - kw) / s + 1;
+  std::vector<float> xv = x.to_vector(), wv = w.to_vector(), bv = b.defined() ? b.to_vector() : std::vector<float>();
+  std::vector<float> y((size_t)(N * K * Ho * Wo));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t oy = 0; oy < Ho; ++oy)
+        for (int64_t ox = 0; ox < Wo; ++ox) {
+          double acc = b.defined() ? bv[(size_t)k] : 0.0;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < kh; ++i)
+              for (int64_t j = 0; j < kw; ++j) {
+                int64_t iy = oy * s - p + i, ix = ox * s - p + j;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += (double)xv[(size_t)(((n * C + c) * H + iy) * W + ix)] *
+                       wv[(size_t)(((k * C + c) * kh + i) * kw + j)];
+              }
+          y[(size_t)(((n * K + k) * Ho + oy) * Wo + ox)] = (float)acc;
+        }
+  return y;
+}
+
+struct Case {
+  int64_t N, Cin, H, W, Cout, kh, kw;
+  int stride, pad;
+  bool bias;
+};
+
+const Case kCases[] = {
+    {2, 3, 8, 8, 4, 3, 3, 1, 1, true},    // the U-Net case
+    {3, 2, 7, 6, 5, 3, 2, 2, 1, true},    // non-square kernel, stride 2, odd sizes
+    {1, 4, 9, 9, 3, 5, 5, 1, 2, false},   // batch 1 (Eigen-threaded path), 5x5
+    {4, 5, 6, 5, 2, 1, 1, 1, 0, true},    // pointwise (no im2col)
+    {2, 2, 5, 7, 3, 2, 3, 3, 0, false},   // stride 3, no padding, rows/cols dropped
+    {5, 3, 4, 4, 2, 3, 3, 2, 2, true},    // padding larger than half the kernel
+};
+
+std::string case_str(const Case& c) {
+  return str("N", c.N, " Cin", c.Cin, " ", c.H, "x", c.W, " Cout", c.Cout, " k", c.kh, "x", c.kw, " s",
+             c.stride, " p", c.pad, c.bias ? " bias" : " no-bias");
+}
+
+}  // namespace
+
+TEST_CASE("conv2d matches a direct convolution") {
+  uint64_t seed = 10;
+  for (const Case& c : kCases) {
+    INFO(case_str(c));
+    Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.W}, -1.f, 1.f, seed++, Device::CPU);
+    Tensor w = Tensor::uniform({c.Cout, c.Cin, c.kh, c.kw}, -1.f, 1.f, seed++, Device::CPU);
+    Tensor b = c.bias ? Tensor::uniform({c.Cout}, -1.f, 1.f, seed++, Device::CPU) : Tensor();
+    Tensor y = conv2d(x, w, b, c.stride, c.pad);
+    int64_t Ho = (c.H + 2 * c.pad - c.kh) / c.stride + 1, Wo = (c.W + 2 * c.pad - c.kw) / c.stride + 1;
+    CHECK(y.shape() == Shape{c.N, c.Cout, Ho, Wo});
+    SG_CHECK_CLOSE(y.to_vector(), naive_conv(x, w, b, c.stride, c.pad), 1e-5f, 1e-5f);
+  }
+}
+
+TEST_CASE("conv2d hand-computed values") {
+  // 1 channel 3x3 input 1..9, 2x2 kernel of ones, stride 1, no padding: sums of 2x2 windows.
+  Tensor x = Tensor::from_vector({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, Device::CPU);
+  Tensor w = Tensor::ones({1, 1, 2, 2}, Device::CPU);
+  CHECK(conv2d(x, w, Tensor()).to_vector() == std::vector<float>{12, 16, 24, 28});
+  // padding 1, stride 2, bias 0.5: windows at (-1,-1), (-1,1), (1,-1), (1,1).
+  Tensor b = Tensor::full({1}, 0.5f, Device::CPU);
+  CHECK(conv2d(x, w, b, 2, 1).to_vector() == std::vector<float>{1.5f, 5.5f, 11.5f, 28.5f});
+}
+
+TEST_CASE("im2col and col2im rows match their per-element definitions") {
+  for (const Case& c : kCases) {
+    INFO(case_str(c));
+    kernels::ConvGeom g;
+    g.C = c.Cin, g.H = c.H, g.W = c.W, g.kh = c.kh, g.kw = c.kw, g.stride = c.stride, g.pad = c.pad;
+    g.Hout = (c.H + 2 * c.pad - c.kh) / c.stride + 1;
+    g.Wout = (c.W + 2 * c.pad - c.kw) / c.stride + 1;
+    std::vector<float> x = Tensor::uniform({c.Cin, c.H, c.W}, -1.f, 1.f, 3, Device::CPU).to_vector();
+    std::vector<float> col((size_t)(g.rows() * g.cols()), 123.f), ref(col.size());
+    kernels::im2col_cpu(g, x.data(), col.data());
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = kernels::im2col_element(g, x.data(), (int64_t)i);
+    CHECK(col == ref);
+    std::vector<float> cv = Tensor::uniform({g.rows(), g.cols()}, -1.f, 1.f, 4, Device::CPU).to_vector();
+    std::vector<float> img(x.size(), 123.f), img_ref(x.size());
+    kernels::col2im_cpu(g, cv.data(), img.data());
+    for (size_t i = 0; i < img_ref.size(); ++i) img_ref[i] = kernels::col2im_element(g, cv.data(), (int64_t)i);
+    SG_CHECK_CLOSE(img, img_ref, 1e-6f, 1e-6f);
+  }
+}
+
+TEST_CASE("conv2d gradients (finite differences)") {
+  uint64_t seed = 40;
+  for (const Case& c : kCases) {
+    INFO(case_str(c));
+    Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.W}, -1.f, 1.f, seed++, Device::CPU);
+    Tensor w = Tensor::uniform({c.Cout, c.Cin, c.kh, c.kw}, -1.f, 1.f, seed++, Device::CPU);
+    int s = c.stride, p = c.pad;
+    if (c.bias) {
+      Tensor b = Tensor::uniform({c.Cout}, -1.f, 1.f, seed++, Device::CPU);
+      gradcheck([s, p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], s, p); }, {x, w, b});
+    } else {
+      gradcheck([s, p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], Tensor(), s, p); }, {x, w});
+    }
+  }
+}
+
+TEST_CASE("conv2d backward with only some inputs requiring gradients") {
+  Tensor x = Tensor::uniform({2, 3, 5, 5}, -1.f, 1.f, 1, Device::CPU);
+  Tensor w = Tensor::uniform({4, 3, 3, 3}, -1.f, 1.f, 2, Device::CPU);
+  w.requires_grad_(true);
+  sum(conv2d(x, w, Tensor(), 1, 1)).backward();
+  CHECK(w.grad().defined());
+  CHECK_FALSE(x.grad().defined());
+  // The same weight gradient when x also requires one.
+  Tensor x2 = x.detach(), w2 = w.detach();
+  x2.requires_grad_(true);
+  w2.requires_grad_(true);
+  sum(conv2d(x2, w2, Tensor(), 1, 1)).backward();
+  CHECK(w2.grad().to_vector() == w.grad().to_vector());
+}
+
+TEST_CASE("conv2d is deterministic") {
+  Tensor x = Tensor::uniform({6, 8, 12, 12}, -1.f, 1.f, 1, Device::CPU);
+  Tensor w = Tensor::uniform({8, 8, 3, 3}, -1.f, 1.f, 2, Device::CPU);
+  std::vector<float> first;
+  for (int r = 0; r < 2; ++r) {
+    Tensor wr = w.detach();
+    wr.requires_grad_(true);
+    sum(conv2d(x, wr, Tensor(), 1, 1)).backward();
+    if (r == 0) first = wr.grad().to_vector();
+    else CHECK(wr.grad().to_vector() == first);
+  }
+}
+
+TEST_CASE("conv2d shape errors name the op and the shapes") {
+  Tensor x = Tensor::zeros({1, 3, 8, 8}, Device::CPU);
+  CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({3, 8, 8}, Device::CPU), Tensor::zeros({4, 3, 3, 3}, Device::CPU), Tensor()),
+                       doctest::Contains("conv2d: input must be 4-D (N, Cin, H, W), got (3, 8, 8)"), sg::Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 3, 3}, Device::CPU), Tensor()),
+                       doctest::Contains("conv2d: weight must be 4-D"), sg::Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 2, 3, 3}, Device::CPU), Tensor()),
+                       doctest::Contains("conv2d: input (1, 3, 8, 8) has 3 channels but weight (4, 2, 3, 3) expects 2"),
+                       sg::Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 3, 3, 3}, Device::CPU), Tensor::zeros({3}, Device::CPU)),
+                       doctest::Contains("conv2d: bias must have shape (4)"), sg::Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 3, 3, 3}, Device::CPU), Tensor(), 0, 1),
+                       doctest::Contains("conv2d: stride must be >= 1"), sg::Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 3, 11, 3}, Device::CPU), Tensor(), 1, 1),
+                       doctest::Contains("conv2d: kernel (4, 3, 11, 3) larger than the padded input"), sg::Error);
+}
+
+TEST_CASE("conv2d on CUDA matches the CPU, forward and backward" * doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  uint64_t seed = 70;
+  for (const Case& c : kCases) {
+    INFO(case_str(c));
+    Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.W}, -1.f, 1.f, seed++, Device::CPU);
+    Tensor w = Tensor::uniform({c.Cout, c.Cin, c.kh, c.kw}, -1.f, 1.f, seed++, Device::CPU);
+    Tensor b = c.bias ? Tensor::uniform({c.Cout}, -1.f, 1.f, seed++, Device::CPU) : Tensor();
+    std::vector<std::vector<float>> res[2];
+    for (int d = 0; d < 2; ++d) {
+      Device dev = d ? Device::CUDA : Device::CPU;
+      Tensor xd = x.to(dev), wd = w.to(dev), bd = c.bias ? b.to(dev) : Tensor();
+      xd.requires_grad_(true);
+      wd.requires_grad_(true);
+      if (c.bias) bd.requires_grad_(true);
+      Tensor y = conv2d(xd, wd, bd, c.stride, c.pad);
+      Tensor gy = Tensor::uniform(y.shape(), -1.f, 1.f, 99, dev);
+      y.backward(gy);
+      res[d] = {y.to_vector(), xd.grad().to_vector(), wd.grad().to_vector()};
+      if (c.bias) res[d].push_back(bd.grad().to_vector());
+    }
+    for (size_t k = 0; k < res[0].size(); ++k) {
+      INFO("output ", k, " (0: y, 1: gx, 2: gw, 3: gb)");
+      SG_CHECK_CLOSE(res[1][k], res[0][k], 1e-4f, 1e-4f);
+    }
+  }
+  // A U-Net sized layer: 3x3, pad 1, 32 -> 32 channels at 32x32, batch 4.
+  Tensor x = Tensor::uniform({4, 32, 32, 32}, -1.f, 1.f, 5, Device::CPU);
+  Tensor w = Tensor::uniform({32, 32, 3, 3}, -0.1f, 0.1f, 6, Device::CPU);
+  Tensor b = Tensor::uniform({32}, -0.1f, 0.1f, 7, Device::CPU);
+  SG_CHECK_CLOSE(conv2d(x.to(Device::CUDA), w.to(Device::CUDA), b.to(Device::CUDA), 1, 1).to_vector(),
+                 conv2d(x, w, b, 1, 1).to_vector(), 1e-4f, 1e-4f);
+}
+
+TEST_CASE("im2col and col2im CUDA kernels match the CPU" * doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  for (const Case& c : kCases) {
+    INFO(case_str(c));
+    kernels::ConvGeom g;
+    g.C = c.Cin, g.H = c.H, g.W = c.W, g.kh = c.kh, g.kw = c.kw, g.stride = c.stride, g.pad = c.pad;
+    g.Hout = (c.H + 2 * c.pad - c.kh) / c.stride + 1;
+    g.Wout = (c.W + 2 * c.pad - c.kw) / c.stride + 1;
+    Tensor x = Tensor::uniform({c.Cin, c.H, c.W}, -1.f, 1.f, 3, Device::CPU);
+    Tensor col = Tensor::uniform({g.rows(), g.cols()}, -1.f, 1.f, 4, Device::CPU);
+    Tensor col_cpu = Tensor::empty(col.shape(), Device::CPU), img_cpu = Tensor::empty(x.shape(), Device::CPU);
+    kernels::im2col_cpu(g, x.data(), col_cpu.data());
+    kernels::col2im_cpu(g, col.data(), img_cpu.data());
+    Tensor xg = x.to(Device::CUDA), colg = col.to(Device::CUDA);
+    Tensor col_gpu = Tensor::empty(col.shape(), Device::CUDA), img_gpu = Tensor::empty(x.shape(), Device::CUDA);
+    kernels::im2col_cuda(g, xg.data(), col_gpu.data());
+    kernels::col2im_cuda(g, colg.data(), img_gpu.data());
+    CHECK(col_gpu.to_vector() == col_cpu.to_vector());
+    SG_CHECK_CLOSE(img_gpu.to_vector(), img_cpu.to_vector(), 1e-6f, 1e-6f);
+  }
+}
