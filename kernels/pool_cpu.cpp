@@ -1,0 +1,61 @@
+// pool_cpu.cpp — CPU reference loops of the pooling family (see pool.h).
+//
+// The box filter is the hot one (21x21 pooling of image score maps), so it is done separably with
+// running sums: each output costs two additions per pass whatever k is. The running sums are kept
+// in double so that adding and removing taps along a long line does not drift.
+#include <algorithm>
+
+#include "kernels/pool.h"
+
+namespace sg::kernels {
+
+void max_pool2x2_cpu(const float* x, float* out, int64_t P, int64_t H, int64_t W) {
+  int64_t n = P * (H / 2) * (W / 2);
+#pragma omp parallel for if (n > 16384) schedule(static)
+  for (int64_t o = 0; o < n; ++o) out[o] = max_pool2x2_element(x, H, W, o);
+}
+
+void max_pool2x2_backward_cpu(const float* x, const float* g, float* gx, int64_t P, int64_t H, int64_t W) {
+  int64_t n = P * H * W;
+#pragma omp parallel for if (n > 16384) schedule(static)
+  for (int64_t i = 0; i < n; ++i) gx[i] = max_pool2x2_backward_element(x, g, H, W, i);
+}
+
+void box_filter_cpu(const float* x, float* t, float* out, int64_t P, int64_t H, int64_t W, int r, float scale) {
+  // 1. Row pass: t[p, h, w] = sum_{|j - w| <= r, 0 <= j < W} x[p, h, j].
+  int64_t rows = P * H;
+#pragma omp parallel for if (rows * W > 16384) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* xr = x + row * W;
+    float* tr = t + row * W;
+    double acc = 0.0;
+    for (int64_t j = 0; j < std::min<int64_t>(r, W); ++j) acc += xr[j];  // window of w = -1
+    for (int64_t w = 0; w < W; ++w) {
+      if (w + r < W) acc += xr[w + r];          // tap entering on the right
+      if (w - r - 1 >= 0) acc -= xr[w - r - 1];  // tap leaving on the left
+      tr[w] = (float)acc;
+    }
+  }
+  // 2. Column pass over blocks of columns, walking down the rows (cache friendly):
+  //    out[p, h, w] = scale * sum_{|i - h| <= r, 0 <= i < H} t[p, i, w].
+  constexpr int64_t kCols = 64;
+  int64_t nblk = (W + kCols - 1) / kCols, tasks = P * nblk;
+#pragma omp parallel for if (P * H * W > 16384) schedule(static)
+  for (int64_t task = 0; task < tasks; ++task) {
+    int64_t p = task / nblk, w0 = (task % nblk) * kCols, w1 = std::min(W, w0 + kCols);
+    const float* tp = t + p * H * W;
+    float* op = out + p * H * W;
+    double acc[kCols] = {};
+    for (int64_t i = 0; i < std::min<int64_t>(r, H); ++i)
+      for (int64_t w = w0; w < w1; ++w) acc[w - w0] += tp[i * W + w];
+    for (int64_t h = 0; h < H; ++h) {
+      if (h + r < H)
+        for (int64_t w = w0; w < w1; ++w) acc[w - w0] += tp[(h + r) * W + w];
+      if (h - r - 1 >= 0)
+        for (int64_t w = w0; w < w1; ++w) acc[w - w0] -= tp[(h - r - 1) * W + w];
+      for (int64_t w = w0; w < w1; ++w) op[h * W + w] = (float)(acc[w - w0] * scale);
+    }
+  }
+}
+
+}  // namespace sg::kernels
