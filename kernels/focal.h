@@ -23,13 +23,20 @@ SG_HD float focal_pixel(float l0, float l1, float y, float gamma, float* dz) {
   float p = 1.f / (1.f + expf(-z));
   bool clipped = p < kFocalEps || p > 1.f - kFocalEps;
   p = fminf(fmaxf(p, kFocalEps), 1.f - kFocalEps);
-  float q = 1.f - p, lp = logf(p), lq = logf(q);
-  float pos = -powf(q, gamma) * lp, neg = -powf(p, gamma) * lq;
-  float dpos = gamma * powf(q, gamma - 1.f) * lp - powf(q, gamma) / p;
-  float dneg = -gamma * powf(p, gamma - 1.f) * lq + powf(p, gamma) / q;
-  float dldp = y * dpos + (1.f - y) * dneg;
+  float q = 1.f - p;
+  float loss = 0.f, dldp = 0.f;
+  if (y != 0.f) {  // the y = 1 term: (1-p)^g from (1-p)^(g-1) (one powf)
+    float lp = logf(p), qg1 = powf(q, gamma - 1.f), qg = qg1 * q;
+    loss += y * (-qg * lp);
+    dldp += y * (gamma * qg1 * lp - qg / p);
+  }
+  if (y != 1.f) {  // the y = 0 term
+    float lq = logf(q), pg1 = powf(p, gamma - 1.f), pg = pg1 * p;
+    loss += (1.f - y) * (-pg * lq);
+    dldp += (1.f - y) * (-gamma * pg1 * lq + pg / q);
+  }
   *dz = clipped ? 0.f : dldp * p * q;
-  return y * pos + (1.f - y) * neg;
+  return loss;
 }
 
 // ---- CPU twins (focal_cpu.cpp) ----

@@ -8,8 +8,11 @@
 //
 // Layout of the computation (identical on CPU and GPU, documented choice):
 //   pass 1 (perlin_gradients_*): fill a small table (N, 33, 33, 2) with the lattice gradients;
-//   pass 2 (perlin_rotated_*):   per output pixel, rotate back to the source point, and evaluate the
-//     unrotated noise on the fly at the 4 bilinear taps (taps outside H x W read 0: zero fill).
+//   pass 2 (perlin_field_*):     the unrotated noise into a buffer (N, H, W), one evaluation per pixel;
+//   pass 3 (perlin_rotate_*):    per output pixel, rotate back to the source point and sample the
+//     buffer bilinearly (taps outside H x W read 0: zero fill).
+// A buffer rather than evaluating the noise on the fly at the 4 bilinear taps: 4x fewer noise
+// evaluations (each has integer divisions) for one extra (N, H, W) write and read.
 // The unrotated field is defined on (Hp, Wp) = (H, W) rounded up to multiples of (rx, ry) and read
 // only inside H x W (compute on the next multiple, crop). Cell size dh = Hp / rx pixels, and
 // u = (i mod dh) / dh, as numpy's mgrid[0:rx:rx/Hp] % 1 does.
@@ -58,10 +61,10 @@ SG_HD float perlin_lerp(float a, float b, float t) { return a + t * (b - a); }
 
 // Unrotated noise at integer pixel (i, j) of a field of `h` x `w` (i < h, j < w), sample params p,
 // gradient table grads (33 x 33 x 2) of this sample.
-SG_HD float perlin_at(const PerlinSample& p, const float* grads, int64_t h, int64_t w, int64_t i, int64_t j) {
-  int64_t rx = (int64_t)1 << p.kx, ry = (int64_t)1 << p.ky;
-  int64_t dh = (h + rx - 1) / rx, dw = (w + ry - 1) / ry;  // cell size in pixels of (Hp, Wp)
-  int cy = (int)(i / dh), cx = (int)(j / dw);
+SG_HD float perlin_at(const PerlinSample& p, const float* grads, int h, int w, int i, int j) {
+  int rx = 1 << p.kx, ry = 1 << p.ky;
+  int dh = (h + rx - 1) / rx, dw = (w + ry - 1) / ry;  // cell size in pixels of (Hp, Wp)
+  int cy = i / dh, cx = j / dw;
   float u = (float)(i % dh) / (float)dh, v = (float)(j % dw) / (float)dw;
   const float* g00 = grads + 2 * (cy * kPerlinLattice + cx);
   const float* g10 = grads + 2 * ((cy + 1) * kPerlinLattice + cx);
@@ -76,32 +79,35 @@ SG_HD float perlin_at(const PerlinSample& p, const float* grads, int64_t h, int6
   return 1.4142135623730951f * perlin_lerp(n0, n1, fv);                 // then along W, x sqrt(2)
 }
 
-// Output pixel (i, j) of the rotated field: bilinear at the back-rotated point, zero fill.
-SG_HD float perlin_rotated_at(const PerlinSample& p, const float* grads, int64_t h, int64_t w, int64_t i, int64_t j) {
+// Output pixel (i, j) of the rotated field: bilinear at the back-rotated point of the unrotated
+// field (h, w), zero fill.
+SG_HD float perlin_rotate_at(const PerlinSample& p, const float* field, int h, int w, int i, int j) {
   float cy = 0.5f * (float)(h - 1), cx = 0.5f * (float)(w - 1);
   float dy = (float)i - cy, dx = (float)j - cx;
   float sy = cy + p.cos_a * dy + p.sin_a * dx;
   float sx = cx - p.sin_a * dy + p.cos_a * dx;
   float fy0 = floorf(sy), fx0 = floorf(sx);
   float ty = sy - fy0, tx = sx - fx0;
-  int64_t y0 = (int64_t)fy0, x0 = (int64_t)fx0;
+  int y0 = (int)fy0, x0 = (int)fx0;
   float acc = 0.f;
   for (int a = 0; a < 2; ++a)
     for (int b = 0; b < 2; ++b) {
-      int64_t yy = y0 + a, xx = x0 + b;
+      int yy = y0 + a, xx = x0 + b;
       if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;  // zero fill
       float wgt = (a ? ty : 1.f - ty) * (b ? tx : 1.f - tx);
-      acc += wgt * perlin_at(p, grads, h, w, yy, xx);
+      acc += wgt * field[(int64_t)yy * w + xx];
     }
   return acc;
 }
 
 // ---- CPU twins (perlin_cpu.cpp) ----
-// params: (n) per-sample parameters (host); grads: (n, 33, 33, 2); out: (n, 1, h, w).
+// params: (n) per-sample parameters; grads: (n, 33, 33, 2); field, out: (n, 1, h, w).
 void perlin_gradients_cpu(uint64_t seed, int64_t n, float* grads);
-void perlin_rotated_cpu(const PerlinSample* params, const float* grads, int64_t n, int64_t h, int64_t w, float* out);
+void perlin_field_cpu(const PerlinSample* params, const float* grads, int64_t n, int h, int w, float* field);
+void perlin_rotate_cpu(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out);
 // ---- CUDA launchers (perlin.cu); params is a device pointer ----
 void perlin_gradients_cuda(uint64_t seed, int64_t n, float* grads);
-void perlin_rotated_cuda(const PerlinSample* params, const float* grads, int64_t n, int64_t h, int64_t w, float* out);
+void perlin_field_cuda(const PerlinSample* params, const float* grads, int64_t n, int h, int w, float* field);
+void perlin_rotate_cuda(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out);
 
 }  // namespace sg::kernels

@@ -12,14 +12,22 @@ void perlin_gradients_cpu(uint64_t seed, int64_t n, float* grads) {
                       grads[2 * (s * per + k) + 1]);
 }
 
-// out: (n, 1, h, w).
-void perlin_rotated_cpu(const PerlinSample* params, const float* grads, int64_t n, int64_t h, int64_t w, float* out) {
+// field: (n, 1, h, w), the unrotated noise.
+void perlin_field_cpu(const PerlinSample* params, const float* grads, int64_t n, int h, int w, float* field) {
   const int64_t per = 2 * kPerlinLattice * kPerlinLattice;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t s = 0; s < n; ++s)
-    for (int64_t i = 0; i < h; ++i)
-      for (int64_t j = 0; j < w; ++j)
-        out[(s * h + i) * w + j] = perlin_rotated_at(params[s], grads + s * per, h, w, i, j);
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < w; ++j) field[(s * h + i) * w + j] = perlin_at(params[s], grads + s * per, h, w, i, j);
+}
+
+// out: (n, 1, h, w), the field rotated about its centre.
+void perlin_rotate_cpu(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t s = 0; s < n; ++s)
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < w; ++j)
+        out[(s * h + i) * w + j] = perlin_rotate_at(params[s], field + s * (int64_t)h * w, h, w, i, j);
 }
 
 }  // namespace sg::kernels

@@ -8,28 +8,34 @@ namespace sg::kernels {
 namespace {
 
 // Separable zero-padded blur of k maps of one plane: in[m] -> out[m], each (h, w). tmp: (k, h, w).
+// Each output pixel accumulates its 11 taps in order d = 0..10 (as the CUDA kernel does); the loops
+// run tap-outer, pixel-inner so that they vectorise, and taps outside the image are skipped (the
+// CUDA kernel adds w * 0 there: the same sums).
 void blur_maps(const float* const* in, float* const* out, int k, int64_t h, int64_t w, const SsimTaps& t,
                float* tmp) {
   for (int m = 0; m < k; ++m)  // horizontal
-    for (int64_t i = 0; i < h; ++i)
-      for (int64_t j = 0; j < w; ++j) {
-        float acc = 0.f;
-        for (int d = 0; d < kSsimTaps; ++d) {
-          int64_t jj = j + d - kSsimRadius;
-          if (jj >= 0 && jj < w) acc += t.w[d] * in[m][i * w + jj];
-        }
-        tmp[(m * h + i) * w + j] = acc;
+    for (int64_t i = 0; i < h; ++i) {
+      float* acc = tmp + (m * h + i) * w;
+      const float* row = in[m] + i * w;
+      for (int64_t j = 0; j < w; ++j) acc[j] = 0.f;
+      for (int d = 0; d < kSsimTaps; ++d) {
+        const int64_t off = d - kSsimRadius, lo = off < 0 ? -off : 0, hi = off > 0 ? w - off : w;
+        const float wt = t.w[d];
+        for (int64_t j = lo; j < hi; ++j) acc[j] += wt * row[j + off];
       }
+    }
   for (int m = 0; m < k; ++m)  // vertical
-    for (int64_t i = 0; i < h; ++i)
-      for (int64_t j = 0; j < w; ++j) {
-        float acc = 0.f;
-        for (int d = 0; d < kSsimTaps; ++d) {
-          int64_t ii = i + d - kSsimRadius;
-          if (ii >= 0 && ii < h) acc += t.w[d] * tmp[(m * h + ii) * w + j];
-        }
-        out[m][i * w + j] = acc;
+    for (int64_t i = 0; i < h; ++i) {
+      float* acc = out[m] + i * w;
+      for (int64_t j = 0; j < w; ++j) acc[j] = 0.f;
+      for (int d = 0; d < kSsimTaps; ++d) {
+        const int64_t ii = i + d - kSsimRadius;
+        if (ii < 0 || ii >= h) continue;
+        const float wt = t.w[d];
+        const float* row = tmp + (m * h + ii) * w;
+        for (int64_t j = 0; j < w; ++j) acc[j] += wt * row[j];
       }
+    }
 }
 
 }  // namespace

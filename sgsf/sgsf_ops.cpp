@@ -46,15 +46,20 @@ Tensor perlin_noise(int64_t n, int64_t h, int64_t w, uint64_t seed, Device devic
   std::vector<kernels::PerlinSample> params((size_t)n);
   for (int64_t s = 0; s < n; ++s) params[(size_t)s] = kernels::perlin_sample_params(seed, s);
   Tensor out = Tensor::empty({n, 1, h, w}, device);
+  SG_CHECK(h < (1 << 30) && w < (1 << 30), "perlin_noise: size too large, h=", h, " w=", w);
   Tensor grads = Tensor::empty({n, kernels::kPerlinLattice, kernels::kPerlinLattice, 2}, device);
+  Tensor field = Tensor::empty({n, 1, h, w}, device);  // the unrotated noise
+  const int hi = (int)h, wi = (int)w;
   SG_DISPATCH(device,
               (kernels::perlin_gradients_cpu(seed, n, grads.data()),
-               kernels::perlin_rotated_cpu(params.data(), grads.data(), n, h, w, out.data())),
+               kernels::perlin_field_cpu(params.data(), grads.data(), n, hi, wi, field.data()),
+               kernels::perlin_rotate_cpu(params.data(), field.data(), n, hi, wi, out.data())),
               {
-                Tensor p = upload(params, device);
+                Tensor pt = upload(params, device);
+                const auto* pd = reinterpret_cast<const kernels::PerlinSample*>(pt.data());
                 kernels::perlin_gradients_cuda(seed, n, grads.data());
-                kernels::perlin_rotated_cuda(reinterpret_cast<const kernels::PerlinSample*>(p.data()),
-                                             grads.data(), n, h, w, out.data());
+                kernels::perlin_field_cuda(pd, grads.data(), n, hi, wi, field.data());
+                kernels::perlin_rotate_cuda(pd, field.data(), n, hi, wi, out.data());
               });
   return out;
 }
