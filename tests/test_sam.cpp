@@ -81,6 +81,29 @@ TEST_CASE("forged masks: inside the saliency, strict threshold mu = a + b mean(S
   CHECK(total > 200);  // the test saw masks
 }
 
+TEST_CASE("the blend is exactly Eq. 2 for a known alpha") {
+  const int64_t n = 4, h = 24, w = 28, hw = h * w;
+  Batch b = make_batch(n, h, w, 1.f, 150);
+  b.noise = amplified(b.noise, 3.f);
+  sgsf::SamParams p;
+  p.forge_prob = 1.f;
+  p.alpha_lo = p.alpha_hi = 0.3f;
+  sgsf::Forged f = sgsf::forge_anomalies(b.A, b.S, b.B, b.noise, p, 4);
+  std::vector<float> A = b.A.to_vector(), B = b.B.to_vector(), I = f.image.to_vector(), M = f.mask.to_vector();
+  const float alpha = 0.3f;
+  int masked = 0;
+  for (int64_t k = 0; k < n; ++k)
+    for (int c = 0; c < 3; ++c)
+      for (int64_t i = 0; i < hw; ++i) {
+        float m = M[(size_t)(k * hw + i)];
+        size_t r = (size_t)((k * 3 + c) * hw + i);
+        float expect = A[r] * (1.f - m) + alpha * B[r] * m + (1.f - alpha) * A[r] * m;
+        CHECK(I[r] == doctest::Approx(expect).epsilon(1e-6));
+        masked += m > 0;
+      }
+  CHECK(masked > 50);
+}
+
 TEST_CASE("mu uses mean(S): a soft saliency of level 0.5 raises nothing it should not") {
   // S = 0.5 on a disc: mean(S) = 0.5 * disc area; threshold b = 0 vs b = 1 gives different masks.
   Batch b = make_batch(4, 24, 24, 0.5f, 200);
