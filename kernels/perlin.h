@@ -79,7 +79,8 @@ SG_HD float perlin_at(const PerlinSample& p, const float* grads, int h, int w, i
   return 1.4142135623730951f * perlin_lerp(n0, n1, fv);                 // then along W, x sqrt(2)
 }
 
-// Output pixel (i, j) of the rotated field: bilinear at the back-rotated point of the unrotated
+// Output pixel (i, j) of the field rotated about the centre ((h-1)/2, (w-1)/2) of the cropped field:
+// bilinear at the back-rotated point of the unrotated
 // field (h, w), zero fill.
 SG_HD float perlin_rotate_at(const PerlinSample& p, const float* field, int h, int w, int i, int j) {
   float cy = 0.5f * (float)(h - 1), cx = 0.5f * (float)(w - 1);
