@@ -1,0 +1,47 @@
+// focal.cu — CUDA twins of focal_cpu.cpp: one thread per pixel, the same SG_HD math (focal.h).
+#include "engine/cuda_check.h"
+#include "kernels/focal.h"
+
+namespace sg::kernels {
+namespace {
+
+constexpr int kBlock = 256;
+
+__global__ void focal_forward_kernel(const float* __restrict__ logits, const float* __restrict__ mask, int64_t n,
+                                     int64_t hw, float gamma, float* __restrict__ loss, float* __restrict__ dz) {
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n * hw; t += (int64_t)gridDim.x * blockDim.x) {
+    int64_t k = t / hw, i = t % hw;
+    const float* l = logits + k * 2 * hw;
+    loss[t] = focal_pixel(l[i], l[hw + i], mask[t], gamma, &dz[t]);
+  }
+}
+
+__global__ void focal_backward_kernel(const float* __restrict__ dz, const float* __restrict__ g, float scale,
+                                      int64_t n, int64_t hw, float* __restrict__ glogits) {
+  const float s = g[0] * scale;
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n * hw; t += (int64_t)gridDim.x * blockDim.x) {
+    int64_t k = t / hw, i = t % hw;
+    float d = s * dz[t];
+    glogits[k * 2 * hw + i] = -d;
+    glogits[k * 2 * hw + hw + i] = d;
+  }
+}
+
+unsigned grid(int64_t n) {
+  int64_t g = (n + kBlock - 1) / kBlock;
+  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
+}
+
+}  // namespace
+
+void focal_forward_cuda(const float* logits, const float* mask, int64_t n, int64_t hw, float gamma, float* loss, float* dz) {
+  focal_forward_kernel<<<grid(n * hw), kBlock, 0, cuda::stream()>>>(logits, mask, n, hw, gamma, loss, dz);
+  SG_KERNEL_CHECK();
+}
+
+void focal_backward_cuda(const float* dz, const float* g, float scale, int64_t n, int64_t hw, float* glogits) {
+  focal_backward_kernel<<<grid(n * hw), kBlock, 0, cuda::stream()>>>(dz, g, scale, n, hw, glogits);
+  SG_KERNEL_CHECK();
+}
+
+}  // namespace sg::kernels

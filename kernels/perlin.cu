@@ -1,0 +1,57 @@
+// perlin.cu — CUDA twins of perlin_cpu.cpp: one thread per lattice point, then one per pixel
+// (field, rotation),
+// calling the same SG_HD math from perlin.h.
+#include "engine/cuda_check.h"
+#include "kernels/perlin.h"
+
+namespace sg::kernels {
+namespace {
+
+__global__ void perlin_gradients_kernel(uint64_t seed, int64_t n, float* __restrict__ grads) {
+  const int64_t per = kPerlinLattice * kPerlinLattice;
+  int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (t >= n * per) return;
+  int64_t s = t / per;
+  int k = (int)(t % per);
+  perlin_gradient(seed, s, k / kPerlinLattice, k % kPerlinLattice, grads[2 * t], grads[2 * t + 1]);
+}
+
+// grid: (ceil(w / 32), ceil(h / 8), n), block 32 x 8, for both passes.
+__global__ void perlin_field_kernel(const PerlinSample* __restrict__ params, const float* __restrict__ grads,
+                                    int h, int w, float* __restrict__ field) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y * blockDim.y + threadIdx.y;
+  int64_t s = blockIdx.z;
+  if (i >= h || j >= w) return;
+  const int64_t per = 2 * kPerlinLattice * kPerlinLattice;
+  field[(s * h + i) * w + j] = perlin_at(params[s], grads + s * per, h, w, i, j);
+}
+
+__global__ void perlin_rotate_kernel(const PerlinSample* __restrict__ params, const float* __restrict__ field,
+                                     int h, int w, float* __restrict__ out) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y * blockDim.y + threadIdx.y;
+  int64_t s = blockIdx.z;
+  if (i >= h || j >= w) return;
+  out[(s * h + i) * w + j] = perlin_rotate_at(params[s], field + s * (int64_t)h * w, h, w, i, j);
+}
+
+}  // namespace
+
+void perlin_gradients_cuda(uint64_t seed, int64_t n, float* grads) {
+  int64_t total = n * kPerlinLattice * kPerlinLattice;
+  perlin_gradients_kernel<<<cuda::grid_for(total, 256), 256, 0, cuda::stream()>>>(seed, n, grads);
+  SG_KERNEL_CHECK();
+}
+
+void perlin_field_cuda(const PerlinSample* params, const float* grads, int64_t n, int h, int w, float* field) {
+  dim3 block(32, 8), grid(cuda::grid_for(w, 32), cuda::grid_for(h, 8), (unsigned)n);
+  perlin_field_kernel<<<grid, block, 0, cuda::stream()>>>(params, grads, h, w, field);
+  SG_KERNEL_CHECK();
+}
+
+void perlin_rotate_cuda(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out) {
+  dim3 block(32, 8), grid(cuda::grid_for(w, 32), cuda::grid_for(h, 8), (unsigned)n);
+  perlin_rotate_kernel<<<grid, block, 0, cuda::stream()>>>(params, field, h, w, out);
+  SG_KERNEL_CHECK();
+}
+
+}  // namespace sg::kernels
