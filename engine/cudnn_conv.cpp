@@ -54,15 +54,27 @@ struct Descriptors {
   Descriptors& operator=(const Descriptors&) = delete;
 };
 
-// Pick from heuristic results (best first): FMA math, fits the workspace cap, deterministic when
-// asked; else the first FMA result that works; else `fallback`.
+// FFT algorithms round differently from a direct sum (and need large workspaces): never used, so
+// the GPU stays within float rounding of the CPU reference.
+bool is_fft(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING;
+}
+bool is_fft(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING;
+}
+bool is_fft(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
+}
+
+// Pick from heuristic results (best first): FMA math, not FFT, fits the workspace cap,
+// deterministic when asked; else the first such result regardless of determinism; else `fallback`.
 template <typename Perf, typename Algo>
 void choose(const Perf* perf, int n, bool want_deterministic, Algo fallback, Algo& algo, size_t& ws) {
   for (int pass = 0; pass < 2; ++pass)
     for (int i = 0; i < n; ++i) {
       const Perf& p = perf[i];
       if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH ||
-          p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > kMaxWorkspace)
+          p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > kMaxWorkspace || is_fft(p.algo))
         continue;
       if (pass == 0 && want_deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
       algo = p.algo;

@@ -172,9 +172,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   if (b.defined()) inputs.push_back(b);
   const bool has_b = b.defined();
   return attach_grad(y, "conv2d", inputs, [=](const Tensor& g) {
-    Tensor gx = need_x ? Tensor::zeros(xs.shape(), dev) : Tensor();
-    Tensor gw = need_w ? Tensor::zeros(ws.shape(), dev) : Tensor();
-    Tensor gb = need_b ? Tensor::zeros({s.Cout}, dev) : Tensor();
+    // The kernels overwrite every element; zeros only cover an empty output (nothing to sum).
+    auto make = [&](const Shape& shape) { return g.numel() > 0 ? Tensor::empty(shape, dev) : Tensor::zeros(shape, dev); };
+    Tensor gx = need_x ? make(xs.shape()) : Tensor();
+    Tensor gw = need_w ? make(ws.shape()) : Tensor();
+    Tensor gb = need_b ? make({s.Cout}) : Tensor();
     if (g.numel() > 0) {
       float* gxp = need_x ? gx.data() : nullptr;
       float* gwp = need_w ? gw.data() : nullptr;
