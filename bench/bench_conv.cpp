@@ -3,10 +3,13 @@
 //
 //   bench_conv [--json] [--runs R] [--cpu-only] [--case K]     (K: run only the K-th shape)
 //
-// Each measurement: one warm-up, then the median of R runs (steady clock on the CPU, CUDA events
-// on the GPU). FLOPs per forward pass = 2 N Cout Hout Wout Cin kh kw; the backward (input and
+// Each measurement: the output is first spot-checked against a direct sum, then one warm-up and
+// the median of R runs (steady clock on the CPU, CUDA events on the GPU). Rates are also shown
+// as a fraction of the same device's square-matmul rate (Eigen on the CPU, cuBLAS on the GPU). FLOPs per forward pass = 2 N Cout Hout Wout Cin kh kw; the backward (input and
 // weight gradients) does twice that.
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -71,9 +74,45 @@ struct Result {
   ConvCase c;
   double fwd_ms, bwd_ms, gflop_fwd;
   double fwd_min_ms, bwd_min_ms;  // the fastest run: a steadier figure on a busy machine
+  double gemm_gflops;             // the device's plain GEMM rate, the yardstick for conv
 };
 
-Result bench(Device dev, const ConvCase& c, int runs) {
+// Spot-check 97 output elements of y = conv(x, w, b) (3x3, stride 1, pad 1) against a direct
+// sum in double; throws when one is off, so that no wrong result is ever timed.
+void validate(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), K = w.size(0);
+  std::vector<float> xv = x.to_vector(), wv = w.to_vector(), bv = b.to_vector(), yv = y.to_vector();
+  uint64_t state = 12345;
+  for (int t = 0; t < 97; ++t) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    int64_t idx = (int64_t)((state >> 17) % (uint64_t)yv.size());
+    int64_t ox = idx % W, oy = (idx / W) % H, k = (idx / (W * H)) % K, n = idx / (W * H * K);
+    double acc = bv[(size_t)k];
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 3; ++j) {
+          int64_t iy = oy - 1 + i, ix = ox - 1 + j;
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+          acc += (double)xv[(size_t)(((n * C + c) * H + iy) * W + ix)] * wv[(size_t)(((k * C + c) * 3 + i) * 3 + j)];
+        }
+    SG_CHECK(std::fabs(acc - yv[(size_t)idx]) <= 1e-3 + 1e-3 * std::fabs(acc), "bench_conv: wrong output at ", idx,
+             ": ", yv[(size_t)idx], " vs direct ", acc);
+  }
+}
+
+// GFLOP/s of a square matmul (median of 3 after a warm-up) on `dev`.
+double gemm_rate(Device dev) {
+  const int64_t n = dev == Device::CUDA ? 4096 : 1024;
+  Tensor a = Tensor::uniform({n, n}, -1.f, 1.f, 5, dev), b = Tensor::uniform({n, n}, -1.f, 1.f, 6, dev);
+  std::vector<double> t;
+  for (int r = 0; r <= 3; ++r) {
+    double ms = time_once(dev, [&] { Tensor c = matmul(a, b); });
+    if (r > 0) t.push_back(ms);
+  }
+  return 2.0 * n * n * n * 1e-9 / (median(t) * 1e-3);
+}
+
+Result bench(Device dev, const ConvCase& c, int runs, double gemm_gflops) {
   Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.W}, -1.f, 1.f, 1, dev);
   Tensor w = Tensor::uniform({c.Cout, c.Cin, 3, 3}, -0.1f, 0.1f, 2, dev);
   Tensor b = Tensor::uniform({c.Cout}, -0.1f, 0.1f, 3, dev);
@@ -81,6 +120,10 @@ Result bench(Device dev, const ConvCase& c, int runs) {
   x.requires_grad_(true);
   w.requires_grad_(true);
   b.requires_grad_(true);
+  {
+    NoGradGuard ng;
+    validate(x, w, b, conv2d(x, w, b, 1, 1));
+  }
   std::vector<double> fwd, bwd;
   for (int r = 0; r <= runs; ++r) {  // run 0 is the warm-up
     double f = time_once(dev, [&] {
@@ -100,7 +143,7 @@ Result bench(Device dev, const ConvCase& c, int runs) {
   }
   double flop = 2.0 * c.N * c.Cout * c.H * c.W * c.Cin * 9;
   return {device_name(dev), c, median(fwd), median(bwd), flop * 1e-9,
-          *std::min_element(fwd.begin(), fwd.end()), *std::min_element(bwd.begin(), bwd.end())};
+          *std::min_element(fwd.begin(), fwd.end()), *std::min_element(bwd.begin(), bwd.end()), gemm_gflops};
 }
 
 void print(const Result& r, bool json, bool last) {
@@ -108,14 +151,15 @@ void print(const Result& r, bool json, bool last) {
   if (json) {
     std::printf("  {\"device\": \"%s\", \"N\": %lld, \"Cin\": %lld, \"Cout\": %lld, \"H\": %lld, \"W\": %lld, "
                 "\"kernel\": 3, \"fwd_ms\": %.3f, \"bwd_ms\": %.3f, \"fwd_min_ms\": %.3f, \"bwd_min_ms\": %.3f, "
-                "\"fwd_gflops\": %.2f, \"bwd_gflops\": %.2f}%s\n",
+                "\"fwd_gflops\": %.2f, \"bwd_gflops\": %.2f, \"gemm_gflops\": %.2f}%s\n",
                 r.device.c_str(), (long long)r.c.N, (long long)r.c.Cin, (long long)r.c.Cout, (long long)r.c.H,
-                (long long)r.c.W, r.fwd_ms, r.bwd_ms, r.fwd_min_ms, r.bwd_min_ms, gf, gb, last ? "" : ",");
+                (long long)r.c.W, r.fwd_ms, r.bwd_ms, r.fwd_min_ms, r.bwd_min_ms, gf, gb, r.gemm_gflops, last ? "" : ",");
   } else {
-    std::printf("%-4s N=%-2lld %3lld->%-3lld %3lldx%-3lld  fwd %9.2f ms %7.1f GFLOP/s (min %8.2f)   "
-                "bwd %9.2f ms %7.1f GFLOP/s (min %8.2f)\n",
+    std::printf("%-4s N=%-2lld %3lld->%-3lld %3lldx%-3lld  fwd %9.2f ms %7.1f GFLOP/s %3.0f%% (min %8.2f)   "
+                "bwd %9.2f ms %7.1f GFLOP/s %3.0f%% (min %8.2f)\n",
                 r.device.c_str(), (long long)r.c.N, (long long)r.c.Cin, (long long)r.c.Cout, (long long)r.c.H,
-                (long long)r.c.W, r.fwd_ms, gf, r.fwd_min_ms, r.bwd_ms, gb, r.bwd_min_ms);
+                (long long)r.c.W, r.fwd_ms, gf, 100 * gf / r.gemm_gflops, r.fwd_min_ms, r.bwd_ms, gb,
+                100 * gb / r.gemm_gflops, r.bwd_min_ms);
   }
 }
 
@@ -143,13 +187,18 @@ int main(int argc, char** argv) {
       else if (!cuda_available()) std::printf("GPU skipped: %s\n", cuda_device_info().c_str());
     }
     std::vector<Result> results;
-    for (Device d : devices)
+    for (Device d : devices) {
+      double gemm = gemm_rate(d);
+      if (!json)
+        std::printf("%s: square matmul (Eigen / cuBLAS) %.1f GFLOP/s; %% columns are conv rates relative to it\n",
+                    device_name(d), gemm);
       for (int k = 0; k < (int)(sizeof(kCases) / sizeof(kCases[0])); ++k) {
         if (only >= 0 && k != only) continue;
         const ConvCase& c = kCases[k];
-        results.push_back(bench(d, c, runs));
+        results.push_back(bench(d, c, runs, gemm));
         if (!json) print(results.back(), false, false);
       }
+    }
     if (json) {
       std::printf("[\n");
       for (size_t i = 0; i < results.size(); ++i) print(results[i], true, i + 1 == results.size());
