@@ -5,9 +5,9 @@
 // CPU: per image, col = im2col(x[n]) (Cin*kh*kw, Hout*Wout) and y[n] = w (Cout, Cin*kh*kw) x col,
 // an Eigen GEMM on row-major Maps (no copies; a 1x1 stride-1 unpadded conv uses x[n] as col).
 // col is built in blocks of output rows (cache-sized, see block_rows) into thread-local buffers
-// reused across calls. Images are spread over OpenMP threads
-// (each GEMM single-threaded) when the batch has at least one image per thread; smaller batches
-// run image by image and let Eigen parallelise each GEMM.
+// reused across calls. Forward: (image, row block) tasks spread over OpenMP threads. Backward:
+// images spread over threads (each GEMM single-threaded) when the batch has at least one image per
+// thread; smaller batches run image by image and let Eigen parallelise each GEMM.
 // Backward (per image):  gw += gy[n] (Cout, HW) x col^T,  gcol = w^T gy[n],  gx[n] = col2im(gcol),
 // gb = sum of gy over (N, Hout, Wout). Per-thread gw partials are summed in thread order.
 // GPU: cuDNN (engine/cudnn_conv.*); gb by the deterministic per-channel reduction of batchnorm.
@@ -83,29 +83,29 @@ int64_t block_rows(const kernels::ConvGeom& g) {
   return std::min<int64_t>(std::max<int64_t>(r, 1), g.Hout);
 }
 
-// y = conv(x, w) + b on the CPU.
+// y = conv(x, w) + b on the CPU. The tasks are (image, block of output rows) pairs: they write
+// disjoint parts of y, so they run on OpenMP threads (each GEMM single-threaded) whenever there
+// are enough of them, which keeps both cores busy even for a single image.
 void conv_forward_cpu(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
   const kernels::ConvGeom g = geom_of(s);
   const int64_t rows = g.rows(), cols = g.cols(), in_sz = s.Cin * s.H * s.W, out_sz = s.Cout * cols;
   const bool direct = is_pointwise(s);
-  const int64_t br = block_rows(g);
+  const int64_t br = direct ? g.Hout : block_rows(g), nblk = (g.Hout + br - 1) / br, tasks = s.N * nblk;
+  const bool par = tasks > 1 && tasks >= max_threads() && s.Cout * rows * br * g.Wout >= (int64_t(1) << 16);
   CMap wm(w, s.Cout, rows);
-#pragma omp parallel for schedule(static) if (batch_parallel(s))
-  for (int64_t n = 0; n < s.N; ++n) {
-    MMap yn(y + n * out_sz, s.Cout, cols);
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t n = t / nblk, oy0 = (t % nblk) * br, oy1 = std::min(oy0 + br, g.Hout), nc = (oy1 - oy0) * g.Wout;
+    SMap yb(y + n * out_sz + oy0 * g.Wout, s.Cout, nc, Eigen::OuterStride<>(cols));
     if (direct) {
-      yn.noalias() = wm * CMap(x + n * in_sz, rows, cols);
+      yb.noalias() = wm * CMap(x + n * in_sz, rows, cols);
     } else {
-      float* buf = scratch(0, (size_t)(rows * br * g.Wout));
-      for (int64_t oy0 = 0; oy0 < g.Hout; oy0 += br) {
-        const int64_t oy1 = std::min(oy0 + br, g.Hout), nc = (oy1 - oy0) * g.Wout;
-        kernels::im2col_rows_cpu(g, x + n * in_sz, oy0, oy1, buf);
-        SMap(y + n * out_sz + oy0 * g.Wout, s.Cout, nc, Eigen::OuterStride<>(cols)).noalias() =
-            wm * CMap(buf, rows, nc);
-      }
+      float* buf = scratch(0, (size_t)(rows * nc));
+      kernels::im2col_rows_cpu(g, x + n * in_sz, oy0, oy1, buf);
+      yb.noalias() = wm * CMap(buf, rows, nc);
     }
     if (b)
-      for (int64_t c = 0; c < s.Cout; ++c) yn.row(c).array() += b[c];
+      for (int64_t c = 0; c < s.Cout; ++c) yb.row(c).array() += b[c];
   }
 }
 
