@@ -134,12 +134,12 @@ int render(const Part& p, const Defect& d, Rng& rng, int S, Image& img, Image& m
   img = Image(3, S, S);
   mask = Image(1, S, S);
   int area = 0;
-  const float R = p.R, period = 2 * kPi / 8;
+  const float R = p.R, period = 2 * kPi / 8, gc = std::cos(p.gdir), gs = std::sin(p.gdir);
   for (int y = 0; y < S; ++y)
     for (int x = 0; x < S; ++x) {
       float px = x + 0.5f, py = y + 0.5f, dx = px - p.cx, dy = py - p.cy;
       float r = std::sqrt(dx * dx + dy * dy), a = std::atan2(dy, dx) - p.theta;
-      float light = p.gain * (1 + p.gstr * (dx * std::cos(p.gdir) + dy * std::sin(p.gdir)) / R);
+      float light = p.gain * (1 + p.gstr * (dx * gc + dy * gs) / R);
       // Surface shading of the part: hub, grooves, spokes, raised rim.
       float shade = 1.f;
       if (r < 0.3f * R) {
@@ -149,7 +149,7 @@ int render(const Part& p, const Defect& d, Rng& rng, int S, Image& img, Image& m
       } else if (r < 0.86f * R) {
         shade = 1 - 0.08f * (0.5f + 0.5f * std::cos(2 * kPi * r / (0.085f * R)));
         float am = std::fmod(a + 8 * kPi, period), arc = r * std::min(am, period - am);
-        if (r < 0.82f * R) shade *= 1 - 0.22f * std::exp(-arc * arc / (2 * 1.3f * 1.3f));
+        if (r < 0.82f * R && arc < 5.f) shade *= 1 - 0.22f * std::exp(-arc * arc / (2 * 1.3f * 1.3f));
         if (r < 0.33f * R) shade *= 0.7f;  // groove around the hub
       } else {
         shade = r > 0.96f * R ? 0.92f : 1.12f;
@@ -196,7 +196,7 @@ int render(const Part& p, const Defect& d, Rng& rng, int S, Image& img, Image& m
         cov *= 1 - cut;
       }
       in_mask = in_mask && (d.type == 3 || cov >= 0.5f);
-      float bl = p.gain * (1 + 0.5f * p.gstr * (dx * std::cos(p.gdir) + dy * std::sin(p.gdir)) / S);
+      float bl = p.gain * (1 + 0.5f * p.gstr * (dx * gc + dy * gs) / S);
       float noise = rng.normal(0.f, 0.012f);
       for (int c = 0; c < 3; ++c)
         img.at(c, y, x) = clamp01(cov * obj[c] + (1 - cov) * p.bg[c] * bl + noise);
