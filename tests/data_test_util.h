@@ -12,13 +12,26 @@
 
 namespace sg::test {
 
-// <folder of the running test executable>/test_tmp/<name>, emptied and recreated.
+// <folder of the running test executable>/test_tmp/<pid>/<name>, emptied and recreated. The
+// process id keeps concurrent test processes (ctest -j) apart; the folder is removed at exit.
 inline std::filesystem::path scratch_dir(const std::string& name) {
   namespace fs = std::filesystem;
+  struct ProcessDir {
+    fs::path path;
+    ProcessDir() {
+      std::error_code ec;
+      fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+      fs::path base = ec ? fs::temp_directory_path() : exe.parent_path();
+      path = base / "test_tmp" / std::to_string(getpid());
+    }
+    ~ProcessDir() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  };
+  static ProcessDir process;
   std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  fs::path base = ec ? fs::temp_directory_path() : exe.parent_path();
-  fs::path dir = base / "test_tmp" / name;
+  fs::path dir = process.path / name;
   fs::remove_all(dir, ec);
   fs::create_directories(dir);
   return dir;
