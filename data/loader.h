@@ -58,6 +58,7 @@ class TrainLoader {
   // `aux` must outlive the loader. Throws sg::Error naming the file for an unreadable image or a
   // missing saliency map (SaliencyMode::File).
   TrainLoader(std::vector<Sample> train, LoaderOptions opt, const AuxiliaryTextures& aux);
+  TrainLoader(std::vector<Sample>, LoaderOptions, AuxiliaryTextures&&) = delete;  // would dangle
   ~TrainLoader();
   TrainLoader(const TrainLoader&) = delete;
   TrainLoader& operator=(const TrainLoader&) = delete;
