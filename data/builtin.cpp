@@ -228,7 +228,13 @@ bool builtin_dataset_present(const std::string& root, uint64_t seed, const Built
   if (!f) return false;
   std::stringstream ss;
   ss << f.rdbuf();
-  return ss.str() == stamp_text(seed, opt);
+  if (ss.str() != stamp_text(seed, opt)) return false;
+  // Cheap completeness check: every training image is still there.
+  std::error_code ec;
+  fs::path good = fs::path(builtin_category_path(root, opt)) / "train" / "good";
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(good, ec)) n += e.is_regular_file();
+  return !ec && n == opt.train;
 }
 
 std::string generate_builtin_dataset(const std::string& root, uint64_t seed, const BuiltinOptions& opt) {

@@ -71,7 +71,8 @@ class TrainLoader {
   const LoaderOptions& options() const { return opt_; }
 
   // One set of training-image indices per image (or none at all, to clear them): the guidance
-  // image of image i is drawn uniformly from sets[i]. Discards prefetched batches; production
+  // image of image i is drawn uniformly from sets[i] (itself when sets[i] is empty). Throws on an
+  // index out of range or a count that is not num_images(). Discards prefetched batches; production
   // restarts at the next batch index.
   void set_contrast_sets(std::vector<std::vector<int>> sets);
   // Position the stream so that the next batch is `batch_index` (for resuming).

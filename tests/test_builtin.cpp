@@ -61,6 +61,11 @@ TEST_CASE("built-in dataset: MVTec layout, sizes, fast, non-empty masks, brightn
   BuiltinOptions other;
   other.train = 10;
   CHECK_FALSE(builtin_dataset_present(root.string(), 7, other));
+  fs::copy_file(root / "widget/train/good/000.png", root / "spare.png");
+  fs::remove(root / "widget/train/good/000.png");  // an incomplete copy is not reused
+  CHECK_FALSE(builtin_dataset_present(root.string()));
+  fs::rename(root / "spare.png", root / "widget/train/good/000.png");
+  CHECK(builtin_dataset_present(root.string()));
 
   Dataset ds = open_dataset(cat);
   CHECK(ds.layout == Layout::MVTec);

@@ -286,3 +286,12 @@ TEST_CASE("loader on CUDA (pinned staging) gives the CPU batches" * doctest::tes
   cpu.seek(3);
   check_same_batch(cpu.next(), gpu.next());
 }
+
+TEST_CASE("loader: an exception in a worker is rethrown from next(), every time it is asked") {
+  AuxiliaryTextures empty;  // sampling from an empty set throws inside the batch builder
+  for (int workers : {0, 1, 2}) {
+    TrainLoader l(small_dataset().train, small_options(workers), empty);
+    CHECK_THROWS_WITH_AS(l.next(), doctest::Contains("texture set is empty"), sg::Error);
+    CHECK_THROWS_WITH_AS(l.next(), doctest::Contains("texture set is empty"), sg::Error);
+  }  // and the destructor still shuts the workers down cleanly
+}
