@@ -130,20 +130,21 @@ Image rotate(const Image& img, float degrees) {
       const double sx = ca * dx - sa * dy + cx, sy = sa * dx + ca * dy + cy;
       const int x0 = (int)std::floor(sx), y0 = (int)std::floor(sy);
       if (x0 < -1 || y0 < -1 || x0 >= W || y0 >= H) continue;  // all four taps outside: zero
-      const float fx = (float)(sx - x0), fy = (float)(sy - y0);
+      const double fx = sx - x0, fy = sy - y0;  // double: a blend of values <= 1 stays <= 1
       // Bilinear weights of the four taps; a tap outside the image contributes zero (black fill).
       const bool in_x0 = x0 >= 0, in_x1 = x0 + 1 < W, in_y0 = y0 >= 0, in_y1 = y0 + 1 < H;
-      const float w00 = (in_y0 && in_x0) ? (1 - fy) * (1 - fx) : 0.f;
-      const float w01 = (in_y0 && in_x1) ? (1 - fy) * fx : 0.f;
-      const float w10 = (in_y1 && in_x0) ? fy * (1 - fx) : 0.f;
-      const float w11 = (in_y1 && in_x1) ? fy * fx : 0.f;
+      const double w00 = (in_y0 && in_x0) ? (1 - fy) * (1 - fx) : 0.0;
+      const double w01 = (in_y0 && in_x1) ? (1 - fy) * fx : 0.0;
+      const double w10 = (in_y1 && in_x0) ? fy * (1 - fx) : 0.0;
+      const double w11 = (in_y1 && in_x1) ? fy * fx : 0.0;
       const size_t i00 = (size_t)std::max(y0, 0) * W + std::max(x0, 0);
       const size_t i01 = (size_t)std::max(y0, 0) * W + std::min(x0 + 1, W - 1);
       const size_t i10 = (size_t)std::min(y0 + 1, H - 1) * W + std::max(x0, 0);
       const size_t i11 = (size_t)std::min(y0 + 1, H - 1) * W + std::min(x0 + 1, W - 1);
       for (int c = 0; c < img.channels; ++c) {
         const float* p = img.pixels.data() + c * plane;
-        out.pixels[c * plane + (size_t)y * W + x] = w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11];
+        out.pixels[c * plane + (size_t)y * W + x] =
+            (float)(w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11]);
       }
     }
   return out;

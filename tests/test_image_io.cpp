@@ -2,6 +2,8 @@
 // geometric resampling (antialiased resize against hand-computed weights, rotation).
 #include <stb_image_write.h>
 
+#include <algorithm>
+
 #include "data/image_io.h"
 #include "tests/data_test_util.h"
 #include "tests/test_util.h"
@@ -103,4 +105,14 @@ TEST_CASE("rotate by 0 is the identity; by 90 on a square moves pixels counter-c
   Image r45 = rotate(ones, 45.f);
   CHECK(r45.at(0, 0, 0) == 0.f);
   CHECK(r45.at(0, 4, 4) == doctest::Approx(1.f));
+  // A blend never leaves the input range, whatever the angle (no 1 + epsilon from rounding).
+  Image big(1, 37, 41, 1.f);
+  for (float deg : {-89.3f, -33.f, 7.7f, 45.f, 61.2f}) {
+    Image rr = rotate(big, deg);
+    float hi = *std::max_element(rr.pixels.begin(), rr.pixels.end());
+    float lo = *std::min_element(rr.pixels.begin(), rr.pixels.end());
+    CHECK(hi <= 1.f);
+    CHECK(lo >= 0.f);
+    CHECK(rr.at(0, 18, 20) == 1.f);
+  }
 }
