@@ -28,13 +28,17 @@ AuxiliaryTextures AuxiliaryTextures::from_folder(const std::string& dir) {
   std::error_code ec;
   SG_CHECK(fs::is_directory(dir, ec), "auxiliary texture folder '", dir, "' does not exist or is not a folder");
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.is_regular_file() && is_image_file(e.path())) {
-      files.push_back(e.path());
-    } else if (e.is_directory()) {
-      for (const auto& f : fs::directory_iterator(e.path()))
-        if (f.is_regular_file() && is_image_file(f.path())) files.push_back(f.path());
+  try {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.is_regular_file() && is_image_file(e.path())) {
+        files.push_back(e.path());
+      } else if (e.is_directory()) {
+        for (const auto& f : fs::directory_iterator(e.path()))
+          if (f.is_regular_file() && is_image_file(f.path())) files.push_back(f.path());
+      }
     }
+  } catch (const fs::filesystem_error& err) {
+    throw sg::Error(sg::str("auxiliary texture folder '", dir, "' cannot be listed: ", err.what()));
   }
   SG_CHECK(!files.empty(), "auxiliary texture folder '", dir,
            "' holds no images (.png/.jpg/.jpeg/.bmp/.tga/.gif, directly or in one level of subfolders)");
