@@ -231,6 +231,11 @@ Layout detect_layout(const fs::path& root) {
   if (is_dir(root / "train") && is_dir(root / "test") && has_gt_files(root / "train"))
     return Layout::KSDD2;
   if (!image_names(root).empty()) return Layout::Generic;
+  std::string cats;
+  for (const auto& d : subdirs(root))
+    if (is_dir(root / d / "train" / "good")) cats += (cats.empty() ? "" : ", ") + d;
+  SG_CHECK(cats.empty(), "dataset: '", root.string(), "' holds MVTec-layout categories (", cats,
+           "): open one of them (or ask for all of them)");
   throw Error(str("dataset: cannot tell the layout of '", root.string(),
                   "': expected train/good (MVTec AD), Train+Test (DAGM), train+test with *_GT.png "
                   "(KolektorSDD2) or a folder of images (generic)"));

@@ -75,6 +75,8 @@ TEST_CASE("find_mvtec_categories lists folders with train/good, sorted") {
   CHECK(cats == std::vector<std::string>{"alpha", "mid", "zeta"});
   CHECK_THROWS_WITH_AS(find_mvtec_categories((base / "other").string()), doctest::Contains("other"), sg::Error);
   CHECK_THROWS_AS(find_mvtec_categories((base / "missing").string()), sg::Error);
+  // Opening the folder of categories itself says what it holds.
+  CHECK_THROWS_WITH_AS(open_dataset(base.string()), doctest::Contains("alpha, mid, zeta"), sg::Error);
 }
 
 TEST_CASE("DAGM layout: Labels.txt rows, defect-free training images, masks from Label/") {
