@@ -121,20 +121,30 @@ Image rotate(const Image& img, float degrees) {
   Image out(img.channels, img.height, img.width, 0.f);
   const double a = degrees * 3.14159265358979323846 / 180.0, ca = std::cos(a), sa = std::sin(a);
   const double cy = (img.height - 1) / 2.0, cx = (img.width - 1) / 2.0;
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x) {
+  const int H = img.height, W = img.width;
+  const size_t plane = img.plane();
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
       // Inverse map: where in the source does output (x, y) come from (y axis points down).
-      double dx = x - cx, dy = y - cy;
-      double sx = ca * dx - sa * dy + cx, sy = sa * dx + ca * dy + cy;
-      int x0 = (int)std::floor(sx), y0 = (int)std::floor(sy);
-      double fx = sx - x0, fy = sy - y0;
+      const double dx = x - cx, dy = y - cy;
+      const double sx = ca * dx - sa * dy + cx, sy = sa * dx + ca * dy + cy;
+      const int x0 = (int)std::floor(sx), y0 = (int)std::floor(sy);
+      if (x0 < -1 || y0 < -1 || x0 >= W || y0 >= H) continue;  // all four taps outside: zero
+      const double fx = sx - x0, fy = sy - y0;  // double: a blend of values <= 1 stays <= 1
+      // Bilinear weights of the four taps; a tap outside the image contributes zero (black fill).
+      const bool in_x0 = x0 >= 0, in_x1 = x0 + 1 < W, in_y0 = y0 >= 0, in_y1 = y0 + 1 < H;
+      const double w00 = (in_y0 && in_x0) ? (1 - fy) * (1 - fx) : 0.0;
+      const double w01 = (in_y0 && in_x1) ? (1 - fy) * fx : 0.0;
+      const double w10 = (in_y1 && in_x0) ? fy * (1 - fx) : 0.0;
+      const double w11 = (in_y1 && in_x1) ? fy * fx : 0.0;
+      const size_t i00 = (size_t)std::max(y0, 0) * W + std::max(x0, 0);
+      const size_t i01 = (size_t)std::max(y0, 0) * W + std::min(x0 + 1, W - 1);
+      const size_t i10 = (size_t)std::min(y0 + 1, H - 1) * W + std::max(x0, 0);
+      const size_t i11 = (size_t)std::min(y0 + 1, H - 1) * W + std::min(x0 + 1, W - 1);
       for (int c = 0; c < img.channels; ++c) {
-        auto px = [&](int yy, int xx) -> double {
-          return (yy >= 0 && yy < img.height && xx >= 0 && xx < img.width) ? img.at(c, yy, xx) : 0.0;
-        };
-        double v = (1 - fy) * ((1 - fx) * px(y0, x0) + fx * px(y0, x0 + 1)) +
-                   fy * ((1 - fx) * px(y0 + 1, x0) + fx * px(y0 + 1, x0 + 1));
-        out.at(c, y, x) = (float)v;
+        const float* p = img.pixels.data() + c * plane;
+        out.pixels[c * plane + (size_t)y * W + x] =
+            (float)(w00 * p[i00] + w01 * p[i01] + w10 * p[i10] + w11 * p[i11]);
       }
     }
   return out;

@@ -26,6 +26,19 @@ struct Descriptors {
   cudnnConvolutionDescriptor_t conv = nullptr;
 
   explicit Descriptors(const ConvShape& s) {
+    try {
+      create(s);
+    } catch (...) {
+      release();  // a constructor that throws gets no destructor call
+      throw;
+    }
+  }
+  ~Descriptors() { release(); }
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+
+ private:
+  void create(const ConvShape& s) {
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
@@ -43,26 +56,37 @@ struct Descriptors {
     // FMA math only: no TF32 tensor cores (CUDNN_DEFAULT_MATH would allow them for float on Ampere+).
     SG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
   }
-  ~Descriptors() {
-    cudnnDestroyConvolutionDescriptor(conv);
-    cudnnDestroyFilterDescriptor(w);
-    cudnnDestroyTensorDescriptor(bias);
-    cudnnDestroyTensorDescriptor(y);
-    cudnnDestroyTensorDescriptor(x);
+  void release() {
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+    conv = nullptr, w = nullptr, bias = y = x = nullptr;
   }
-  Descriptors(const Descriptors&) = delete;
-  Descriptors& operator=(const Descriptors&) = delete;
 };
 
-// Pick from heuristic results (best first): FMA math, fits the workspace cap, deterministic when
-// asked; else the first FMA result that works; else `fallback`.
+// FFT algorithms round differently from a direct sum (and need large workspaces): never used, so
+// the GPU stays within float rounding of the CPU reference.
+bool is_fft(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING;
+}
+bool is_fft(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING;
+}
+bool is_fft(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
+}
+
+// Pick from heuristic results (best first): FMA math, not FFT, fits the workspace cap,
+// deterministic when asked; else the first such result regardless of determinism; else `fallback`.
 template <typename Perf, typename Algo>
 void choose(const Perf* perf, int n, bool want_deterministic, Algo fallback, Algo& algo, size_t& ws) {
   for (int pass = 0; pass < 2; ++pass)
     for (int i = 0; i < n; ++i) {
       const Perf& p = perf[i];
       if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH ||
-          p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > kMaxWorkspace)
+          p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > kMaxWorkspace || is_fft(p.algo))
         continue;
       if (pass == 0 && want_deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
       algo = p.algo;
@@ -75,6 +99,11 @@ void choose(const Perf* perf, int n, bool want_deterministic, Algo fallback, Alg
 
 struct Plan {
   explicit Plan(const ConvShape& s) : d(s) {
+    // (Checked here, not in Descriptors' constructor, so that a throw still frees the descriptors.)
+    int on, oc, oh, ow;
+    SG_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.w, &on, &oc, &oh, &ow));
+    SG_CHECK(on == s.N && oc == s.Cout && oh == s.Hout && ow == s.Wout, "conv2d: cuDNN output shape (", on, ", ",
+             oc, ", ", oh, ", ", ow, ") differs from the expected (", s.N, ", ", s.Cout, ", ", s.Hout, ", ", s.Wout, ")");
     cudnnHandle_t h = cuda::cudnn();
     int n = 0;
     {

@@ -64,6 +64,11 @@ SG_HD float col2im_element(const ConvGeom& g, const float* col, int64_t idx) {
 void im2col_cpu(const ConvGeom& g, const float* x, float* col);
 // x: (C, H, W) fully overwritten with the col2im sum.
 void col2im_cpu(const ConvGeom& g, const float* col, float* x);
+// The same for the output rows [oy0, oy1) only: col is then (rows, (oy1 - oy0) * Wout), the
+// columns of those output rows. col2im_rows_add_cpu adds into x (no clearing), so a loop over
+// row blocks accumulates the full col2im. Used to keep column blocks cache-sized.
+void im2col_rows_cpu(const ConvGeom& g, const float* x, int64_t oy0, int64_t oy1, float* col);
+void col2im_rows_add_cpu(const ConvGeom& g, const float* col, int64_t oy0, int64_t oy1, float* x);
 
 // ---- CUDA launchers (im2col.cu); one image ----
 void im2col_cuda(const ConvGeom& g, const float* x, float* col);

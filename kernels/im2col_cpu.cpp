@@ -21,16 +21,16 @@ static inline void valid_range(int64_t offset, int64_t s, int64_t W, int64_t Wou
   if (lo > hi) lo = hi;
 }
 
-void im2col_cpu(const ConvGeom& g, const float* x, float* col) {
-  const int64_t s = g.stride;
+void im2col_rows_cpu(const ConvGeom& g, const float* x, int64_t oy0, int64_t oy1, float* col) {
+  const int64_t s = g.stride, ncols = (oy1 - oy0) * g.Wout;
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        float* row = col + ((c * g.kh + i) * g.kw + j) * g.cols();
+        float* row = col + ((c * g.kh + i) * g.kw + j) * ncols;
         int64_t lo, hi;
         valid_range(j - g.pad, s, g.W, g.Wout, lo, hi);
-        for (int64_t oy = 0; oy < g.Hout; ++oy) {
-          float* out = row + oy * g.Wout;
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
+          float* out = row + (oy - oy0) * g.Wout;
           int64_t iy = oy * s - g.pad + i;
           if (iy < 0 || iy >= g.H) {
             std::memset(out, 0, sizeof(float) * (size_t)g.Wout);
@@ -48,20 +48,19 @@ void im2col_cpu(const ConvGeom& g, const float* x, float* col) {
       }
 }
 
-void col2im_cpu(const ConvGeom& g, const float* col, float* x) {
-  const int64_t s = g.stride;
-  std::memset(x, 0, sizeof(float) * (size_t)(g.C * g.H * g.W));
+void col2im_rows_add_cpu(const ConvGeom& g, const float* col, int64_t oy0, int64_t oy1, float* x) {
+  const int64_t s = g.stride, ncols = (oy1 - oy0) * g.Wout;
   // Scatter-add in the fixed order (c, i, j, oy, ox): deterministic.
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        const float* row = col + ((c * g.kh + i) * g.kw + j) * g.cols();
+        const float* row = col + ((c * g.kh + i) * g.kw + j) * ncols;
         int64_t lo, hi;
         valid_range(j - g.pad, s, g.W, g.Wout, lo, hi);
-        for (int64_t oy = 0; oy < g.Hout; ++oy) {
+        for (int64_t oy = oy0; oy < oy1; ++oy) {
           int64_t iy = oy * s - g.pad + i;
           if (iy < 0 || iy >= g.H) continue;
-          const float* in = row + oy * g.Wout;
+          const float* in = row + (oy - oy0) * g.Wout;
           float* out = x + (c * g.H + iy) * g.W + (j - g.pad);
           if (s == 1) {
             for (int64_t ox = lo; ox < hi; ++ox) out[ox] += in[ox];
@@ -70,6 +69,13 @@ void col2im_cpu(const ConvGeom& g, const float* col, float* x) {
           }
         }
       }
+}
+
+void im2col_cpu(const ConvGeom& g, const float* x, float* col) { im2col_rows_cpu(g, x, 0, g.Hout, col); }
+
+void col2im_cpu(const ConvGeom& g, const float* col, float* x) {
+  std::memset(x, 0, sizeof(float) * (size_t)(g.C * g.H * g.W));
+  col2im_rows_add_cpu(g, col, 0, g.Hout, x);
 }
 
 }  // namespace sg::kernels

@@ -33,6 +33,32 @@ std::vector<float> naive_conv(const Tensor& x, const Tensor& w, const Tensor& b,
   return y;
 }
 
+// Direct gradients of sum(y * gy) in double: gx (as x) and gw (as w).
+void naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, int s, int p, std::vector<float>& gx,
+                         std::vector<float>& gw) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = w.size(0), kh = w.size(2), kw = w.size(3), Ho = gy.size(2), Wo = gy.size(3);
+  std::vector<float> xv = x.to_vector(), wv = w.to_vector(), gv = gy.to_vector();
+  std::vector<double> gxd(xv.size(), 0.0), gwd(wv.size(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t oy = 0; oy < Ho; ++oy)
+        for (int64_t ox = 0; ox < Wo; ++ox) {
+          double gval = gv[(size_t)(((n * K + k) * Ho + oy) * Wo + ox)];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < kh; ++i)
+              for (int64_t j = 0; j < kw; ++j) {
+                int64_t iy = oy * s - p + i, ix = ox * s - p + j;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                size_t xi = (size_t)(((n * C + c) * H + iy) * W + ix), wi = (size_t)(((k * C + c) * kh + i) * kw + j);
+                gxd[xi] += gval * wv[wi];
+                gwd[wi] += gval * xv[xi];
+              }
+        }
+  gx.assign(gxd.begin(), gxd.end());
+  gw.assign(gwd.begin(), gwd.end());
+}
+
 struct Case {
   int64_t N, Cin, H, W, Cout, kh, kw;
   int stride, pad;
@@ -115,6 +141,29 @@ TEST_CASE("conv2d gradients (finite differences)") {
   }
 }
 
+TEST_CASE("conv2d on images spanning several column blocks, forward and backward") {
+  // 64 input channels make each column block only a few output rows, so the blocked im2col,
+  // the strided GEMM output and the accumulated col2im are all exercised.
+  struct Big { int64_t N, H, W, kh, kw; int s, p; };
+  for (Big c : {Big{3, 20, 40, 3, 3, 1, 1}, Big{2, 41, 40, 5, 3, 2, 1}, Big{1, 23, 17, 3, 3, 1, 1}}) {
+    INFO("N", c.N, " ", c.H, "x", c.W, " k", c.kh, "x", c.kw, " s", c.s, " p", c.p);
+    Tensor x = Tensor::uniform({c.N, 64, c.H, c.W}, -1.f, 1.f, 1, Device::CPU);
+    Tensor w = Tensor::uniform({5, 64, c.kh, c.kw}, -0.2f, 0.2f, 2, Device::CPU);
+    Tensor b = Tensor::uniform({5}, -1.f, 1.f, 3, Device::CPU);
+    Tensor xr = x.detach(), wr = w.detach();
+    xr.requires_grad_(true);
+    wr.requires_grad_(true);
+    Tensor y = conv2d(xr, wr, b, c.s, c.p);
+    SG_CHECK_CLOSE(y.to_vector(), naive_conv(x, w, b, c.s, c.p), 1e-4f, 1e-4f);
+    Tensor gy = Tensor::uniform(y.shape(), -1.f, 1.f, 4, Device::CPU);
+    y.backward(gy);
+    std::vector<float> gx, gw;
+    naive_conv_backward(x, w, gy, c.s, c.p, gx, gw);
+    SG_CHECK_CLOSE(xr.grad().to_vector(), gx, 1e-4f, 1e-4f);
+    SG_CHECK_CLOSE(wr.grad().to_vector(), gw, 1e-3f, 1e-4f);
+  }
+}
+
 TEST_CASE("conv2d backward with only some inputs requiring gradients") {
   Tensor x = Tensor::uniform({2, 3, 5, 5}, -1.f, 1.f, 1, Device::CPU);
   Tensor w = Tensor::uniform({4, 3, 3, 3}, -1.f, 1.f, 2, Device::CPU);
@@ -131,8 +180,9 @@ TEST_CASE("conv2d backward with only some inputs requiring gradients") {
 }
 
 TEST_CASE("conv2d is deterministic") {
-  Tensor x = Tensor::uniform({6, 8, 12, 12}, -1.f, 1.f, 1, Device::CPU);
-  Tensor w = Tensor::uniform({8, 8, 3, 3}, -1.f, 1.f, 2, Device::CPU);
+  // Large enough per image to take the multi-threaded path (per-thread weight-gradient partials).
+  Tensor x = Tensor::uniform({5, 16, 16, 16}, -1.f, 1.f, 1, Device::CPU);
+  Tensor w = Tensor::uniform({16, 16, 3, 3}, -1.f, 1.f, 2, Device::CPU);
   std::vector<float> first;
   for (int r = 0; r < 2; ++r) {
     Tensor wr = w.detach();

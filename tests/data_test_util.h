@@ -1,0 +1,67 @@
+// data_test_util.h — helpers for the data-pipeline tests: a scratch folder under the build folder
+// (next to the test executable), and tiny image/mask writers.
+#pragma once
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "data/image_io.h"
+#include "engine/rng.h"
+
+namespace sg::test {
+
+// <folder of the running test executable>/test_tmp/<pid>/<name>, emptied and recreated. The
+// process id keeps concurrent test processes (ctest -j) apart; the folder is removed at exit.
+inline std::filesystem::path scratch_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  struct ProcessDir {
+    fs::path path;
+    ProcessDir() {
+      std::error_code ec;
+      fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+      fs::path base = ec ? fs::temp_directory_path() : exe.parent_path();
+      path = base / "test_tmp" / std::to_string(getpid());
+    }
+    ~ProcessDir() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  };
+  static ProcessDir process;
+  std::error_code ec;
+  fs::path dir = process.path / name;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A random RGB image (values on the 8-bit grid, so a PNG round trip is exact).
+inline data::Image random_image(int c, int h, int w, uint64_t seed) {
+  data::Image img(c, h, w);
+  Rng rng(seed);
+  for (float& v : img.pixels) v = (float)rng.randint(0, 255) / 255.f;
+  return img;
+}
+
+inline void write_random_png(const std::filesystem::path& p, int h, int w, uint64_t seed) {
+  std::filesystem::create_directories(p.parent_path());
+  data::write_png(p.string(), random_image(3, h, w, seed));
+}
+
+// A 1-channel mask with a filled square [y0, y0+s) x [x0, x0+s) (or empty when s = 0).
+inline void write_mask(const std::filesystem::path& p, int h, int w, int y0 = 0, int x0 = 0, int s = 0) {
+  std::filesystem::create_directories(p.parent_path());
+  data::Image m(1, h, w, 0.f);
+  for (int y = y0; y < y0 + s && y < h; ++y)
+    for (int x = x0; x < x0 + s && x < w; ++x) m.at(0, y, x) = 1.f;
+  data::write_png(p.string(), m);
+}
+
+inline void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+}  // namespace sg::test

@@ -1,0 +1,118 @@
+// test_image_io.cpp — image files (PNG round trip, channel conversion, corrupt files) and the
+// geometric resampling (antialiased resize against hand-computed weights, rotation).
+#include <stb_image_write.h>
+
+#include <algorithm>
+
+#include "data/image_io.h"
+#include "tests/data_test_util.h"
+#include "tests/test_util.h"
+
+using namespace sg;
+using namespace sg::data;
+namespace fs = std::filesystem;
+
+TEST_CASE("PNG round trip is exact for 8-bit values (RGB and gray)") {
+  fs::path dir = test::scratch_dir("image_io_roundtrip");
+  Image rgb = test::random_image(3, 13, 17, 1), gray = test::random_image(1, 9, 5, 2);
+  write_png((dir / "rgb.png").string(), rgb);
+  write_png((dir / "gray.png").string(), gray);
+  Image r = read_image((dir / "rgb.png").string()), g = read_image((dir / "gray.png").string(), 1);
+  CHECK(r.channels == 3);
+  CHECK(r.height == 13);
+  CHECK(r.width == 17);
+  SG_CHECK_CLOSE(r.pixels, rgb.pixels, 1e-6f, 0.f);
+  CHECK(g.channels == 1);
+  SG_CHECK_CLOSE(g.pixels, gray.pixels, 1e-6f, 0.f);
+  CHECK_FALSE(fs::exists(dir / "rgb.png.tmp"));
+}
+
+TEST_CASE("gray and RGBA files become RGB; RGB becomes luma for 1 channel") {
+  fs::path dir = test::scratch_dir("image_io_channels");
+  unsigned char gray[6] = {0, 51, 102, 153, 204, 255};
+  unsigned char rgba[8] = {255, 0, 0, 10, 0, 255, 0, 200};
+  REQUIRE(stbi_write_png((dir / "g.png").string().c_str(), 3, 2, 1, gray, 3));
+  REQUIRE(stbi_write_png((dir / "a.png").string().c_str(), 2, 1, 4, rgba, 8));
+  Image g = read_image((dir / "g.png").string());
+  REQUIRE(g.channels == 3);
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 6; ++i) CHECK(g.at(c, i / 3, i % 3) == doctest::Approx(gray[i] / 255.0));
+  Image a = read_image((dir / "a.png").string());  // alpha is dropped, colour kept
+  REQUIRE(a.channels == 3);
+  CHECK(a.at(0, 0, 0) == doctest::Approx(1.0));
+  CHECK(a.at(1, 0, 0) == doctest::Approx(0.0));
+  CHECK(a.at(1, 0, 1) == doctest::Approx(1.0));
+  Image l = read_image((dir / "a.png").string(), 1);  // pure red -> luma ~0.3, green ~0.59
+  CHECK(l.at(0, 0, 0) == doctest::Approx(0.299).epsilon(0.03));
+  CHECK(l.at(0, 0, 1) == doctest::Approx(0.587).epsilon(0.03));
+}
+
+TEST_CASE("missing and corrupt files throw naming the file") {
+  fs::path dir = test::scratch_dir("image_io_corrupt");
+  std::string bad = (dir / "broken.png").string();
+  test::write_text(bad, "\x89PNG\r\n\x1a\nthis is not really a png");
+  CHECK_THROWS_WITH_AS(read_image(bad), doctest::Contains("broken.png"), sg::Error);
+  CHECK_THROWS_WITH_AS(read_image((dir / "nothere.png").string()), doctest::Contains("nothere.png"),
+                       sg::Error);
+  CHECK_THROWS_AS(write_png((dir / "no_such_dir" / "x.png").string(), Image(3, 2, 2)), sg::Error);
+}
+
+TEST_CASE("resize keeps a constant image constant, shrinking and enlarging") {
+  Image c(3, 37, 53, 0.3f);
+  for (auto hw : {std::pair<int, int>{16, 20}, {64, 90}, {37, 7}, {1, 1}}) {
+    Image r = resize_bilinear(c, hw.first, hw.second);
+    CHECK(r.height == hw.first);
+    CHECK(r.width == hw.second);
+    for (float v : r.pixels) CHECK(v == doctest::Approx(0.3f).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("4x4 -> 2x2 resize equals the hand-computed triangle-filter average") {
+  // Shrinking by 2 widens the triangle filter to a radius of 2 input pixels. Output 0 is centred
+  // at input coordinate 1.0, so pixel centres 0.5, 1.5, 2.5 get weights 0.75, 0.75, 0.25 (pixel 3
+  // gets 0): normalised 3/7, 3/7, 1/7. Output 1 mirrors it. (PIL's BILINEAR does the same.)
+  Image img(1, 4, 4);
+  for (int i = 0; i < 16; ++i) img.pixels[(size_t)i] = (float)((i * 7) % 16) / 16.f;
+  const double w[2][4] = {{3 / 7., 3 / 7., 1 / 7., 0}, {0, 1 / 7., 3 / 7., 3 / 7.}};
+  Image r = resize_bilinear(img, 2, 2);
+  for (int oy = 0; oy < 2; ++oy)
+    for (int ox = 0; ox < 2; ++ox) {
+      double want = 0;
+      for (int y = 0; y < 4; ++y)
+        for (int x = 0; x < 4; ++x) want += w[oy][y] * w[ox][x] * img.at(0, y, x);
+      CHECK(r.at(0, oy, ox) == doctest::Approx(want).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("enlarging 2x interpolates linearly between pixel centres") {
+  Image img(1, 1, 2);
+  img.pixels = {0.f, 1.f};
+  Image r = resize_bilinear(img, 1, 4);  // centres at 0.25, 0.75, 1.25, 1.75 in input units
+  SG_CHECK_CLOSE(r.pixels, (std::vector<float>{0.f, 0.25f, 0.75f, 1.f}), 1e-6f, 0.f);
+}
+
+TEST_CASE("rotate by 0 is the identity; by 90 on a square moves pixels counter-clockwise") {
+  Image img = test::random_image(2, 6, 6, 3);
+  Image r0 = rotate(img, 0.f);
+  CHECK(r0.pixels == img.pixels);
+  Image r = rotate(img, 90.f);
+  // Counter-clockwise by 90 degrees: source (row y', col x') lands at (W-1-x', y').
+  for (int c = 0; c < 2; ++c)
+    for (int y = 0; y < 6; ++y)
+      for (int x = 0; x < 6; ++x) CHECK(r.at(c, y, x) == doctest::Approx(img.at(c, x, 5 - y)).epsilon(1e-4));
+  // 45 degrees: corners fall outside the source and become black (zero fill).
+  Image ones(1, 8, 8, 1.f);
+  Image r45 = rotate(ones, 45.f);
+  CHECK(r45.at(0, 0, 0) == 0.f);
+  CHECK(r45.at(0, 4, 4) == doctest::Approx(1.f));
+  // A blend never leaves the input range, whatever the angle (no 1 + epsilon from rounding).
+  Image big(1, 37, 41, 1.f);
+  for (float deg : {-89.3f, -33.f, 7.7f, 45.f, 61.2f}) {
+    Image rr = rotate(big, deg);
+    float hi = *std::max_element(rr.pixels.begin(), rr.pixels.end());
+    float lo = *std::min_element(rr.pixels.begin(), rr.pixels.end());
+    CHECK(hi <= 1.f);
+    CHECK(lo >= 0.f);
+    CHECK(rr.at(0, 18, 20) == 1.f);
+  }
+}
