@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "apps/cli.h"
+#include "engine/common.h"
 #include "data/dataset.h"
 #include "sgsf/evaluate.h"
 

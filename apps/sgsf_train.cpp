@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "apps/cli.h"
+#include "engine/common.h"
 #include "data/builtin.h"
 #include "data/dataset.h"
 #include "sgsf/trainer.h"
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
       }
       cfg.data = builtin;
       cfg.layout = "mvtec";
-      cfg.category = data::builtin_category();
+      cfg.category = data::BuiltinOptions().category;
     }
     sgsf::validate(cfg);
     std::signal(SIGINT, on_sigint);
