@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     args.option("out", "runs/sgsf", "run folder (checkpoint, config.json, train_log.jsonl)");
     args.option("checkpoint-every", "0", "also save a checkpoint every N epochs (0: only at the end)");
     args.option("log-every", "10", "iterations between lines of train_log.jsonl");
-    args.option("save-forged", "0", "write this many forged training samples as PNG into <out>/forged");
+    args.option("save-forged", "0", "write this many forged samples (<out>/forged) and saliency maps (<out>/saliency) as PNG");
     args.flag("resume", "continue from <out>/checkpoint.safetensors");
     args.flag("quiet", "no progress bar");
     if (!args.parse(argc, argv)) return 0;

@@ -121,6 +121,13 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   data::TrainLoader loader(ds.train, lo, aux);
   std::cerr << "saliency: " << loader.saliency_fallbacks() << " of " << loader.num_images()
             << " images fell back to S = 1 (no object found)\n";
+  if (cfg.save_forged > 0) {  // saliency maps of the first training images, for a person to look at
+    fs::path dir = fs::path(cfg.out) / "saliency";
+    fs::create_directories(dir);
+    for (int i = 0; i < std::min(cfg.save_forged, loader.num_images()); ++i)
+      data::save_saliency_preview((dir / ("saliency_" + std::to_string(i) + ".png")).string(), loader.image(i),
+                                  data::SaliencyResult{loader.saliency(i), false});
+  }
 
   // ---- model and optimiser -----------------------------------------------------------------
   SGSFModel model(cfg.width, parse_guidance(cfg.guidance), cfg.seed);
