@@ -191,11 +191,12 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   int forged_saved = 0;
   const int64_t refresh_every = (int64_t)cfg.contrast_refresh * per_epoch;
   for (int64_t it = start; it < total; ++it) {
-    if (stop && stop->load()) {
+    const bool asked = it == cfg.stop_at_iteration;
+    if (asked || (stop && stop->load())) {
       bar.finish();
       save(it);
-      std::cerr << "interrupted: checkpoint saved at iteration " << it << " to " << ckpt
-                << " (continue with --resume)\n";
+      std::cerr << (asked ? "stopped" : "interrupted") << ": checkpoint saved at iteration " << it << " to "
+                << ckpt << " (continue with --resume)\n";
       result.status = kTrainInterrupted;
       result.iterations_done = it;
       result.checkpoint = ckpt;
