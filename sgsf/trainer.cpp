@@ -156,8 +156,8 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
       if (k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every")
         SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
                  saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
-    load_into(with_prefix("model.", model.state()), f.tensors, ckpt);
-    load_into(with_prefix("optim.", opt.state()), f.tensors, ckpt);
+    load_into(model.state(), strip_prefix("model.", f.tensors), ckpt);
+    load_into(opt.state(), strip_prefix("optim.", f.tensors), ckpt);
     contrast = contrast_from_tensor(find_tensor(f.tensors, "contrast_sets"));
     start = std::stoll(f.metadata.at("iteration"));
     if (!contrast.empty()) loader.set_contrast_sets(contrast);

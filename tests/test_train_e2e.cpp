@@ -127,3 +127,158 @@ TEST_CASE("evaluate loads the trained run and writes the report files") {
   CHECK(again.pixel_ap == m.pixel_ap);
   CHECK_FALSE(fs::exists(d / "test2" / "overlays"));
 }
+
+// ---- reproducibility -------------------------------------------------------------------------
+
+namespace {
+// The metadata of two checkpoints agree on everything but the run folder and the loader threads.
+void check_same_metadata(const fs::path& a, const fs::path& b) {
+  Metadata ma = load_safetensors(a.string()).metadata, mb = load_safetensors(b.string()).metadata;
+  for (const char* k : {"out", "workers"}) {
+    ma.erase(k);
+    mb.erase(k);
+  }
+  CHECK(ma == mb);
+}
+}  // namespace
+
+TEST_CASE("two runs with one seed give bit-identical checkpoints; another seed does not") {
+  fs::path a = scratch_dir("seed_a"), b = scratch_dir("seed_b"), c = scratch_dir("seed_c");
+  sgsf::TrainConfig ca = tiny_config(a, 16), cb = tiny_config(b, 16), cc = tiny_config(c, 16);
+  cb.workers = 2;  // batches do not depend on the number of loader threads
+  cc.seed = ca.seed + 1;
+  for (auto* cfg : {&ca, &cb, &cc}) REQUIRE(quiet_train(*cfg).status == sgsf::kTrainOk);
+  const std::string ka = sgsf::checkpoint_path(a.string());
+  CHECK_MESSAGE(checkpoint_difference(ka, sgsf::checkpoint_path(b.string())) == "", "same seed");
+  check_same_metadata(ka, sgsf::checkpoint_path(b.string()));
+  CHECK(checkpoint_difference(ka, sgsf::checkpoint_path(c.string())) != "");
+  // The same losses were logged, to the last printed digit.
+  std::vector<LogLine> la = read_log(a / "train_log.jsonl"), lb = read_log(b / "train_log.jsonl");
+  REQUIRE(la.size() == lb.size());
+  for (size_t i = 0; i < la.size(); ++i) CHECK(la[i].loss == lb[i].loss);
+}
+
+TEST_CASE("a stopped and resumed run ends bit-identical to an uninterrupted one") {
+  // 24 iterations of 2 per epoch; warm-up ends at 6, where the contrast sets are built, and they
+  // are rebuilt every 2 epochs after that (at 10, 14, 18, 22).
+  auto config = [](const fs::path& d) {
+    sgsf::TrainConfig c = tiny_config(d, 24);
+    c.contrast_refresh = 2;
+    c.checkpoint_every = 3;
+    return c;
+  };
+  fs::path full = scratch_dir("resume_full");
+  REQUIRE(quiet_train(config(full)).status == sgsf::kTrainOk);
+  const std::string reference = sgsf::checkpoint_path(full.string());
+  std::vector<LogLine> full_log = read_log(full / "train_log.jsonl");
+
+  for (int64_t stop_at : {3, 6, 10, 13}) {
+    CAPTURE(stop_at);
+    fs::path d = scratch_dir("resume_" + std::to_string(stop_at));
+    sgsf::TrainConfig c = config(d);
+    c.stop_at_iteration = stop_at;
+    sgsf::TrainResult first = quiet_train(c);
+    REQUIRE(first.status == sgsf::kTrainInterrupted);
+    CHECK(first.iterations_done == stop_at);
+    CHECK(load_safetensors(sgsf::checkpoint_path(d.string())).metadata.at("iteration") == std::to_string(stop_at));
+
+    c.stop_at_iteration = -1;
+    sgsf::TrainResult second = quiet_train(c, /*resume=*/true);
+    REQUIRE(second.status == sgsf::kTrainOk);
+    CHECK(second.iterations_done == 24);
+    CHECK(checkpoint_difference(reference, sgsf::checkpoint_path(d.string())) == "");
+    check_same_metadata(reference, sgsf::checkpoint_path(d.string()));
+    // Log windows that lie wholly after the resume point hold the same losses.
+    std::vector<LogLine> log = read_log(d / "train_log.jsonl");
+    int compared = 0;
+    for (const LogLine& l : log)
+      for (const LogLine& f : full_log)
+        if (l.iteration == f.iteration && l.iteration - c.log_every >= stop_at) {
+          CHECK(l.loss == f.loss);
+          ++compared;
+        }
+    CHECK(compared >= 2);
+  }
+}
+
+TEST_CASE("--resume refuses a different configuration and a missing checkpoint") {
+  fs::path d = scratch_dir("resume_mismatch");
+  sgsf::TrainConfig c = tiny_config(d, 8);
+  c.stop_at_iteration = 2;
+  REQUIRE(quiet_train(c).status == sgsf::kTrainInterrupted);
+  c.stop_at_iteration = -1;
+  sgsf::TrainConfig other = c;
+  other.lr = 2e-3f;
+  CHECK_THROWS_WITH_AS(quiet_train(other, true), doctest::Contains("lr"), Error);
+  other = c;
+  other.iterations = 10;
+  CHECK_THROWS_WITH_AS(quiet_train(other, true), doctest::Contains("iterations"), Error);
+  // Run-local settings may change.
+  other = c;
+  other.workers = 2;
+  other.log_every = 3;
+  CHECK(quiet_train(other, true).status == sgsf::kTrainOk);
+
+  fs::path empty = scratch_dir("resume_none");
+  CHECK_THROWS_WITH_AS(quiet_train(tiny_config(empty, 8), true), doctest::Contains("no checkpoint"), Error);
+}
+
+// ---- divergence --------------------------------------------------------------------------------
+
+TEST_CASE("a non-finite loss stops training with a message and keeps the last good checkpoint") {
+  // lr = 1e30: Adam's first step moves every weight by ~1e30, so the second loss overflows.
+  auto config = [](const fs::path& d) {
+    sgsf::TrainConfig c = tiny_config(d, 8);
+    c.lr = 1e30f;
+    return c;
+  };
+  fs::path d = scratch_dir("diverge");
+  sgsf::TrainConfig c = config(d);
+  c.stop_at_iteration = 1;  // one finite step, saved
+  REQUIRE(quiet_train(c).status == sgsf::kTrainInterrupted);
+  const std::string ckpt = sgsf::checkpoint_path(d.string());
+  const std::string saved = read_file(ckpt), saved_config = read_file(sgsf::config_path(d.string()));
+  REQUIRE(!saved.empty());
+
+  c.stop_at_iteration = -1;
+  sgsf::TrainResult r;
+  std::string message;
+  {
+    CerrCapture cap;
+    r = sgsf::train(c, true, nullptr, false);
+    message = cap.text();
+  }
+  CHECK(r.status == sgsf::kTrainDiverged);
+  CHECK(r.iterations_done == 1);
+  CHECK(message.find("the loss became") != std::string::npos);
+  CHECK(message.find("at iteration 1") != std::string::npos);
+  CHECK(message.find("last good checkpoint is kept at " + ckpt) != std::string::npos);
+  CHECK(read_file(ckpt) == saved);  // untouched, byte for byte
+  CHECK(read_file(sgsf::config_path(d.string())) == saved_config);
+  CHECK_FALSE(fs::exists(ckpt + ".tmp"));
+
+  // A fresh run that diverges before its first checkpoint says so and writes none.
+  fs::path fresh = scratch_dir("diverge_fresh");
+  {
+    CerrCapture cap;
+    r = sgsf::train(config(fresh), false, nullptr, false);
+    message = cap.text();
+  }
+  CHECK(r.status == sgsf::kTrainDiverged);
+  CHECK(message.find("No checkpoint was written") != std::string::npos);
+  CHECK_FALSE(fs::exists(sgsf::checkpoint_path(fresh.string())));
+
+  // With a checkpoint every epoch (here one iteration each), the one saved before the bad step stays.
+  fs::path periodic = scratch_dir("diverge_periodic");
+  sgsf::TrainConfig p = config(periodic);
+  p.batch = 8;
+  p.checkpoint_every = 1;
+  {
+    CerrCapture cap;
+    r = sgsf::train(p, false, nullptr, false);
+  }
+  CHECK(r.status == sgsf::kTrainDiverged);
+  CHECK(r.iterations_done == 1);
+  SafetensorsFile kept = load_safetensors(sgsf::checkpoint_path(periodic.string()));
+  CHECK(kept.metadata.at("iteration") == "1");
+}
