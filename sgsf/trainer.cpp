@@ -95,7 +95,6 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   validate(cfg);
   SG_CHECK(!cfg.data.empty(), "train: no dataset given (--data)");
   const Device dev = parse_device(cfg.device);
-  fs::create_directories(cfg.out);
   const std::string ckpt = checkpoint_path(cfg.out);
 
   // ---- data ------------------------------------------------------------------------------
@@ -121,6 +120,8 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   data::TrainLoader loader(ds.train, lo, aux);
   std::cerr << "saliency: " << loader.saliency_fallbacks() << " of " << loader.num_images()
             << " images fell back to S = 1 (no object found)\n";
+
+  fs::create_directories(cfg.out);  // only now: bad data leaves no empty run folder behind
 
   // ---- model and optimiser -----------------------------------------------------------------
   SGSFModel model(cfg.width, parse_guidance(cfg.guidance), cfg.seed);
