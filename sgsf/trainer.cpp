@@ -185,7 +185,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   };
 
   // ---- the loop ----------------------------------------------------------------------------
-  RunLog log((fs::path(cfg.out) / "train_log.jsonl").string(), resume);
+  RunLog log((fs::path(cfg.out) / "train_log.jsonl").string(), resume, start);
   TrainResult result;
   Progress bar(total - start, progress);
   WindowStats window;

@@ -204,6 +204,27 @@ TEST_CASE("a stopped and resumed run ends bit-identical to an uninterrupted one"
   }
 }
 
+TEST_CASE("resuming from an earlier checkpoint than the log's end keeps one log line per iteration") {
+  // As after a crash: the log reaches iteration 16, the checkpoint on disk was saved at 8.
+  fs::path d = scratch_dir("resume_log"), full = scratch_dir("resume_log_full");
+  sgsf::TrainConfig c = tiny_config(d, 16);
+  c.stop_at_iteration = 8;
+  REQUIRE(quiet_train(c).status == sgsf::kTrainInterrupted);
+  const std::string ckpt = sgsf::checkpoint_path(d.string()), at8 = read_file(ckpt);
+  c.stop_at_iteration = -1;
+  REQUIRE(quiet_train(c, true).status == sgsf::kTrainOk);
+  REQUIRE(read_log(d / "train_log.jsonl").size() == 4);
+  std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << at8;
+  REQUIRE(quiet_train(c, true).status == sgsf::kTrainOk);
+  REQUIRE(quiet_train(tiny_config(full, 16)).status == sgsf::kTrainOk);
+  std::vector<LogLine> log = read_log(d / "train_log.jsonl"), ref = read_log(full / "train_log.jsonl");
+  REQUIRE(log.size() == ref.size());
+  for (size_t i = 0; i < log.size(); ++i) {
+    CHECK(log[i].iteration == ref[i].iteration);
+    CHECK(log[i].loss == ref[i].loss);
+  }
+}
+
 TEST_CASE("--resume refuses a different configuration and a missing checkpoint") {
   fs::path d = scratch_dir("resume_mismatch");
   sgsf::TrainConfig c = tiny_config(d, 8);
