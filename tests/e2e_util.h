@@ -13,6 +13,7 @@
 #endif
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data/builtin.h"
@@ -193,18 +195,33 @@ inline pid_t spawn(const std::vector<std::string>& args, const fs::path& out_fil
 // What a finished program did.
 struct ProgramResult {
   int status = 0;          // raw wait status
+  bool timed_out = false;  // it did not finish in time and was killed
   std::string out, err;    // its stdout and stderr
-  bool exited() const { return WIFEXITED(status); }  // false: killed by a signal (a crash)
-  int code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+  bool exited() const { return !timed_out && WIFEXITED(status); }  // false: a crash (or hang)
+  int code() const { return exited() ? WEXITSTATUS(status) : -1; }
   std::string describe() const {
+    if (timed_out) return str("did not finish in time, stderr:\n", err);
     return WIFEXITED(status) ? str("exit code ", WEXITSTATUS(status), ", stderr:\n", err)
                              : str("killed by signal ", WTERMSIG(status), ", stderr:\n", err);
   }
 };
 
-inline ProgramResult wait_program(pid_t pid, const fs::path& out_file, const fs::path& err_file) {
+// Wait for `pid` (killing it after `timeout_s` seconds, so a hung program fails the test instead
+// of stalling it) and collect its output.
+inline ProgramResult wait_program(pid_t pid, const fs::path& out_file, const fs::path& err_file,
+                                  double timeout_s = 300) {
   ProgramResult r;
-  while (waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  for (;;) {
+    pid_t got = waitpid(pid, &r.status, WNOHANG);
+    if (got == pid || (got < 0 && errno != EINTR)) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &r.status, 0);
+      r.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   r.out = read_file(out_file);
   r.err = read_file(err_file);

@@ -166,7 +166,7 @@ TEST_CASE("sgsf_test: a trained run is tested; damaged run folders are named") {
 
 TEST_CASE("sgsf_train: Ctrl-C saves and exits with 130; --resume ends as an uninterrupted run") {
   fs::path s = scratch_dir("sigint");
-  const int iterations = 60;
+  const int iterations = 80;
   const fs::path run = s / "run", log = run / "train_log.jsonl";
   const fs::path out = s / "train.out", err = s / "train.err";
   std::vector<std::string> argv = {program_path("sgsf_train")};
@@ -175,29 +175,22 @@ TEST_CASE("sgsf_train: Ctrl-C saves and exits with 130; --resume ends as an unin
 
   // Once the first log line exists, training is under way: interrupt it.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  bool started = false, exited_early = false;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(log) && fs::file_size(log) > 0) {
-      started = true;
-      break;
-    }
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      exited_early = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (!exited_early) kill(pid, started ? SIGINT : SIGKILL);
+  bool started = false, ended = false;
   ProgramResult r;
-  if (exited_early) {
-    r.status = status;
+  while (!started && !ended && std::chrono::steady_clock::now() < deadline) {
+    started = fs::exists(log) && fs::file_size(log) > 0;
+    ended = waitpid(pid, &r.status, WNOHANG) == pid;  // finished (or failed) before we could interrupt
+    if (!started && !ended) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (ended) {
     r.err = read_file(err);
   } else {
-    r = wait_program(pid, out, err);
+    kill(pid, started ? SIGINT : SIGKILL);
+    r = wait_program(pid, out, err, 120);
   }
   CAPTURE(r.describe());
   REQUIRE(started);
+  REQUIRE_FALSE(ended);
   REQUIRE(r.exited());
   REQUIRE(r.code() == sgsf::kTrainInterrupted);
   std::smatch at;
