@@ -1,8 +1,9 @@
 // test_apps.cpp — the programs sgsf_train and sgsf_test run as child processes on a tiny generated
 // dataset: bad input (options, presets, numbers, data folders, corrupt images, truncated or
 // mismatched checkpoints) ends with a message naming the culprit on stderr and a non-zero exit
-// code, never a crash; a trained run folder is tested by sgsf_test; Ctrl-C saves a checkpoint and
-// exits with 130, and --resume then ends bit-identical to an uninterrupted run.
+// code, never a crash; a diverging run exits with 3; a trained run folder is tested by sgsf_test;
+// Ctrl-C saves a checkpoint and exits with 130, and --resume then ends bit-identical to an
+// uninterrupted run.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -91,7 +92,7 @@ TEST_CASE("sgsf_train: bad command lines give a message and exit code 1") {
   CHECK(help.out.find("--resume") != std::string::npos);
 }
 
-TEST_CASE("sgsf_train: missing data, a corrupt image and a missing checkpoint are named") {
+TEST_CASE("sgsf_train: missing data, a corrupt image, divergence and a bad checkpoint are reported") {
   fs::path s = scratch_dir("train_data");
   const std::string missing = (s / "no_such_folder").string();
   auto args = train_args(s / "run", 4);
@@ -109,6 +110,13 @@ TEST_CASE("sgsf_train: missing data, a corrupt image and a missing checkpoint ar
 
   check_error(run_program("sgsf_train", with(train_args(s / "fresh", 4), {"--resume"}), s), "sgsf_train",
               "no checkpoint at '" + sgsf::checkpoint_path((s / "fresh").string()) + "'");
+
+  // A diverging run: its own exit code and a message, no crash.
+  ProgramResult nan = run_program("sgsf_train", with(train_args(s / "nan", 8), {"--lr", "1e30"}), s);
+  CAPTURE(nan.describe());
+  CHECK(nan.exited());
+  CHECK(nan.code() == sgsf::kTrainDiverged);
+  CHECK(nan.err.find("the loss became") != std::string::npos);
 
   // --resume from a truncated checkpoint.
   fs::path t = run_copy("resume_truncated");
