@@ -1,7 +1,7 @@
 // config.h — everything that defines a training run: the model, the data, SAM, the losses and the
 // schedule. Presets give the defaults; every value can be overridden. A config (all but the run
-// control stop_at_iteration) round-trips through a flat string map (stored in the checkpoint's metadata and in config.json), so a checkpoint
-// carries what is needed to rebuild its model.
+// control stop_at_iteration) round-trips through a flat string map (stored in the checkpoint's
+// metadata and in config.json), so a checkpoint carries what is needed to rebuild its model.
 #pragma once
 #include <cstdint>
 #include <map>
