@@ -2,6 +2,7 @@
 #include "apps/cli.h"
 
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <sstream>
 
@@ -27,7 +28,7 @@ void Args::flag(const std::string& name, const std::string& help) {
 bool Args::parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    SG_CHECK(a.rfind("--", 0) == 0, program_, ": unexpected argument '", a, "' (options start with --; see --help)");
+    SG_CHECK(a.rfind("--", 0) == 0, "unexpected argument '", a, "' (options start with --; see --help)");
     std::string name = a.substr(2), value;
     bool has_value = false;
     size_t eq = name.find('=');
@@ -37,14 +38,14 @@ bool Args::parse(int argc, char** argv) {
       has_value = true;
     }
     auto it = opts_.find(name);
-    SG_CHECK(it != opts_.end(), program_, ": unknown option --", name, " (see --help)");
+    SG_CHECK(it != opts_.end(), "unknown option --", name, " (see --help)");
     Opt& o = it->second;
     if (o.is_flag) {
-      SG_CHECK(!has_value, program_, ": --", name, " takes no value");
+      SG_CHECK(!has_value, "--", name, " takes no value");
       o.value = "1";
     } else {
       if (!has_value) {
-        SG_CHECK(i + 1 < argc, program_, ": --", name, " needs a value");
+        SG_CHECK(i + 1 < argc, "--", name, " needs a value");
         value = argv[++i];
       }
       o.value = value;
@@ -60,7 +61,7 @@ bool Args::parse(int argc, char** argv) {
 
 const Args::Opt& Args::find(const std::string& name) const {
   auto it = opts_.find(name);
-  SG_CHECK(it != opts_.end(), program_, ": internal: option --", name, " was never declared");
+  SG_CHECK(it != opts_.end(), "internal: option --", name, " was never declared");
   return it->second;
 }
 
@@ -74,10 +75,14 @@ int64_t Args::get_int64(const std::string& name) const {
     if (pos == v.size()) return x;
   } catch (...) {
   }
-  throw Error(str(program_, ": --", name, " expects an integer, got '", v, "'"));
+  throw Error(str("--", name, " expects an integer, got '", v, "'"));
 }
 
-int Args::get_int(const std::string& name) const { return (int)get_int64(name); }
+int Args::get_int(const std::string& name) const {
+  const int64_t x = get_int64(name);
+  SG_CHECK(x >= INT32_MIN && x <= INT32_MAX, "--", name, " is out of range: ", x);
+  return (int)x;
+}
 
 double Args::get_double(const std::string& name) const {
   const std::string v = get(name);
@@ -87,7 +92,7 @@ double Args::get_double(const std::string& name) const {
     if (pos == v.size() && std::isfinite(x)) return x;
   } catch (...) {
   }
-  throw Error(str(program_, ": --", name, " expects a number, got '", v, "'"));
+  throw Error(str("--", name, " expects a number, got '", v, "'"));
 }
 
 bool Args::get_flag(const std::string& name) const { return find(name).value == "1"; }

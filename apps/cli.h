@@ -17,7 +17,8 @@ class Args {
   // Declaration: name without dashes, default value as text, help line.
   void option(const std::string& name, const std::string& default_value, const std::string& help);
   void flag(const std::string& name, const std::string& help);
-  // Returns false when --help was asked (help already printed). Throws sg::Error on bad input.
+  // Returns false when --help was asked (help already printed). Throws sg::Error on bad input (the
+  // message does not repeat the program's name: run_main prefixes it).
   bool parse(int argc, char** argv);
 
   std::string get(const std::string& name) const;

@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
     cfg.layout = args.get("layout");
     cfg.data = args.get("data");
     cfg.category = args.get("category");
+    sgsf::validate(cfg);  // before generating the built-in dataset, which takes a while
     if (cfg.data.empty()) {
       const std::string builtin = (fs::path(cfg.out).parent_path() / "builtin-data").string();
       if (!data::builtin_dataset_present(builtin)) {
@@ -106,7 +107,6 @@ int main(int argc, char** argv) {
       cfg.layout = "mvtec";
       cfg.category = data::BuiltinOptions().category;
     }
-    sgsf::validate(cfg);
     std::signal(SIGINT, on_sigint);
 
     std::vector<std::string> categories = {cfg.category};

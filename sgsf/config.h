@@ -1,7 +1,7 @@
 // config.h — everything that defines a training run: the model, the data, SAM, the losses and the
-// schedule. Presets give the defaults; every value can be overridden. A config round-trips through
-// a flat string map (stored in the checkpoint's metadata and in config.json), so a checkpoint
-// carries what is needed to rebuild its model.
+// schedule. Presets give the defaults; every value can be overridden. A config (all but the run
+// control stop_at_iteration) round-trips through a flat string map (stored in the checkpoint's
+// metadata and in config.json), so a checkpoint carries what is needed to rebuild its model.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -47,6 +47,9 @@ struct TrainConfig {
   int checkpoint_every = 0;         // epochs between checkpoints (0 = only at the end)
   int log_every = 10;               // iterations between JSON log lines
   int save_forged = 0;              // write this many forged samples as PNG after warm-up
+  // Run control, not part of the run's identity (so neither serialised nor compared on --resume):
+  // before this iteration, save a checkpoint and return as if interrupted (-1: never).
+  int64_t stop_at_iteration = -1;
 };
 
 // Fill the model/schedule fields of `c` from a preset name (throws on an unknown name).

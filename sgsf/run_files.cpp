@@ -2,6 +2,8 @@
 #include "sgsf/run_files.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -11,8 +13,31 @@
 
 namespace sg::sgsf {
 
-RunLog::RunLog(const std::string& path, bool append)
-    : f_(path, append ? std::ios::app : std::ios::trunc), path_(path) {
+namespace {
+// The lines of an existing log up to iteration `last` (each line starts {"iteration": N, ...).
+std::string log_lines_through(const std::string& path, int64_t last) {
+  std::ifstream in(path);
+  std::string kept, line;
+  const std::string key = "{\"iteration\": ";
+  while (std::getline(in, line)) {
+    if (line.compare(0, key.size(), key) == 0 && std::strtoll(line.c_str() + key.size(), nullptr, 10) > last) break;
+    kept += line + "\n";
+  }
+  return kept;
+}
+}  // namespace
+
+RunLog::RunLog(const std::string& path, bool append, int64_t resume_from) : path_(path) {
+  if (append) {  // rewrite the kept lines through a temporary file, so a crash loses none of them
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream t(tmp, std::ios::trunc);
+      t << log_lines_through(path, resume_from);
+      SG_CHECK(t.good(), "train: cannot write '", tmp, "'");
+    }
+    SG_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "train: cannot rename '", tmp, "' to '", path, "'");
+  }
+  f_.open(path, append ? std::ios::app : std::ios::trunc);
   SG_CHECK(f_.good(), "train: cannot write the log '", path, "'");
 }
 

@@ -13,7 +13,10 @@ namespace sg::sgsf {
 // Appends one JSON object per line to <out>/train_log.jsonl (truncated unless resuming).
 class RunLog {
  public:
-  RunLog(const std::string& path, bool append);
+  // When appending, lines logged after iteration `resume_from` are dropped first: a run that
+  // stopped without saving at its end (killed, or diverged after a periodic checkpoint) repeats
+  // those iterations, so the log keeps one line per iteration.
+  RunLog(const std::string& path, bool append, int64_t resume_from = 0);
   void write(const std::string& json_line);
 
  private:

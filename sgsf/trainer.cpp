@@ -95,7 +95,6 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   validate(cfg);
   SG_CHECK(!cfg.data.empty(), "train: no dataset given (--data)");
   const Device dev = parse_device(cfg.device);
-  fs::create_directories(cfg.out);
   const std::string ckpt = checkpoint_path(cfg.out);
 
   // ---- data ------------------------------------------------------------------------------
@@ -128,6 +127,8 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
       data::save_saliency_preview((dir / ("saliency_" + std::to_string(i) + ".png")).string(), loader.image(i),
                                   data::SaliencyResult{loader.saliency(i), false});
   }
+
+  fs::create_directories(cfg.out);  // only now: bad data leaves no empty run folder behind
 
   // ---- model and optimiser -----------------------------------------------------------------
   SGSFModel model(cfg.width, parse_guidance(cfg.guidance), cfg.seed);
@@ -163,8 +164,8 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
       if (k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every")
         SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
                  saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
-    load_into(with_prefix("model.", model.state()), f.tensors, ckpt);
-    load_into(with_prefix("optim.", opt.state()), f.tensors, ckpt);
+    load_into(model.state(), strip_prefix("model.", f.tensors), ckpt);
+    load_into(opt.state(), strip_prefix("optim.", f.tensors), ckpt);
     contrast = contrast_from_tensor(find_tensor(f.tensors, "contrast_sets"));
     start = std::stoll(f.metadata.at("iteration"));
     if (!contrast.empty()) loader.set_contrast_sets(contrast);
@@ -191,18 +192,19 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   };
 
   // ---- the loop ----------------------------------------------------------------------------
-  RunLog log((fs::path(cfg.out) / "train_log.jsonl").string(), resume);
+  RunLog log((fs::path(cfg.out) / "train_log.jsonl").string(), resume, start);
   TrainResult result;
   Progress bar(total - start, progress);
   WindowStats window;
   int forged_saved = 0;
   const int64_t refresh_every = (int64_t)cfg.contrast_refresh * per_epoch;
   for (int64_t it = start; it < total; ++it) {
-    if (stop && stop->load()) {
+    const bool asked = it == cfg.stop_at_iteration;
+    if (asked || (stop && stop->load())) {
       bar.finish();
       save(it);
-      std::cerr << "interrupted: checkpoint saved at iteration " << it << " to " << ckpt
-                << " (continue with --resume)\n";
+      std::cerr << (asked ? "stopped" : "interrupted") << ": checkpoint saved at iteration " << it << " to "
+                << ckpt << " (continue with --resume)\n";
       result.status = kTrainInterrupted;
       result.iterations_done = it;
       result.checkpoint = ckpt;

@@ -23,7 +23,8 @@ struct TrainResult {
 // Train per `config`, writing into config.out: checkpoint.safetensors (model + optimiser +
 // contrast sets + config metadata), config.json, train_log.jsonl, and forged/*.png on request.
 // With `resume`, continue from config.out/checkpoint.safetensors (same result as not stopping).
-// `stop` (e.g. set by SIGINT) makes it save a checkpoint and return kTrainInterrupted.
+// `stop` (e.g. set by SIGINT), or reaching config.stop_at_iteration, makes it save a checkpoint and
+// return kTrainInterrupted.
 TrainResult train(const TrainConfig& config, bool resume, const std::atomic<bool>* stop = nullptr,
                   bool progress = true);
 
