@@ -15,10 +15,23 @@ void max_pool2x2_cpu(const float* x, float* out, int64_t P, int64_t H, int64_t W
   for (int64_t o = 0; o < n; ++o) out[o] = max_pool2x2_element(x, H, W, o);
 }
 
+// Window by window: one argmax per window fills its four gradient entries (the same values as
+// max_pool2x2_backward_element, which the GPU evaluates once per input element).
 void max_pool2x2_backward_cpu(const float* x, const float* g, float* gx, int64_t P, int64_t H, int64_t W) {
-  int64_t n = P * H * W;
-#pragma omp parallel for if (n > 16384) schedule(static)
-  for (int64_t i = 0; i < n; ++i) gx[i] = max_pool2x2_backward_element(x, g, H, W, i);
+  const int64_t Ho = H / 2, Wo = W / 2;
+#pragma omp parallel for if (P * H * W > 16384) schedule(static)
+  for (int64_t ph = 0; ph < P * Ho; ++ph) {
+    const int64_t p = ph / Ho, oh = ph % Ho;
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      const int64_t top = (p * H + 2 * oh) * W + 2 * ow;
+      const int k = max2x2_argmax(x + top, W);
+      const float gv = g[ph * Wo + ow];
+      gx[top] = k == 0 ? gv : 0.f;
+      gx[top + 1] = k == 1 ? gv : 0.f;
+      gx[top + W] = k == 2 ? gv : 0.f;
+      gx[top + W + 1] = k == 3 ? gv : 0.f;
+    }
+  }
 }
 
 void box_filter_cpu(const float* x, float* t, float* out, int64_t P, int64_t H, int64_t W, int r, float scale) {
