@@ -33,6 +33,10 @@
                                   #expr, " at ", __FILE__, ":", __LINE__));                 \
   } while (0)
 
+// The loop of a one-thread-per-element kernel: thread i handles i, i + (all threads), ...
+#define SG_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
 // After every kernel launch: catches bad launch configurations immediately.
 #define SG_KERNEL_CHECK() SG_CUDA_CHECK(cudaGetLastError())
 
@@ -41,5 +45,13 @@ cudaStream_t stream();          // the one stream all engine work is queued on
 cublasHandle_t cublas();        // bound to stream()
 cudnnHandle_t cudnn();          // bound to stream()
 inline unsigned grid_for(int64_t n, int block) { return (unsigned)((n + block - 1) / block); }
+
+// The launch shape of the simple one-thread-per-element kernels: kBlock threads per block and
+// enough blocks to cover n elements, capped (a grid-stride loop then visits the rest).
+constexpr int kBlock = 256;
+inline unsigned grid(int64_t n) {
+  int64_t g = (n + kBlock - 1) / kBlock;
+  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
+}
 }  // namespace sg::cuda
 #endif

@@ -7,13 +7,10 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::grid;
+using cuda::kBlock;
 constexpr int kReduceBlock = 256;  // power of two
 
-unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
 
 // Tree-sum of sh[0..kReduceBlock) into sh[0]; every thread must call it.
 __device__ void block_tree_sum(float* sh) {

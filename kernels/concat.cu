@@ -5,12 +5,8 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
-
-unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
+using cuda::grid;
+using cuda::kBlock;
 
 __global__ void copy_slab_kernel(SlabCopy S, const float* __restrict__ src, float* __restrict__ dst, int64_t n) {
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {

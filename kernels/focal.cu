@@ -5,7 +5,8 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::grid;
+using cuda::kBlock;
 
 __global__ void focal_forward_kernel(const float* __restrict__ logits, const float* __restrict__ mask, int64_t n,
                                      int64_t hw, float gamma, float* __restrict__ loss, float* __restrict__ dz) {
@@ -27,10 +28,6 @@ __global__ void focal_backward_kernel(const float* __restrict__ dz, const float*
   }
 }
 
-unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
 
 }  // namespace
 

@@ -6,7 +6,8 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::grid;
+using cuda::kBlock;
 
 __global__ void concat_kernel(const float* __restrict__ seg, const float* __restrict__ guide, int64_t total,
                               int64_t c1, int64_t c2, int64_t hw, float* __restrict__ out) {
@@ -29,10 +30,6 @@ __global__ void split_kernel(const float* __restrict__ gout, int64_t total, int6
   }
 }
 
-unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
 
 }  // namespace
 

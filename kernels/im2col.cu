@@ -6,12 +6,8 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
-
-unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
+using cuda::grid;
+using cuda::kBlock;
 
 __global__ void im2col_kernel(ConvGeom g, const float* __restrict__ x, float* __restrict__ col, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)

@@ -6,15 +6,9 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::grid;
+using cuda::kBlock;
 
-unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
-
-#define SG_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 __global__ void max_pool_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t n, int64_t H, int64_t W) {
   SG_GRID_STRIDE(o, n) out[o] = max_pool2x2_element(x, H, W, o);

@@ -7,15 +7,9 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::grid;
+using cuda::kBlock;
 
-unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
-
-#define SG_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 __global__ void softmax_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t cols, int64_t len,
                                int64_t inner) {

@@ -57,22 +57,6 @@ LoadedRun load_run(const std::string& run, Device dev) {
   return r;
 }
 
-// Pooled, normalised features of a list of images: (count, dim) row-major.
-std::vector<float> pooled_features(SGSFModel& model, const std::vector<const data::Image*>& imgs, int batch,
-                                   Device dev, int* dim) {
-  NoGradGuard ng;
-  std::vector<float> out;
-  for (size_t s = 0; s < imgs.size(); s += (size_t)batch) {
-    std::vector<const data::Image*> part(imgs.begin() + (long)s, imgs.begin() + (long)std::min(imgs.size(), s + (size_t)batch));
-    Tensor f = model.ae->pooled_features(data::stack_images(part, dev));
-    *dim = (int)f.size(1);
-    std::vector<float> v = f.to_vector();
-    out.insert(out.end(), v.begin(), v.end());
-  }
-  normalize_rows(out, (int)imgs.size(), *dim);
-  return out;
-}
-
 struct Inference {
   std::vector<std::vector<float>> maps;  // per image, H*W
   std::vector<float> scores;
@@ -83,7 +67,7 @@ struct Inference {
 Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
                 const std::vector<const data::Image*>& train, int batch, Device dev, bool progress) {
   int dim = 0;
-  std::vector<float> train_feats = pooled_features(model, train, batch, dev, &dim);
+  std::vector<float> train_feats = contrast_features(model, train, batch, dev, &dim);
   Inference inf;
   NoGradGuard ng;
   Progress bar((int64_t)images.size(), progress);

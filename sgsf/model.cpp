@@ -1,6 +1,8 @@
 // model.cpp — the SGSF networks, layer by layer as SGSF.md §3 writes them.
 #include "sgsf/model.h"
 
+#include "data/loader.h"
+#include "sgsf/contrast.h"
 #include "sgsf/sgsf_ops.h"
 
 namespace sg::sgsf {
@@ -114,6 +116,25 @@ SGSFModel::Output SGSFModel::forward(const Tensor& image, const Tensor& guide) {
   ReconstructionAE::Output r = ae->forward(guide);
   const auto& g = guidance == GuidanceSource::Decoder ? r.decoder : r.encoder;
   return Output{r.reconstruction, seg->forward(image, g)};
+}
+
+std::vector<float> contrast_features(SGSFModel& model, const std::vector<const data::Image*>& images, int batch,
+                                     Device device, int* dim) {
+  NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  std::vector<float> out;
+  for (size_t s = 0; s < images.size(); s += (size_t)batch) {
+    std::vector<const data::Image*> part(images.begin() + (long)s,
+                                         images.begin() + (long)std::min(images.size(), s + (size_t)batch));
+    Tensor f = model.ae->pooled_features(data::stack_images(part, device));
+    *dim = (int)f.size(1);
+    std::vector<float> v = f.to_vector();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  model.train(was_training);
+  normalize_rows(out, (int)images.size(), *dim);
+  return out;
 }
 
 Tensor anomaly_map(const Tensor& logits) { return slice(softmax(logits, 1), 1, 1, 2); }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "data/image.h"
 #include "engine/nn.h"
 
 namespace sg::sgsf {
@@ -101,6 +102,12 @@ class SGSFModel : public nn::Module {
   int width;
   GuidanceSource guidance;
 };
+
+// Pooled deepest-encoder features of `images` for contrast sets and test-time guidance: computed in
+// eval mode without gradients, in batches, rows L2-normalised. Returns (count, 8w) row-major and
+// sets *dim = 8w. The model's train/eval mode is restored afterwards.
+std::vector<float> contrast_features(SGSFModel& model, const std::vector<const data::Image*>& images, int batch,
+                                     Device device, int* dim);
 
 // Anomaly map = softmax(O)[:, 1:2]: (N, 1, s, s).
 Tensor anomaly_map(const Tensor& logits);

@@ -43,28 +43,6 @@ namespace {
 
 constexpr const char* kFormat = "sgsf-checkpoint-1";
 
-// Pooled deepest-encoder features of every training image, L2-normalised rows: (m, 8w).
-std::vector<float> training_features(SGSFModel& model, const data::TrainLoader& loader, int batch, Device dev,
-                                     int* dim_out) {
-  NoGradGuard ng;
-  bool was_training = model.is_training();
-  model.eval();
-  std::vector<float> feats;
-  int m = loader.num_images(), dim = 0;
-  for (int start = 0; start < m; start += batch) {
-    std::vector<const data::Image*> imgs;
-    for (int i = start; i < std::min(m, start + batch); ++i) imgs.push_back(&loader.image(i));
-    Tensor f = model.ae->pooled_features(data::stack_images(imgs, dev));
-    dim = (int)f.size(1);
-    std::vector<float> v = f.to_vector();
-    feats.insert(feats.end(), v.begin(), v.end());
-  }
-  model.train(was_training);
-  normalize_rows(feats, m, dim);
-  *dim_out = dim;
-  return feats;
-}
-
 Tensor contrast_tensor(const std::vector<std::vector<int>>& sets) {
   int64_t m = (int64_t)sets.size(), n = sets.empty() ? 0 : (int64_t)sets[0].size();
   std::vector<float> v;
@@ -186,7 +164,9 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   };
   auto rebuild_contrast = [&]() {
     int dim = 0;
-    std::vector<float> feats = training_features(model, loader, cfg.batch, dev, &dim);
+    std::vector<const data::Image*> images;
+    for (int i = 0; i < loader.num_images(); ++i) images.push_back(&loader.image(i));
+    std::vector<float> feats = contrast_features(model, images, cfg.batch, dev, &dim);
     contrast = build_contrast_sets(feats, loader.num_images(), dim, cfg.contrast_n);
     loader.set_contrast_sets(contrast);
   };

@@ -164,8 +164,7 @@ TEST_CASE("parse_layout") {
 }
 
 TEST_CASE("the MVTec 3D-AD tire category opens as MVTec (real data, when present)") {
-  const char* env = std::getenv("SGSF_DATA_DIR");
-  fs::path data = env ? fs::path(env) : fs::path(SGSF_SOURCE_DIR "/../shared/data");
+  fs::path data = sg::test::shared_data_dir();
   fs::path tire = data / "mvtec3d_tire_rgb" / "tire";
   if (!fs::is_directory(tire)) {
     MESSAGE("skipped: no real data at " << tire.string());

@@ -56,13 +56,7 @@ fs::path temp_dir(const std::string& name) {
   return d;
 }
 
-// The shared data folder: $SGSF_DATA_DIR, or ../shared/data (or ../../shared/data) beside the sources.
-std::string data_dir() {
-  if (const char* e = std::getenv("SGSF_DATA_DIR")) return e;
-  for (const char* rel : {"/../shared/data", "/../../shared/data"})
-    if (fs::is_directory(std::string(SGSF_SOURCE_DIR) + rel)) return std::string(SGSF_SOURCE_DIR) + rel;
-  return std::string(SGSF_SOURCE_DIR) + "/../shared/data";
-}
+std::string data_dir() { return sg::test::shared_data_dir(); }
 }  // namespace
 
 TEST_CASE("rgb_to_lab matches reference colours") {

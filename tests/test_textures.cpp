@@ -30,12 +30,7 @@ void write_solid(const fs::path& p, int h, int w, float r, float g, float b) {
   write_png(p.string(), img);
 }
 
-std::string data_dir() {
-  if (const char* e = std::getenv("SGSF_DATA_DIR")) return e;
-  for (const char* rel : {"/../shared/data", "/../../shared/data"})
-    if (fs::is_directory(std::string(SGSF_SOURCE_DIR) + rel)) return std::string(SGSF_SOURCE_DIR) + rel;
-  return std::string(SGSF_SOURCE_DIR) + "/../shared/data";
-}
+std::string data_dir() { return sg::test::shared_data_dir(); }
 }  // namespace
 
 TEST_CASE("a flat folder of images loads sorted and samples at the requested size") {

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -88,6 +90,16 @@ inline void gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f
     INFO("gradient of input ", k, " ", shape_str(inputs[k].shape()), ": analytic vs numeric: ", report);
     CHECK(ok);
   }
+}
+
+// The real data for development (never part of the project): $SGSF_DATA_DIR, else ../shared/data
+// (or ../../shared/data, from a nested checkout) beside the sources. Tests that use it skip with a
+// message when the folder they want is not there.
+inline std::string shared_data_dir() {
+  if (const char* e = std::getenv("SGSF_DATA_DIR")) return e;
+  for (const char* rel : {"/../shared/data", "/../../shared/data"})
+    if (std::filesystem::is_directory(std::string(SGSF_SOURCE_DIR) + rel)) return std::string(SGSF_SOURCE_DIR) + rel;
+  return std::string(SGSF_SOURCE_DIR) + "/../shared/data";
 }
 
 }  // namespace sg::test
