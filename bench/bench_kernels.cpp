@@ -223,8 +223,18 @@ void run_device(Device dev, int64_t n, int64_t size, int reps, std::vector<Row>&
       b.zero_grad();
       concat({a, b}, 1).backward(gout);
     };
-    double ms = T.median_ms(fused), ums = T.median_ms(unfused);
-    row("concat", "guided, forward + backward", ms, px * 4 * 2 * c, "engine concat + slab backward (autograd)", ums, chk);
+    // The composition of copies: each sample's slabs sliced out and joined, then the samples joined
+    // (what the concatenation costs without a kernel that knows the layout).
+    auto per_sample = [&] {
+      a.zero_grad();
+      b.zero_grad();
+      std::vector<Tensor> parts;
+      for (int64_t k = 0; k < n; ++k) parts.push_back(concat({slice(a, 0, k, k + 1), slice(b, 0, k, k + 1)}, 1));
+      concat(parts, 0).backward(gout);
+    };
+    double ms = T.median_ms(fused), ums = T.median_ms(unfused), pms = T.median_ms(per_sample);
+    row("concat", "guided, forward + backward", ms, px * 4 * 2 * c, "engine concat op + slab backward (autograd)", ums, chk);
+    row("concat", "guided, forward + backward", ms, px * 4 * 2 * c, "per-sample slice + concat copies (autograd)", pms, chk);
   }
 }
 

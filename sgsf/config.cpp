@@ -18,7 +18,7 @@ void apply_preset(TrainConfig& c, const std::string& preset) {
   } else if (preset == "small") {
     c.width = 32; c.size = 128; c.batch = 8; c.epochs = 200;
   } else if (preset == "tiny") {
-    c.width = 8; c.size = 64; c.batch = 16; c.epochs = 100;
+    c.width = 8; c.size = 64; c.batch = 16; c.epochs = 300;
   } else {
     throw Error(str("--preset: unknown preset '", preset, "' (expected paper, small or tiny)"));
   }
