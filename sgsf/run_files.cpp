@@ -97,7 +97,15 @@ int save_forged_samples(const std::string& out_dir, const data::TrainBatch& batc
                      M = forged.mask.to_vector(), I = forged.image.to_vector();
   int written = 0;
   static int counter = 0;
-  for (int64_t k = 0; k < n && written < max_count; ++k, ++written) {
+  // Samples with a forged region first: they are the ones worth looking at.
+  std::vector<int64_t> order;
+  for (int64_t k = 0; k < n; ++k)
+    if (forged.mask_fraction[(size_t)k] > 0) order.push_back(k);
+  for (int64_t k = 0; k < n; ++k)
+    if (!(forged.mask_fraction[(size_t)k] > 0)) order.push_back(k);
+  for (int64_t k : order) {
+    if (written >= max_count) break;
+    ++written;
     data::Image panel(3, (int)h, (int)(5 * w));
     const size_t plane = (size_t)(h * w);
     for (int64_t y = 0; y < h; ++y)
