@@ -51,7 +51,6 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::vector<sgsf::CategoryMetrics> rows;
-    std::string layout = o.layout;
     if (o.category == "all") {
       SG_CHECK(!o.data.empty(), "--category all needs --data (the MVTec AD root)");
       std::vector<std::string> cats = data::find_mvtec_categories(o.data);
@@ -72,7 +71,7 @@ int main(int argc, char** argv) {
     } else {
       rows.push_back(sgsf::evaluate(o));
     }
-    std::cout << sgsf::metrics_table(rows, layout);
+    std::cout << sgsf::metrics_table(rows);
     std::cout << "report: " << (o.out.empty() ? (fs::path(o.run) / "test").string() : o.out) << "/report.json\n";
     return 0;
   });

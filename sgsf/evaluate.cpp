@@ -17,6 +17,7 @@
 #include "data/image_io.h"
 #include "data/loader.h"
 #include "engine/checkpoint.h"
+#include "engine/json_subset.h"
 #include "sgsf/contrast.h"
 #include "sgsf/metrics.h"
 #include "sgsf/model.h"
@@ -134,6 +135,7 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   // ---- metrics ---------------------------------------------------------------------------
   CategoryMetrics m;
   m.category = category.empty() ? fs::path(root).filename().string() : category;
+  m.layout = data::layout_name(ds.layout);
   m.images = (int)test.size();
   m.seconds = seconds;
   m.images_per_second = seconds > 0 ? test.size() / seconds : 0;
@@ -261,9 +263,9 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   std::cerr << "scores and maps written to " << out << "\n";
 }
 
-std::string metrics_table(const std::vector<CategoryMetrics>& rows, const std::string& layout) {
+std::string metrics_table(const std::vector<CategoryMetrics>& rows) {
   std::ostringstream o;
-  const bool dagm = layout == "dagm";
+  const bool dagm = !rows.empty() && rows[0].layout == "dagm";
   o << std::fixed << std::setprecision(1);
   if (dagm) {
     o << std::left << std::setw(16) << "category" << std::right << std::setw(9) << "AUROC" << std::setw(7) << "AP"
@@ -309,7 +311,8 @@ std::string metrics_json(const std::vector<CategoryMetrics>& rows) {
   o << std::setprecision(6) << "{\"categories\": [";
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
-    o << (i ? ", " : "") << "{\"category\": \"" << r.category << "\", \"images\": " << r.images
+    o << (i ? ", " : "") << "{\"category\": " << json::quote(r.category) << ", \"layout\": \"" << r.layout
+      << "\", \"images\": " << r.images
       << ", \"anomalous\": " << r.anomalous << ", \"image_auroc\": " << r.image_auroc
       << ", \"pixel_auroc\": " << r.pixel_auroc << ", \"pixel_ap\": " << r.pixel_ap << ", \"aupro\": " << r.aupro
       << ", \"image_f1_max\": " << r.image_f1 << ", \"image_ap\": " << r.image_ap << ", \"tpr\": " << r.tpr

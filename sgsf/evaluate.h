@@ -24,6 +24,7 @@ struct EvalOptions {
 
 struct CategoryMetrics {
   std::string category;
+  std::string layout;  // mvtec, dagm, ksdd2 or generic: which table the row belongs in
   int images = 0, anomalous = 0;
   double image_auroc = 0, pixel_auroc = 0, pixel_ap = 0, aupro = 0, image_f1 = 0;
   // DAGM's classification set at the F1-optimal threshold (Table II) and KolektorSDD2's AP_det.
@@ -40,7 +41,8 @@ CategoryMetrics evaluate(const EvalOptions& options);
 void score_images(const EvalOptions& options, const std::string& path);
 
 // The paper-style table (one row per category and the mean) as text.
-std::string metrics_table(const std::vector<CategoryMetrics>& rows, const std::string& layout);
+// DAGM runs get the classification columns of the paper's Table II.
+std::string metrics_table(const std::vector<CategoryMetrics>& rows);
 std::string metrics_json(const std::vector<CategoryMetrics>& rows);
 
 }  // namespace sg::sgsf
