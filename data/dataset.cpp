@@ -243,6 +243,10 @@ Layout detect_layout(const fs::path& root) {
 
 }  // namespace
 
+std::string category_folder(const std::string& root, const std::string& category) {
+  return category.empty() ? root : (fs::path(root) / category).string();
+}
+
 bool is_image_file(const std::string& name) {
   std::string ext = lower(fs::path(name).extension().string());
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";

@@ -50,6 +50,9 @@ Dataset open_dataset(const std::string& root, Layout layout = Layout::Auto,
 // `--category all`. Throws when root is missing or holds no category.
 std::vector<std::string> find_mvtec_categories(const std::string& root);
 
+// The folder holding one dataset: `root` itself, or root/category when a category is named.
+std::string category_folder(const std::string& root, const std::string& category);
+
 // True for file names ending in .png/.jpg/.jpeg/.bmp (any case).
 bool is_image_file(const std::string& name);
 

@@ -11,7 +11,6 @@
 // Backward (per image):  gw += gy[n] (Cout, HW) x col^T,  gcol = w^T gy[n],  gx[n] = col2im(gcol),
 // gb = sum of gy over (N, Hout, Wout). Per-thread gw partials are summed in thread order.
 // GPU: cuDNN (engine/cudnn_conv.*); gb by the deterministic per-channel reduction of batchnorm.
-#include <Eigen/Core>
 #include <algorithm>
 #include <vector>
 #ifdef _OPENMP
@@ -20,6 +19,7 @@
 
 #include "engine/cudnn_conv.h"
 #include "engine/dispatch.h"
+#include "engine/eigen_maps.h"
 #include "engine/ops.h"
 #include "kernels/batchnorm.h"
 #include "kernels/im2col.h"
@@ -27,11 +27,10 @@
 namespace sg {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using CMap = Eigen::Map<const RowMat>;
-using MMap = Eigen::Map<RowMat>;
-using SMap = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;  // a block of columns of a wider matrix
-using CSMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+using eigen::CMap;
+using eigen::CSMap;
+using eigen::MMap;
+using eigen::SMap;
 using cudnn_conv::ConvShape;
 
 int max_threads() {

@@ -5,9 +5,8 @@
 // C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T, i.e. sgemm with the
 // operands swapped and the same transpose flags.
 // Backward of C = A B: dA = dC B^T (M, K), dB = A^T dC (K, N).
-#include <Eigen/Core>
-
 #include "engine/dispatch.h"
+#include "engine/eigen_maps.h"
 #include "engine/ops.h"
 #ifdef SGSF_WITH_CUDA
 #include "engine/cuda_check.h"
@@ -16,9 +15,8 @@
 namespace sg {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using CMap = Eigen::Map<const RowMat>;
-using MMap = Eigen::Map<RowMat>;
+using eigen::CMap;
+using eigen::MMap;
 
 // C (M, N) = op(A) op(B), op(A) of shape (M, K), op(B) of shape (K, N); A is stored (M, K), or
 // (K, M) when ta; B is stored (K, N), or (N, K) when tb. Row-major, contiguous.

@@ -64,9 +64,12 @@ struct Inference {
   std::vector<int> guide;                // index of the training image used as guidance
 };
 
-// Run the model over `images` with guidance from `train`.
-Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
-                const std::vector<const data::Image*>& train, int batch, Device dev, bool progress) {
+// Run the model over `tests` with guidance from the training images `trains`.
+Inference infer(SGSFModel& model, const std::vector<data::TestImage>& tests, const std::vector<data::TestImage>& trains,
+                int batch, Device dev, bool progress) {
+  std::vector<const data::Image*> images, train;
+  for (const auto& t : tests) images.push_back(&t.image);
+  for (const auto& t : trains) train.push_back(&t.image);
   int dim = 0;
   std::vector<float> train_feats = contrast_features(model, train, batch, dev, &dim);
   Inference inf;
@@ -97,6 +100,20 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
   return inf;
 }
 
+// The dataset a run is tested on: the options' data, category and layout, else the run's own.
+struct RunDataset {
+  std::string root, category;
+  data::Dataset ds;
+};
+
+RunDataset open_run_dataset(const EvalOptions& opt, const TrainConfig& cfg) {
+  RunDataset r;
+  r.category = opt.category.empty() ? cfg.category : opt.category;
+  r.root = data::category_folder(opt.data.empty() ? cfg.data : opt.data, r.category);
+  r.ds = data::open_dataset(r.root, data::parse_layout(opt.layout.empty() ? cfg.layout : opt.layout));
+  return r;
+}
+
 std::string safe_name(const std::string& relpath) {
   std::string s = relpath;
   for (char& c : s)
@@ -112,24 +129,20 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   const Device dev = parse_device(opt.device);
   LoadedRun run = load_run(opt.run, dev);
   const TrainConfig& cfg = run.cfg;
-  const std::string data_root = opt.data.empty() ? cfg.data : opt.data;
-  const std::string category = opt.category.empty() ? cfg.category : opt.category;
-  const std::string layout = opt.layout.empty() ? cfg.layout : opt.layout;
-  const std::string root = category.empty() ? data_root : (fs::path(data_root) / category).string();
+  const RunDataset rd = open_run_dataset(opt, cfg);
+  const data::Dataset& ds = rd.ds;
+  const std::string& root = rd.root;
+  const std::string& category = rd.category;
   const std::string out = opt.out.empty() ? (fs::path(opt.run) / "test").string() : opt.out;
   fs::create_directories(out);
 
-  data::Dataset ds = data::open_dataset(root, data::parse_layout(layout));
   SG_CHECK(!ds.test.empty(), "test: no test images in '", root, "'");
   std::cerr << "testing " << ds.test.size() << " images of " << root << " (guidance from " << ds.train.size()
             << " training images)\n";
   auto t0 = std::chrono::steady_clock::now();
   std::vector<data::TestImage> train = data::load_test_images(ds.train, cfg.size, opt.workers);
   std::vector<data::TestImage> test = data::load_test_images(ds.test, cfg.size, opt.workers);
-  std::vector<const data::Image*> train_ptr, test_ptr;
-  for (auto& t : train) train_ptr.push_back(&t.image);
-  for (auto& t : test) test_ptr.push_back(&t.image);
-  Inference inf = infer(*run.model, test_ptr, train_ptr, opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, test, train, opt.batch, dev, opt.progress);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // ---- metrics ---------------------------------------------------------------------------
@@ -216,9 +229,6 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   const Device dev = parse_device(opt.device);
   LoadedRun run = load_run(opt.run, dev);
   const TrainConfig& cfg = run.cfg;
-  const std::string data_root = opt.data.empty() ? cfg.data : opt.data;
-  const std::string category = opt.category.empty() ? cfg.category : opt.category;
-  const std::string root = category.empty() ? data_root : (fs::path(data_root) / category).string();
   const std::string out = opt.out.empty() ? (fs::path(opt.run) / "scored").string() : opt.out;
   fs::create_directories(out);
   // The images to score: one file, or every image file in a folder (sorted).
@@ -234,24 +244,18 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   SG_CHECK(fs::exists(path), "--score: '", path, "' does not exist");
   if (fs::is_directory(path)) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(path)) {
-      std::string ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp")) files.push_back(e.path());
-    }
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.is_regular_file() && data::is_image_file(e.path().filename().string())) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     SG_CHECK(!files.empty(), "--score: no images (png, jpg, bmp) in '", path, "'");
     for (auto& f : files) add(f);
   } else {
     add(path);
   }
-  data::Dataset ds = data::open_dataset(root, data::parse_layout(cfg.layout));
-  std::vector<data::TestImage> train = data::load_test_images(ds.train, cfg.size, opt.workers);
+  const RunDataset rd = open_run_dataset(opt, cfg);
+  std::vector<data::TestImage> train = data::load_test_images(rd.ds.train, cfg.size, opt.workers);
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
-  std::vector<const data::Image*> train_ptr, img_ptr;
-  for (auto& t : train) train_ptr.push_back(&t.image);
-  for (auto& t : imgs) img_ptr.push_back(&t.image);
-  Inference inf = infer(*run.model, img_ptr, train_ptr, opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, imgs, train, opt.batch, dev, opt.progress);
   std::ofstream csv(fs::path(out) / "scores.csv");
   csv << "path,score\n";
   for (size_t i = 0; i < imgs.size(); ++i) {

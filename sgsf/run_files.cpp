@@ -47,8 +47,7 @@ void RunLog::write(const std::string& line) {
 }
 
 void WindowStats::add(float loss, float l2, float ssim, float focal, float mask_area, float nonempty,
-                      int segmenting, int batch) {
-  (void)batch;
+                      int segmenting) {
   loss_ += loss;
   l2_ += l2;
   ssim_ += ssim;

@@ -27,7 +27,7 @@ class RunLog {
 // Means of the loss terms and SAM statistics over the iterations since the last reset().
 class WindowStats {
  public:
-  void add(float loss, float l2, float ssim, float focal, float mask_area, float nonempty, int segmenting, int batch);
+  void add(float loss, float l2, float ssim, float focal, float mask_area, float nonempty, int segmenting);
   float mean_loss() const { return n_ ? (float)(loss_ / n_) : 0.f; }
   std::string progress_text(double elapsed, int64_t iterations_done, int batch) const;
   std::string json_line(int64_t iteration, int64_t epoch, float lr, double elapsed, int64_t iterations_done,

@@ -76,7 +76,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   const std::string ckpt = checkpoint_path(cfg.out);
 
   // ---- data ------------------------------------------------------------------------------
-  std::string root = cfg.category.empty() ? cfg.data : (fs::path(cfg.data) / cfg.category).string();
+  const std::string root = data::category_folder(cfg.data, cfg.category);
   data::Dataset ds = data::open_dataset(root, data::parse_layout(cfg.layout));
   SG_CHECK(ds.train.size() >= 2, "train: need at least 2 normal training images in '", root, "', found ",
            ds.train.size());
@@ -191,7 +191,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
       return result;
     }
     const bool warm = it < warmup_end;
-    if (it == warmup_end || (!warm && refresh_every > 0 && (it - warmup_end) % refresh_every == 0 && it > warmup_end))
+    if (it == warmup_end || (refresh_every > 0 && it > warmup_end && (it - warmup_end) % refresh_every == 0))
       rebuild_contrast();
 
     data::TrainBatch b = loader.next();
@@ -240,7 +240,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
     opt.step();
 
     window.add(loss_v, l2.item(), ssim_l.item(), focal.defined() ? focal.item() : 0.f, mask_area, nonempty,
-               warm ? 0 : 1, cfg.batch);
+               warm ? 0 : 1);
     if (it == start) result.first_loss = loss_v;
     const int64_t epoch = it / per_epoch + 1, total_epochs = (total + per_epoch - 1) / per_epoch;
     bar.update(it - start + 1, str("epoch ", epoch, "/", total_epochs, warm ? " warm-up" : ""),
