@@ -69,13 +69,9 @@ std::string Args::get(const std::string& name) const { return find(name).value; 
 
 int64_t Args::get_int64(const std::string& name) const {
   const std::string v = get(name);
-  try {
-    size_t pos = 0;
-    long long x = std::stoll(v, &pos);
-    if (pos == v.size()) return x;
-  } catch (...) {
-  }
-  throw Error(str("--", name, " expects an integer, got '", v, "'"));
+  int64_t x = 0;
+  SG_CHECK(parse_int64(v, &x), "--", name, " expects an integer, got '", v, "'");
+  return x;
 }
 
 int Args::get_int(const std::string& name) const {
@@ -86,13 +82,9 @@ int Args::get_int(const std::string& name) const {
 
 double Args::get_double(const std::string& name) const {
   const std::string v = get(name);
-  try {
-    size_t pos = 0;
-    double x = std::stod(v, &pos);
-    if (pos == v.size() && std::isfinite(x)) return x;
-  } catch (...) {
-  }
-  throw Error(str("--", name, " expects a number, got '", v, "'"));
+  double x = 0;
+  SG_CHECK(parse_number(v, &x) && std::isfinite(x), "--", name, " expects a number, got '", v, "'");
+  return x;
 }
 
 bool Args::get_flag(const std::string& name) const { return find(name).value == "1"; }

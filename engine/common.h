@@ -57,6 +57,32 @@ std::string str(const Args&... args) {
   return o.str();
 }
 
+// Strict parsing of user input (command lines, config files): true only when the whole string is
+// one number (no trailing characters, no overflow).
+inline bool parse_int64(const std::string& s, int64_t* out) {
+  try {
+    size_t pos = 0;
+    long long x = std::stoll(s, &pos);
+    if (pos != s.size()) return false;
+    *out = x;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+template <typename Float>  // float or double, parsed at that precision
+bool parse_number(const std::string& s, Float* out) {
+  try {
+    size_t pos = 0;
+    Float x = sizeof(Float) == sizeof(float) ? (Float)std::stof(s, &pos) : (Float)std::stod(s, &pos);
+    if (pos != s.size()) return false;
+    *out = x;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace sg
 
 // Check a condition on user input; on failure throw sg::Error built from the remaining arguments.

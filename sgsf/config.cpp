@@ -39,22 +39,14 @@ std::string fmt(float v) {
   return buf;
 }
 float parse_float(const std::string& key, const std::string& v) {
-  try {
-    size_t pos = 0;
-    float f = std::stof(v, &pos);
-    if (pos == v.size()) return f;
-  } catch (...) {
-  }
-  throw Error(str("config: '", key, "' expects a number, got '", v, "'"));
+  float f = 0;
+  SG_CHECK(parse_number(v, &f), "config: '", key, "' expects a number, got '", v, "'");
+  return f;
 }
 int64_t parse_int(const std::string& key, const std::string& v) {
-  try {
-    size_t pos = 0;
-    long long i = std::stoll(v, &pos);
-    if (pos == v.size()) return i;
-  } catch (...) {
-  }
-  throw Error(str("config: '", key, "' expects an integer, got '", v, "'"));
+  int64_t i = 0;
+  SG_CHECK(parse_int64(v, &i), "config: '", key, "' expects an integer, got '", v, "'");
+  return i;
 }
 bool parse_bool(const std::string& key, const std::string& v) {
   if (v == "1" || v == "true") return true;
