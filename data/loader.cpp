@@ -62,6 +62,7 @@ struct TrainLoader::Staged {
   int slot = -1;                          // CUDA: pinned staging buffer
   float* ptr[4] = {nullptr, nullptr, nullptr, nullptr};
   std::vector<int> indices, guidance_indices;
+  std::vector<float> angles;
 };
 
 TrainLoader::TrainLoader(std::vector<Sample> train, LoaderOptions opt, const AuxiliaryTextures& aux)
@@ -204,6 +205,7 @@ void TrainLoader::build(int64_t b, const std::vector<std::vector<int>>& sets, Pe
   s.index = b;
   s.indices.assign((size_t)opt_.batch, 0);
   s.guidance_indices.assign((size_t)opt_.batch, 0);
+  s.angles.assign((size_t)opt_.batch, 0.f);
   for (int k = 0; k < opt_.batch; ++k) {
     const int64_t pos = b * opt_.batch + k, epoch = pos / n;
     if (cache.epoch != epoch) {
@@ -227,6 +229,7 @@ void TrainLoader::build(int64_t b, const std::vector<std::vector<int>>& sets, Pe
              "TrainLoader: auxiliary texture has the wrong shape");
     s.indices[(size_t)k] = idx;
     s.guidance_indices[(size_t)k] = g;
+    s.angles[(size_t)k] = rotated ? angle : 0.f;
     const Image& img = images_[(size_t)idx];
     const Image& sal = saliencies_[(size_t)idx];
     const Image& gui = images_[(size_t)g];
@@ -288,6 +291,7 @@ TrainBatch TrainLoader::finish(Staged& s) {
   out.batch_index = s.index;
   out.indices = std::move(s.indices);
   out.guidance_indices = std::move(s.guidance_indices);
+  out.angles = std::move(s.angles);
   if (s.slot < 0) {
     out.image = s.image;
     out.saliency = s.saliency;

@@ -50,6 +50,7 @@ struct TrainBatch {
   Tensor guidance;  // (N, 3, H, W)  contrast images (the image itself without contrast sets)
   std::vector<int> indices;           // training-image index of each sample
   std::vector<int> guidance_indices;  // training-image index of each guidance image
+  std::vector<float> angles;          // rotation of each sample in degrees (0 when not rotated)
   int64_t batch_index = 0;
 };
 

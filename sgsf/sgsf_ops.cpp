@@ -92,6 +92,7 @@ Forged forge_anomalies(const Tensor& A, const Tensor& S, const Tensor& B, const 
   std::vector<kernels::SamSample> params((size_t)n);
   Forged f;
   f.forged.resize((size_t)n);
+  f.alpha.resize((size_t)n);
   f.mask_fraction.resize((size_t)n);
   for (int64_t k = 0; k < n; ++k) {
     rnd::U32x4 r = rnd::draw4(seed, kernels::kSamTag | (uint64_t)k, 0);
@@ -102,6 +103,7 @@ Forged forge_anomalies(const Tensor& A, const Tensor& S, const Tensor& B, const 
     float mean_s = s.fallback ? 1.f : (float)(sums[(size_t)k] / (double)hw);
     s.mu = p.a + p.b * mean_s;
     f.forged[(size_t)k] = s.forged;
+    f.alpha[(size_t)k] = s.alpha;
   }
 
   // Pass 2: fused mask + blend + mask counts.

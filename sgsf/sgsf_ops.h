@@ -26,6 +26,7 @@ struct Forged {
   Tensor mask;                       // (N,1,H,W) in {0,1}
   std::vector<float> mask_fraction;  // per sample: mask pixels / (H*W)
   std::vector<int> forged;           // per sample 0/1: drawn as forged
+  std::vector<float> alpha;          // per sample: the blend factor drawn
 };
 
 // A: normal images (N,3,H,W), S: saliency (N,1,H,W) in [0,1], B: auxiliary images (N,3,H,W),

@@ -68,6 +68,24 @@ bool finite(float v) { return std::isfinite(v); }
 
 }  // namespace
 
+StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& guidance, const Tensor& mask,
+                           bool warm, float lambda, float gamma) {
+  StepLosses L;
+  if (warm) {
+    ReconstructionAE::Output r = model.ae->forward(image);
+    L.l2 = mse_loss(r.reconstruction, image);
+    L.ssim = ssim_loss(r.reconstruction, image);
+    L.loss = (L.l2 + L.ssim) * lambda;
+  } else {
+    SGSFModel::Output o = model.forward(image, guidance);
+    L.l2 = mse_loss(o.reconstruction, guidance);
+    L.ssim = ssim_loss(o.reconstruction, guidance);
+    L.focal = focal_loss(o.logits, mask, gamma);
+    L.loss = (L.l2 + L.ssim) * lambda + L.focal;
+  }
+  return L;
+}
+
 TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool>* stop, bool progress) {
   TrainConfig cfg = cfg_in;
   validate(cfg);
@@ -196,13 +214,10 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
 
     data::TrainBatch b = loader.next();
     const uint64_t it_seed = cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)it;
-    Tensor loss, l2, ssim_l, focal;
+    StepLosses L;
     float mask_area = 0, nonempty = 0;
     if (warm) {
-      ReconstructionAE::Output r = model.ae->forward(b.image);
-      l2 = mse_loss(r.reconstruction, b.image);
-      ssim_l = ssim_loss(r.reconstruction, b.image);
-      loss = (l2 + ssim_l) * cfg.lambda;
+      L = training_losses(model, b.image, Tensor(), Tensor(), true, cfg.lambda, cfg.gamma);
     } else {
       Forged fg;
       {
@@ -217,13 +232,9 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
       mask_area /= (float)fg.mask_fraction.size();
       nonempty /= (float)fg.mask_fraction.size();
       if (forged_saved < cfg.save_forged) forged_saved += save_forged_samples(cfg.out, b, fg, cfg.save_forged - forged_saved);
-      SGSFModel::Output o = model.forward(fg.image, b.guidance);
-      l2 = mse_loss(o.reconstruction, b.guidance);
-      ssim_l = ssim_loss(o.reconstruction, b.guidance);
-      focal = focal_loss(o.logits, fg.mask, cfg.gamma);
-      loss = (l2 + ssim_l) * cfg.lambda + focal;
+      L = training_losses(model, fg.image, b.guidance, fg.mask, false, cfg.lambda, cfg.gamma);
     }
-    const float loss_v = loss.item();
+    const float loss_v = L.loss.item();
     if (!finite(loss_v)) {
       bar.finish();
       std::cerr << "error: the loss became " << loss_v << " at iteration " << it << " (epoch " << it / per_epoch + 1
@@ -236,10 +247,10 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
     }
     opt.set_lr(sched.lr(it));
     opt.zero_grad();
-    loss.backward();
+    L.loss.backward();
     opt.step();
 
-    window.add(loss_v, l2.item(), ssim_l.item(), focal.defined() ? focal.item() : 0.f, mask_area, nonempty,
+    window.add(loss_v, L.l2.item(), L.ssim.item(), L.focal.defined() ? L.focal.item() : 0.f, mask_area, nonempty,
                warm ? 0 : 1);
     if (it == start) result.first_loss = loss_v;
     const int64_t epoch = it / per_epoch + 1, total_epochs = (total + per_epoch - 1) / per_epoch;

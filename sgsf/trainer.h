@@ -4,6 +4,7 @@
 #include <atomic>
 #include <string>
 
+#include "engine/tensor.h"
 #include "sgsf/config.h"
 
 namespace sg::sgsf {
@@ -27,6 +28,21 @@ struct TrainResult {
 // return kTrainInterrupted.
 TrainResult train(const TrainConfig& config, bool resume, const std::atomic<bool>* stop = nullptr,
                   bool progress = true);
+
+class SGSFModel;
+
+// The loss of one training iteration (SGSF.md §5), in the model's current mode:
+//   warm-up:  the autoencoder alone reconstructs `image` (the training image A):
+//             L = lambda (L2(R, A) + SSIM(R, A));
+//   after:    the autoencoder reconstructs `guidance` (C) and its features guide the segmentation of
+//             `image` (the forged sample I) against `mask` (M):
+//             L = lambda (L2(R, C) + SSIM(R, C)) + focal(O, M; gamma).
+// `focal` is undefined during warm-up. The trainer and the PyTorch parity check both call this.
+struct StepLosses {
+  Tensor loss, l2, ssim, focal;
+};
+StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& guidance, const Tensor& mask,
+                           bool warm, float lambda, float gamma);
 
 // The file names inside a run folder.
 std::string checkpoint_path(const std::string& out_dir);
