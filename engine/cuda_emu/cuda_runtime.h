@@ -133,9 +133,9 @@ void on_device(cudaStream_t stream, F&& fn) {
 // True for an address inside the emulated device memory (live allocation or not).
 bool is_device_address(const void* p);
 
-// Installs the SIGSEGV handler that names a host-side access to device memory before the process
-// dies. Done when device memory is first reserved; call it again after something else (a test
-// framework) has replaced the handler.
+// Puts the SIGSEGV handler that names a host-side access to device memory in front of the one
+// installed now (to which it passes every fault on). Done by every device operation, so it stays
+// in front of handlers installed since (test frameworks install theirs per test case).
 void install_fault_handler();
 
 }  // namespace cuda_emu

@@ -70,25 +70,26 @@ void write_all(const char* s) {
   }
 }
 
-// Host code touched the PROT_NONE device range: say so, then let the fault kill the process.
-void on_segv(int sig, siginfo_t* info, void* uc) {
+// A SIGSEGV. When host code touched the PROT_NONE device range, say so. Then hand the fault on: put
+// back the handler that was there before (a test framework's, or the default) and return, so the
+// faulting access runs again and meets it. A SIGSEGV sent by kill() or raise() (another handler
+// passing it on) gets the default action: the process ends.
+void on_segv(int sig, siginfo_t* info, void*) {
   uintptr_t a = (uintptr_t)info->si_addr, b = (uintptr_t)g_base;
-  if (g_base && a >= b && a < b + g_size) {
+  const bool fault = info->si_code > 0;  // raised by the hardware, not sent
+  if (fault && g_base && a >= b && a < b + g_size) {
     char num[19] = "0x";
     for (int i = 0; i < 16; ++i) num[2 + i] = "0123456789abcdef"[(a >> (60 - 4 * i)) & 15];
     num[18] = 0;
     write_all("\ncuda-emu: host code read or wrote device memory at ");
     write_all(num);
     write_all(" (a device pointer dereferenced on the host: use cudaMemcpy, or a kernel)\n");
-    ::signal(SIGSEGV, SIG_DFL);  // returning re-runs the access, which now terminates the process
-    return;
   }
-  if ((g_previous_segv.sa_flags & SA_SIGINFO) && g_previous_segv.sa_sigaction) {
-    g_previous_segv.sa_sigaction(sig, info, uc);
-  } else if (g_previous_segv.sa_handler != SIG_DFL && g_previous_segv.sa_handler != SIG_IGN) {
-    g_previous_segv.sa_handler(sig);
+  if (fault) {
+    ::sigaction(SIGSEGV, &g_previous_segv, nullptr);
   } else {
     ::signal(SIGSEGV, SIG_DFL);
+    ::raise(sig);  // delivered once this handler returns
   }
 }
 
@@ -181,7 +182,10 @@ std::recursive_mutex& device_mutex() {
 
 DeviceAccess::DeviceAccess() : lock_(device_mutex()) {
   Arena& a = arena();
-  if (a.open_depth++ == 0) set_access(a, 0, a.mapped, true);
+  if (a.open_depth++ == 0) {
+    set_access(a, 0, a.mapped, true);
+    cuda_emu::install_fault_handler();  // back in front if a test framework put its own there
+  }
   run_deferred();
 }
 
@@ -576,12 +580,14 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
 namespace cuda_emu {
 void install_fault_handler() {
   struct sigaction sa, previous;
+  ::sigaction(SIGSEGV, nullptr, &previous);
+  if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction == on_segv) return;  // already in front
   std::memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_segv;
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGSEGV, &sa, &previous);
-  if (previous.sa_sigaction != on_segv) g_previous_segv = previous;  // chain to it for other faults
+  g_previous_segv = previous;  // every fault is passed on to it
 }
 
 void run_on_device(cudaStream_t stream, void (*fn)(void*), void* ctx) {

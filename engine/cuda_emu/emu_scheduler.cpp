@@ -93,6 +93,7 @@ struct Runner {
   std::vector<uint32_t> fresh;  // phase 0: threads not started yet, in their shuffled order
   size_t next_fresh = 0;
   std::vector<Parked> parked;    // threads waiting at the barrier that ends this phase
+  std::vector<Parked> phase;     // the threads of the phase running now
   std::vector<ctx::fiber> idle;  // fibers whose thread returned, ready for other threads
   int barrier_result = 0;        // what __syncthreads_count returns after the barrier opens
 
@@ -163,7 +164,7 @@ void run_block(Runner& r, uint32_t nthreads) {
     settle(r, std::move(w).resume());
   }
   // Every later phase: the threads parked at a barrier go on, in a new order.
-  std::vector<Parked> phase;
+  std::vector<Parked>& phase = r.phase;
   while (!r.parked.empty()) {
     phase.swap(r.parked);
     int count = 0;
