@@ -6,8 +6,8 @@
 // configuration and the pointer arguments as strictly as a GPU, then runs every block
 // (emu_scheduler.cpp): the blocks one after another in a shuffled order, the threads of a block as
 // fibers that switch at __syncthreads in a shuffled order. Shared memory is one static object per
-// __shared__ declaration, in the linker section sg_emu_shared, poisoned (0xFF bytes: NaN) at the
-// start of every block.
+// __shared__ declaration, poisoned (0xFF bytes: NaN) at the start of every block; the scheduler
+// finds them in the linker section sg_emu_shared and in the symbol table (emu_symbols.cpp).
 #pragma once
 #include <cmath>
 #include <cstddef>

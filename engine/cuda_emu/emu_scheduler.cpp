@@ -20,6 +20,7 @@
 // barriers costs one switch per block. Fibers and their stacks (with a guard page) are reused.
 //
 // Seeds: SGSF_EMU_SEED (default fixed) seeds the shuffles; each launch draws a new permutation.
+// SGSF_EMU_TRACE=1 prints every launch (kernel, grid, block, site) to stderr.
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 
@@ -247,6 +248,10 @@ void launch(const LaunchSite& site, const void* kernel, dim3 grid, dim3 block, s
   }
 
   // ---- run: every block, in a shuffled order
+  static const bool trace = std::getenv("SGSF_EMU_TRACE") != nullptr;
+  if (trace)
+    std::fprintf(stderr, "cuda-emu: launch %s grid %s block %s\n", where.c_str(), dims(grid).c_str(),
+                 dims(block).c_str());
   DeviceAccess access;
   static thread_local Runner* runner = new Runner;  // kept for the thread's lifetime (its fibers are reused)
   Runner& r = *runner;
