@@ -1,7 +1,7 @@
 // bench_conv.cpp — conv2d forward and backward timings at SGSF-like U-Net shapes (3x3, stride 1,
 // padding 1), on the CPU and, when a device exists, on the GPU.
 //
-//   bench_conv [--json] [--runs R] [--cpu-only] [--case K]     (K: run only the K-th shape)
+//   bench_conv [--json] [--runs R] [--cpu-only | --gpu-only] [--case K]     (K: run only the K-th shape)
 //
 // Each measurement: the output is first spot-checked against a direct sum, then one warm-up and
 // the median of R runs (steady clock on the CPU, CUDA events on the GPU). Rates are also shown
@@ -166,20 +166,23 @@ void print(const Result& r, bool json, bool last) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool json = false, cpu_only = false;
+  bool json = false, cpu_only = false, gpu_only = false;
   int runs = 5, only = -1;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json")) json = true;
     else if (!std::strcmp(argv[i], "--cpu-only")) cpu_only = true;
+    else if (!std::strcmp(argv[i], "--gpu-only")) gpu_only = true;
     else if (!std::strcmp(argv[i], "--case") && i + 1 < argc) only = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: %s [--json] [--runs R] [--cpu-only] [--case K]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json] [--runs R] [--cpu-only | --gpu-only] [--case K]\n", argv[0]);
       return 2;
     }
   }
   try {
-    std::vector<Device> devices{Device::CPU};
+    SG_CHECK(!gpu_only || cuda_available(), "--gpu-only but ", cuda_device_info());
+    std::vector<Device> devices;
+    if (!gpu_only) devices.push_back(Device::CPU);
     if (!cpu_only && cuda_available()) devices.push_back(Device::CUDA);
     if (!json) {
       std::printf("conv2d 3x3 stride 1 pad 1 with bias; median of %d runs after a warm-up\n", runs);

@@ -1,13 +1,29 @@
-// cuda_check.h — the check macros every CUDA, cuBLAS and cuDNN call goes through, plus the shared
-// stream and library handles. Include only from CUDA-enabled code (.cu files, or .cpp files inside
-// #ifdef SGSF_WITH_CUDA). A failing call throws sg::Error naming the expression and file:line.
+// cuda_check.h — the check macros every CUDA, cuBLAS and cuDNN call goes through, the launch macro,
+// plus the shared stream and library handles. Include only from CUDA-enabled code (.cu files, or
+// .cpp files inside #ifdef SGSF_WITH_CUDA). A failing call throws sg::Error naming the expression
+// and file:line.
+//
+// In the emulated build (-DSGSF_CUDA_EMULATION=ON, see engine/cuda_emu/README.md) <cuda_runtime.h>
+// is the emulator's, and cuBLAS and cuDNN are absent: their call sites run the CPU code instead.
 #pragma once
 #ifdef SGSF_WITH_CUDA
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#ifndef SGSF_CUDA_EMULATION
+#include <cublas_v2.h>
 #include <cudnn.h>
+#endif
 
 #include "engine/common.h"
+
+// Every kernel launch: SG_LAUNCH(kernel, grid, block, shared_bytes, stream)(arguments...), which is
+// kernel<<<grid, block, shared_bytes, stream>>>(arguments...) under nvcc. In the emulated build it
+// checks the launch and runs the kernel on the CPU (engine/cuda_emu/emu_device.h).
+#ifdef SGSF_CUDA_EMULATION
+#define SG_LAUNCH(kernel, grid, block, shared_bytes, stream) \
+  ::cuda_emu::launch(kernel, ::cuda_emu::LaunchSite{#kernel, __FILE__, __LINE__}, grid, block, shared_bytes, stream)
+#else
+#define SG_LAUNCH(kernel, grid, block, shared_bytes, stream) kernel<<<grid, block, shared_bytes, stream>>>
+#endif
 
 #define SG_CUDA_CHECK(expr)                                                                     \
   do {                                                                                          \
@@ -17,6 +33,7 @@
                                   " at ", __FILE__, ":", __LINE__));                            \
   } while (0)
 
+#ifndef SGSF_CUDA_EMULATION
 #define SG_CUBLAS_CHECK(expr)                                                                \
   do {                                                                                       \
     cublasStatus_t sg_st_ = (expr);                                                          \
@@ -33,6 +50,8 @@
                                   #expr, " at ", __FILE__, ":", __LINE__));                 \
   } while (0)
 
+#endif  // !SGSF_CUDA_EMULATION
+
 // The loop of a one-thread-per-element kernel: thread i handles i, i + (all threads), ...
 #define SG_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
@@ -42,8 +61,10 @@
 
 namespace sg::cuda {
 cudaStream_t stream();          // the one stream all engine work is queued on
+#ifndef SGSF_CUDA_EMULATION
 cublasHandle_t cublas();        // bound to stream()
 cudnnHandle_t cudnn();          // bound to stream()
+#endif
 inline unsigned grid_for(int64_t n, int block) { return (unsigned)((n + block - 1) / block); }
 
 // The launch shape of the simple one-thread-per-element kernels: kBlock threads per block and

@@ -9,6 +9,8 @@ namespace sg::cuda {
 
 cudaStream_t stream() { return 0; }
 
+#ifndef SGSF_CUDA_EMULATION  // the emulated build has no cuBLAS or cuDNN (see engine/cuda_emu)
+
 cublasHandle_t cublas() {
   static cublasHandle_t h = [] {
     cublasHandle_t handle;
@@ -30,6 +32,8 @@ cudnnHandle_t cudnn() {
   }();
   return h;
 }
+
+#endif
 
 }  // namespace sg::cuda
 #endif

@@ -1,5 +1,6 @@
 // cudnn_conv.cpp — cuDNN convolution plans (descriptors + algorithms) cached per shape.
-#ifdef SGSF_WITH_CUDA
+// Not part of the emulated build, which has no cuDNN (ops_conv.cpp runs the CPU code there).
+#if defined(SGSF_WITH_CUDA) && !defined(SGSF_CUDA_EMULATION)
 #include "engine/cudnn_conv.h"
 
 #include <map>

@@ -16,7 +16,7 @@ struct ConvShape {
   int64_t Hout = 0, Wout = 0;            // y (N, Cout, Hout, Wout)
 };
 
-#ifdef SGSF_WITH_CUDA
+#if defined(SGSF_WITH_CUDA) && !defined(SGSF_CUDA_EMULATION)
 // y = conv(x, w) (+ b per channel when b is not null). Device pointers.
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y);
 // gx = d loss / d x from gy (overwrites gx).

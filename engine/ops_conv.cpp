@@ -11,6 +11,7 @@
 // Backward (per image):  gw += gy[n] (Cout, HW) x col^T,  gcol = w^T gy[n],  gx[n] = col2im(gcol),
 // gb = sum of gy over (N, Hout, Wout). Per-thread gw partials are summed in thread order.
 // GPU: cuDNN (engine/cudnn_conv.*); gb by the deterministic per-channel reduction of batchnorm.
+// The emulated CUDA build (engine/cuda_emu) has no cuDNN: the CPU loops run on the device buffers.
 #include <algorithm>
 #include <vector>
 #ifdef _OPENMP
@@ -19,6 +20,9 @@
 
 #include "engine/cudnn_conv.h"
 #include "engine/dispatch.h"
+#ifdef SGSF_WITH_CUDA
+#include "engine/cuda_check.h"
+#endif
 #include "engine/eigen_maps.h"
 #include "engine/ops.h"
 #include "kernels/batchnorm.h"
@@ -151,6 +155,28 @@ void conv_backward_cpu(const ConvShape& s, const float* x, const float* w, const
   }
 }
 
+#ifdef SGSF_WITH_CUDA
+// The CUDA side: cuDNN, or in the emulated build the CPU loops above on the device buffers, in
+// stream order (cuDNN is the one part of the GPU path the emulator does not run).
+void conv_forward_cuda(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+#ifdef SGSF_CUDA_EMULATION
+  cuda_emu::on_device(cuda::stream(), [&] { conv_forward_cpu(s, x, w, b, y); });
+#else
+  cudnn_conv::forward(s, x, w, b, y);
+#endif
+}
+
+void conv_backward_cuda(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx,
+                        float* gw) {
+#ifdef SGSF_CUDA_EMULATION
+  cuda_emu::on_device(cuda::stream(), [&] { conv_backward_cpu(s, x, w, gy, gx, gw); });
+#else
+  if (gx) cudnn_conv::backward_data(s, w, gy, gx);
+  if (gw) cudnn_conv::backward_filter(s, x, gy, gw);
+#endif
+}
+#endif
+
 // gb[c] = sum of gy over (N, Hout, Wout): the per-channel sum of the batchnorm family.
 void conv_bias_grad(Device dev, const ConvShape& s, const float* gy, float* gb) {
   kernels::BnLayout L;
@@ -188,7 +214,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   const float* bp = b.defined() ? b.data() : nullptr;
   if (y.numel() > 0)
     SG_DISPATCH(dev, conv_forward_cpu(s, x.data(), w.data(), bp, y.data()),
-                cudnn_conv::forward(s, x.data(), w.data(), bp, y.data()));
+                conv_forward_cuda(s, x.data(), w.data(), bp, y.data()));
 
   const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
   if (!grad_enabled() || !(need_x || need_w || need_b)) return y;
@@ -206,10 +232,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
       float* gxp = need_x ? gx.data() : nullptr;
       float* gwp = need_w ? gw.data() : nullptr;
 #ifdef SGSF_WITH_CUDA
-      if (dev == Device::CUDA) {
-        if (gxp) cudnn_conv::backward_data(s, ws.data(), g.data(), gxp);
-        if (gwp) cudnn_conv::backward_filter(s, xs.data(), g.data(), gwp);
-      } else
+      if (dev == Device::CUDA)
+        conv_backward_cuda(s, xs.data(), ws.data(), g.data(), gxp, gwp);
+      else
 #endif
       {
         SG_CHECK(dev == Device::CPU, "conv2d: no CUDA in this build");

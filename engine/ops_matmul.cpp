@@ -3,7 +3,8 @@
 // CPU: Eigen on row-major Maps of the tensors' memory (no copies). GPU: cuBLAS sgemm. cuBLAS is
 // column-major; a row-major matrix seen column-major is its transpose, so the row-major product
 // C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T, i.e. sgemm with the
-// operands swapped and the same transpose flags.
+// operands swapped and the same transpose flags. The emulated CUDA build (engine/cuda_emu) has no
+// cuBLAS: there the CPU GEMM runs on the device buffers.
 // Backward of C = A B: dA = dC B^T (M, K), dB = A^T dC (K, N).
 #include "engine/dispatch.h"
 #include "engine/eigen_maps.h"
@@ -38,14 +39,18 @@ void gemm_cpu(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
 void gemm_cuda(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
                float* C) {
   if (M == 0 || N == 0) return;
-  const float one = 1.f, zero = 0.f;
-  int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
   if (K == 0) {
     SG_CUDA_CHECK(cudaMemsetAsync(C, 0, sizeof(float) * (size_t)(M * N), cuda::stream()));
     return;
   }
+#ifdef SGSF_CUDA_EMULATION
+  cuda_emu::on_device(cuda::stream(), [&] { gemm_cpu(ta, tb, M, N, K, A, B, C); });
+#else
+  const float one = 1.f, zero = 0.f;
+  int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
   SG_CUBLAS_CHECK(cublasSgemm(cuda::cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                               (int)N, (int)M, (int)K, &one, B, ldb, A, lda, &zero, C, (int)N));
+#endif
 }
 #endif
 

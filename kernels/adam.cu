@@ -26,7 +26,7 @@ void adam_update_cuda(const AdamStep& s, const float* g, float* p, float* m, flo
   if (n <= 0) return;
   int64_t blocks = (n + kBlock - 1) / kBlock;
   if (blocks > 65535 * 8) blocks = 65535 * 8;
-  adam_update_kernel<<<(unsigned)blocks, kBlock, 0, cuda::stream()>>>(s, g, p, m, v, n);
+  SG_LAUNCH(adam_update_kernel, (unsigned)blocks, kBlock, 0, cuda::stream())(s, g, p, m, v, n);
   SG_KERNEL_CHECK();
 }
 

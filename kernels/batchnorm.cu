@@ -117,7 +117,7 @@ __global__ void backward_input_kernel(BnLayout L, bool training, const float* __
 
 void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var) {
   if (L.C == 0) return;
-  stats_kernel<<<(unsigned)L.C, kReduceBlock, 0, cuda::stream()>>>(L, x, mean, var);
+  SG_LAUNCH(stats_kernel, (unsigned)L.C, kReduceBlock, 0, cuda::stream())(L, x, mean, var);
   SG_KERNEL_CHECK();
 }
 
@@ -125,27 +125,28 @@ void bn_forward_cuda(const BnLayout& L, const float* x, const float* mean, const
                      const float* gamma, const float* beta, float* y) {
   int64_t n = L.N * L.C * L.HW;
   if (n == 0) return;
-  forward_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(L, x, mean, invstd, gamma, beta, y, n);
+  SG_LAUNCH(forward_kernel, grid(n), kBlock, 0, cuda::stream())(L, x, mean, invstd, gamma, beta, y, n);
   SG_KERNEL_CHECK();
 }
 
 void bn_invstd_cuda(int64_t C, const float* var, float eps, float* invstd) {
   if (C == 0) return;
-  invstd_kernel<<<grid(C), kBlock, 0, cuda::stream()>>>(C, var, eps, invstd);
+  SG_LAUNCH(invstd_kernel, grid(C), kBlock, 0, cuda::stream())(C, var, eps, invstd);
   SG_KERNEL_CHECK();
 }
 
 void bn_update_running_cuda(const BnLayout& L, float* r_mean, float* r_var, const float* mean,
                             const float* var, float momentum) {
   if (L.C == 0) return;
-  update_running_kernel<<<grid(L.C), kBlock, 0, cuda::stream()>>>(L, r_mean, r_var, mean, var, momentum);
+  SG_LAUNCH(update_running_kernel, grid(L.C), kBlock, 0, cuda::stream())(L, r_mean, r_var, mean, var, momentum);
   SG_KERNEL_CHECK();
 }
 
 void bn_backward_reduce_cuda(const BnLayout& L, const float* g, const float* x, const float* mean,
                              const float* invstd, float* sum_g, float* sum_gx) {
   if (L.C == 0) return;
-  backward_reduce_kernel<<<(unsigned)L.C, kReduceBlock, 0, cuda::stream()>>>(L, g, x, mean, invstd, sum_g, sum_gx);
+  SG_LAUNCH(backward_reduce_kernel, (unsigned)L.C, kReduceBlock, 0, cuda::stream())(L, g, x, mean, invstd, sum_g,
+                                                                                    sum_gx);
   SG_KERNEL_CHECK();
 }
 
@@ -154,7 +155,7 @@ void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, co
                             const float* sum_g, const float* sum_gx, float* gx) {
   int64_t n = L.N * L.C * L.HW;
   if (n == 0) return;
-  backward_input_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(L, training, g, x, mean, invstd, gamma,
+  SG_LAUNCH(backward_input_kernel, grid(n), kBlock, 0, cuda::stream())(L, training, g, x, mean, invstd, gamma,
                                                                sum_g, sum_gx, gx, n);
   SG_KERNEL_CHECK();
 }

@@ -20,7 +20,7 @@ __global__ void copy_slab_kernel(SlabCopy S, const float* __restrict__ src, floa
 void copy_slab_cuda(const SlabCopy& S, const float* src, float* dst) {
   int64_t n = S.outer * S.count * S.inner;
   if (n == 0) return;
-  copy_slab_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(S, src, dst, n);
+  SG_LAUNCH(copy_slab_kernel, grid(n), kBlock, 0, cuda::stream())(S, src, dst, n);
   SG_KERNEL_CHECK();
 }
 

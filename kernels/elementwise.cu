@@ -43,27 +43,27 @@ __global__ void sum_to_kernel(SumToLayout L, const float* __restrict__ x, float*
 }  // namespace
 
 void fill_cuda(float* out, int64_t n, float value) {
-  fill_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(out, n, value);
+  SG_LAUNCH(fill_kernel, grid(n), kBlock, 0, cuda::stream())(out, n, value);
   SG_KERNEL_CHECK();
 }
 
 void binary_cuda(BinaryOp op, const BroadcastLayout& L, const float* a, const float* b, float* out, int64_t n) {
-  binary_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(op, L, a, b, out, n);
+  SG_LAUNCH(binary_kernel, grid(n), kBlock, 0, cuda::stream())(op, L, a, b, out, n);
   SG_KERNEL_CHECK();
 }
 
 void unary_cuda(UnaryOp op, float p, const float* x, float* y, int64_t n) {
-  unary_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(op, p, x, y, n);
+  SG_LAUNCH(unary_kernel, grid(n), kBlock, 0, cuda::stream())(op, p, x, y, n);
   SG_KERNEL_CHECK();
 }
 
 void unary_backward_cuda(UnaryOp op, float p, const float* x, const float* y, const float* g, float* gx, int64_t n) {
-  unary_backward_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(op, p, x, y, g, gx, n);
+  SG_LAUNCH(unary_backward_kernel, grid(n), kBlock, 0, cuda::stream())(op, p, x, y, g, gx, n);
   SG_KERNEL_CHECK();
 }
 
 void sum_to_cuda(const SumToLayout& L, const float* x, float* out, int64_t n_out) {
-  sum_to_kernel<<<grid(n_out), kBlock, 0, cuda::stream()>>>(L, x, out, n_out);
+  SG_LAUNCH(sum_to_kernel, grid(n_out), kBlock, 0, cuda::stream())(L, x, out, n_out);
   SG_KERNEL_CHECK();
 }
 

@@ -32,12 +32,12 @@ __global__ void focal_backward_kernel(const float* __restrict__ dz, const float*
 }  // namespace
 
 void focal_forward_cuda(const float* logits, const float* mask, int64_t n, int64_t hw, float gamma, float* loss, float* dz) {
-  focal_forward_kernel<<<grid(n * hw), kBlock, 0, cuda::stream()>>>(logits, mask, n, hw, gamma, loss, dz);
+  SG_LAUNCH(focal_forward_kernel, grid(n * hw), kBlock, 0, cuda::stream())(logits, mask, n, hw, gamma, loss, dz);
   SG_KERNEL_CHECK();
 }
 
 void focal_backward_cuda(const float* dz, const float* g, float scale, int64_t n, int64_t hw, float* glogits) {
-  focal_backward_kernel<<<grid(n * hw), kBlock, 0, cuda::stream()>>>(dz, g, scale, n, hw, glogits);
+  SG_LAUNCH(focal_backward_kernel, grid(n * hw), kBlock, 0, cuda::stream())(dz, g, scale, n, hw, glogits);
   SG_KERNEL_CHECK();
 }
 

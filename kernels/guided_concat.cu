@@ -35,13 +35,13 @@ __global__ void split_kernel(const float* __restrict__ gout, int64_t total, int6
 
 void guided_concat_cuda(const float* seg, const float* guide, int64_t n, int64_t c1, int64_t c2, int64_t hw, float* out) {
   int64_t total = n * (c1 + c2) * hw;
-  concat_kernel<<<grid(total), kBlock, 0, cuda::stream()>>>(seg, guide, total, c1, c2, hw, out);
+  SG_LAUNCH(concat_kernel, grid(total), kBlock, 0, cuda::stream())(seg, guide, total, c1, c2, hw, out);
   SG_KERNEL_CHECK();
 }
 
 void guided_concat_backward_cuda(const float* gout, int64_t n, int64_t c1, int64_t c2, int64_t hw, float* gseg, float* gguide) {
   int64_t total = n * (c1 + c2) * hw;
-  split_kernel<<<grid(total), kBlock, 0, cuda::stream()>>>(gout, total, c1, c2, hw, gseg, gguide);
+  SG_LAUNCH(split_kernel, grid(total), kBlock, 0, cuda::stream())(gout, total, c1, c2, hw, gseg, gguide);
   SG_KERNEL_CHECK();
 }
 

@@ -24,14 +24,14 @@ __global__ void col2im_kernel(ConvGeom g, const float* __restrict__ col, float* 
 void im2col_cuda(const ConvGeom& g, const float* x, float* col) {
   int64_t n = g.rows() * g.cols();
   if (n == 0) return;
-  im2col_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(g, x, col, n);
+  SG_LAUNCH(im2col_kernel, grid(n), kBlock, 0, cuda::stream())(g, x, col, n);
   SG_KERNEL_CHECK();
 }
 
 void col2im_cuda(const ConvGeom& g, const float* col, float* x) {
   int64_t n = g.C * g.H * g.W;
   if (n == 0) return;
-  col2im_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(g, col, x, n);
+  SG_LAUNCH(col2im_kernel, grid(n), kBlock, 0, cuda::stream())(g, col, x, n);
   SG_KERNEL_CHECK();
 }
 

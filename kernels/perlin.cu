@@ -38,19 +38,19 @@ __global__ void perlin_rotate_kernel(const PerlinSample* __restrict__ params, co
 
 void perlin_gradients_cuda(uint64_t seed, int64_t n, float* grads) {
   int64_t total = n * kPerlinLattice * kPerlinLattice;
-  perlin_gradients_kernel<<<cuda::grid_for(total, 256), 256, 0, cuda::stream()>>>(seed, n, grads);
+  SG_LAUNCH(perlin_gradients_kernel, cuda::grid_for(total, 256), 256, 0, cuda::stream())(seed, n, grads);
   SG_KERNEL_CHECK();
 }
 
 void perlin_field_cuda(const PerlinSample* params, const float* grads, int64_t n, int h, int w, float* field) {
   dim3 block(32, 8), grid(cuda::grid_for(w, 32), cuda::grid_for(h, 8), (unsigned)n);
-  perlin_field_kernel<<<grid, block, 0, cuda::stream()>>>(params, grads, h, w, field);
+  SG_LAUNCH(perlin_field_kernel, grid, block, 0, cuda::stream())(params, grads, h, w, field);
   SG_KERNEL_CHECK();
 }
 
 void perlin_rotate_cuda(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out) {
   dim3 block(32, 8), grid(cuda::grid_for(w, 32), cuda::grid_for(h, 8), (unsigned)n);
-  perlin_rotate_kernel<<<grid, block, 0, cuda::stream()>>>(params, field, h, w, out);
+  SG_LAUNCH(perlin_rotate_kernel, grid, block, 0, cuda::stream())(params, field, h, w, out);
   SG_KERNEL_CHECK();
 }
 

@@ -41,23 +41,23 @@ __global__ void box_cols_kernel(const float* __restrict__ t, float* __restrict__
 void max_pool2x2_cuda(const float* x, float* out, int64_t P, int64_t H, int64_t W) {
   int64_t n = P * (H / 2) * (W / 2);
   if (n == 0) return;
-  max_pool_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(x, out, n, H, W);
+  SG_LAUNCH(max_pool_kernel, grid(n), kBlock, 0, cuda::stream())(x, out, n, H, W);
   SG_KERNEL_CHECK();
 }
 
 void max_pool2x2_backward_cuda(const float* x, const float* g, float* gx, int64_t P, int64_t H, int64_t W) {
   int64_t n = P * H * W;
   if (n == 0) return;
-  max_pool_backward_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(x, g, gx, n, H, W);
+  SG_LAUNCH(max_pool_backward_kernel, grid(n), kBlock, 0, cuda::stream())(x, g, gx, n, H, W);
   SG_KERNEL_CHECK();
 }
 
 void box_filter_cuda(const float* x, float* t, float* out, int64_t P, int64_t H, int64_t W, int r, float scale) {
   int64_t n = P * H * W;
   if (n == 0) return;
-  box_rows_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(x, t, n, W, r);
+  SG_LAUNCH(box_rows_kernel, grid(n), kBlock, 0, cuda::stream())(x, t, n, W, r);
   SG_KERNEL_CHECK();
-  box_cols_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(t, out, n, H, W, r, scale);
+  SG_LAUNCH(box_cols_kernel, grid(n), kBlock, 0, cuda::stream())(t, out, n, H, W, r, scale);
   SG_KERNEL_CHECK();
 }
 

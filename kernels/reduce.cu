@@ -20,7 +20,7 @@ __global__ void block_reduce(const float* __restrict__ x, int64_t n, float* __re
   s[threadIdx.x] = acc;
   __syncthreads();
   for (int w = kBlock / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) s[threadIdx.x] = kMax ? fmaxf(s[threadIdx.x], s[threadIdx.x + w]) : s[threadIdx.x] + s[threadIdx.x + w];
+    if ((int)threadIdx.x < w) s[threadIdx.x] = kMax ? fmaxf(s[threadIdx.x], s[threadIdx.x + w]) : s[threadIdx.x] + s[threadIdx.x + w];
     __syncthreads();
   }
   if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
@@ -38,9 +38,9 @@ void reduce_all(const float* x, int64_t n, float* out_device) {
   static float* scratch = nullptr;
   if (!scratch) SG_CUDA_CHECK(cudaMalloc(&scratch, kMaxBlocks * sizeof(float)));  // once per process
   int blocks = (int)std::min<int64_t>(kMaxBlocks, std::max<int64_t>(1, (n + kBlock - 1) / kBlock));
-  block_reduce<kMax><<<blocks, kBlock, 0, cuda::stream()>>>(x, n, scratch);
+  SG_LAUNCH(block_reduce<kMax>, blocks, kBlock, 0, cuda::stream())(x, n, scratch);
   SG_KERNEL_CHECK();
-  block_reduce<kMax><<<1, kBlock, 0, cuda::stream()>>>(scratch, blocks, out_device);
+  SG_LAUNCH(block_reduce<kMax>, 1, kBlock, 0, cuda::stream())(scratch, blocks, out_device);
   SG_KERNEL_CHECK();
 }
 
@@ -51,7 +51,7 @@ void sum_all_cuda(const float* x, int64_t n, float* out) { reduce_all<false>(x, 
 void sum_along_cuda(const float* x, int64_t outer, int64_t len, int64_t inner, float* out) {
   int64_t total = outer * inner;
   unsigned grid = (unsigned)std::min<int64_t>(65535, std::max<int64_t>(1, (total + kBlock - 1) / kBlock));
-  sum_along_kernel<<<grid, kBlock, 0, cuda::stream()>>>(x, outer, len, inner, out);
+  SG_LAUNCH(sum_along_kernel, grid, kBlock, 0, cuda::stream())(x, outer, len, inner, out);
   SG_KERNEL_CHECK();
 }
 

@@ -25,14 +25,14 @@ __global__ void upsample_backward_kernel(const float* __restrict__ g, float* __r
 void upsample2x_cuda(const float* x, float* out, int64_t P, int64_t H, int64_t W) {
   int64_t n = P * 4 * H * W;
   if (n == 0) return;
-  upsample_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(x, out, n, H, W);
+  SG_LAUNCH(upsample_kernel, grid(n), kBlock, 0, cuda::stream())(x, out, n, H, W);
   SG_KERNEL_CHECK();
 }
 
 void upsample2x_backward_cuda(const float* g, float* gx, int64_t P, int64_t H, int64_t W) {
   int64_t n = P * H * W;
   if (n == 0) return;
-  upsample_backward_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(g, gx, n, H, W);
+  SG_LAUNCH(upsample_backward_kernel, grid(n), kBlock, 0, cuda::stream())(g, gx, n, H, W);
   SG_KERNEL_CHECK();
 }
 

@@ -47,7 +47,7 @@ __global__ void sam_forge_kernel(const float* __restrict__ a, const float* __res
 }  // namespace
 
 void sam_saliency_sum_cuda(const float* s, int64_t n, int64_t hw, double* sums) {
-  sam_sum_kernel<<<(unsigned)n, kBlock, 0, cuda::stream()>>>(s, hw, sums);
+  SG_LAUNCH(sam_sum_kernel, (unsigned)n, kBlock, 0, cuda::stream())(s, hw, sums);
   SG_KERNEL_CHECK();
 }
 
@@ -55,7 +55,7 @@ void sam_forge_cuda(const float* a, const float* s, const float* b, const float*
                     int64_t n, int64_t c, int64_t hw, float* image, float* mask, int* counts) {
   SG_CUDA_CHECK(cudaMemsetAsync(counts, 0, sizeof(int) * (size_t)n, cuda::stream()));
   dim3 grid(cuda::grid_for(hw, kBlock), (unsigned)n);
-  sam_forge_kernel<<<grid, kBlock, 0, cuda::stream()>>>(a, s, b, noise, params, c, hw, image, mask, counts);
+  SG_LAUNCH(sam_forge_kernel, grid, kBlock, 0, cuda::stream())(a, s, b, noise, params, c, hw, image, mask, counts);
   SG_KERNEL_CHECK();
 }
 

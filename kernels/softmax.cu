@@ -37,26 +37,26 @@ __global__ void mse_grad_kernel(const float* __restrict__ p, const float* __rest
 void softmax_cuda(const float* x, float* y, int64_t outer, int64_t len, int64_t inner) {
   int64_t cols = outer * inner;
   if (cols == 0 || len == 0) return;
-  softmax_kernel<<<grid(cols), kBlock, 0, cuda::stream()>>>(x, y, cols, len, inner);
+  SG_LAUNCH(softmax_kernel, grid(cols), kBlock, 0, cuda::stream())(x, y, cols, len, inner);
   SG_KERNEL_CHECK();
 }
 
 void softmax_backward_cuda(const float* y, const float* g, float* gx, int64_t outer, int64_t len, int64_t inner) {
   int64_t cols = outer * inner;
   if (cols == 0 || len == 0) return;
-  softmax_backward_kernel<<<grid(cols), kBlock, 0, cuda::stream()>>>(y, g, gx, cols, len, inner);
+  SG_LAUNCH(softmax_backward_kernel, grid(cols), kBlock, 0, cuda::stream())(y, g, gx, cols, len, inner);
   SG_KERNEL_CHECK();
 }
 
 void sq_diff_cuda(const float* p, const float* t, float* d, int64_t n) {
   if (n == 0) return;
-  sq_diff_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(p, t, d, n);
+  SG_LAUNCH(sq_diff_kernel, grid(n), kBlock, 0, cuda::stream())(p, t, d, n);
   SG_KERNEL_CHECK();
 }
 
 void mse_grad_cuda(const float* p, const float* t, const float* g, float scale, float* gp, int64_t n) {
   if (n == 0) return;
-  mse_grad_kernel<<<grid(n), kBlock, 0, cuda::stream()>>>(p, t, g, scale, gp, n);
+  SG_LAUNCH(mse_grad_kernel, grid(n), kBlock, 0, cuda::stream())(p, t, g, scale, gp, n);
   SG_KERNEL_CHECK();
 }
 

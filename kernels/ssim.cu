@@ -62,7 +62,7 @@ __global__ void ssim_tile_kernel(const float* __restrict__ x, const float* __res
     for (int m = 0; m < M; ++m) v[m] += taps.w[d] * row_s[m][threadIdx.y + d][threadIdx.x];
   const int64_t idx = plane * hw + (int64_t)i * w + j;
   if (kForward) {
-    float a, b, c;
+    float a = 0.f, b = 0.f, c = 0.f;  // set by ssim_from_moments
     out[idx] = ssim_from_moments(v[0], v[1], v[2], v[3], v[4], d_mx ? &a : nullptr, &b, &c);
     if (d_mx) {
       d_mx[idx] = a;
@@ -82,7 +82,7 @@ dim3 tiles(int64_t planes, int64_t h, int64_t w) {
 
 void ssim_forward_cuda(const float* x, const float* y, int64_t planes, int64_t h, int64_t w, const SsimTaps& taps,
                        float* map, float* d_mx, float* d_exx, float* d_exy) {
-  ssim_tile_kernel<true><<<tiles(planes, h, w), dim3(TX, TY), 0, cuda::stream()>>>(
+  SG_LAUNCH(ssim_tile_kernel<true>, tiles(planes, h, w), dim3(TX, TY), 0, cuda::stream())(
       x, y, nullptr, nullptr, nullptr, (int)h, (int)w, taps, map, d_mx, d_exx, d_exy, nullptr, 0.f);
   SG_KERNEL_CHECK();
 }
@@ -90,7 +90,7 @@ void ssim_forward_cuda(const float* x, const float* y, int64_t planes, int64_t h
 void ssim_backward_cuda(const float* x, const float* y, const float* d_mx, const float* d_exx, const float* d_exy,
                         int64_t planes, int64_t h, int64_t w, const SsimTaps& taps, const float* g, float scale,
                         float* gx) {
-  ssim_tile_kernel<false><<<tiles(planes, h, w), dim3(TX, TY), 0, cuda::stream()>>>(
+  SG_LAUNCH(ssim_tile_kernel<false>, tiles(planes, h, w), dim3(TX, TY), 0, cuda::stream())(
       x, y, d_mx, d_exx, d_exy, (int)h, (int)w, taps, gx, nullptr, nullptr, nullptr, g, scale);
   SG_KERNEL_CHECK();
 }

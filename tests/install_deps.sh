@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the build needs, if any is missing: a C++17 compiler, CMake >= 3.25,
-# Ninja, Eigen, doctest and stb. (The CUDA toolkit, when present, is used; it is never installed.)
+# Ninja, Eigen, doctest and stb; with --emulation also Boost.Context, for the emulated CUDA device
+# that CI runs the gpu tests on, and ccache, so that its second build reuses most of the first's
+# objects. (The CUDA toolkit, when present, is used; it is never installed.)
+# Usage: bash tests/install_deps.sh [--emulation]
 set -euo pipefail
+pkgs=(g++ cmake ninja-build libeigen3-dev doctest-dev libstb-dev)
+[ "${1:-}" = "--emulation" ] && pkgs+=(libboost-context-dev ccache)
 need=()
-for pkg in g++ cmake ninja-build libeigen3-dev doctest-dev libstb-dev; do
+for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -127,7 +127,7 @@ TEST_CASE("batch_norm2d on CUDA matches the CPU, forward, running stats and back
   const int64_t shapes[][4] = {{2, 3, 5, 7}, {8, 16, 32, 32}, {1, 4, 1, 300}};
   for (auto& s : shapes) {
     for (int training = 0; training < 2; ++training) {
-      INFO("shape ", shape_str({s[0], s[1], s[2], s[3]}), training ? " training" : " eval");
+      INFO("shape ", shape_str({s[0], s[1], s[2], s[3]}), std::string(training ? " training" : " eval"));
       Tensor x = Tensor::uniform({s[0], s[1], s[2], s[3]}, -1.f, 3.f, 11, Device::CPU);
       Tensor gamma = Tensor::uniform({s[1]}, 0.5f, 1.5f, 12, Device::CPU);
       Tensor beta = Tensor::uniform({s[1]}, -1.f, 1.f, 13, Device::CPU);
@@ -137,7 +137,8 @@ TEST_CASE("batch_norm2d on CUDA matches the CPU, forward, running stats and back
       std::vector<float> out[2][6];
       for (int d = 0; d < 2; ++d) {
         Device dev = d ? Device::CUDA : Device::CPU;
-        Tensor xd = x.to(dev), gd = gamma.to(dev), bd = beta.to(dev);
+        // detach: to() on the same device returns the input's own handle, which must stay unmarked
+        Tensor xd = x.to(dev).detach(), gd = gamma.to(dev).detach(), bd = beta.to(dev).detach();
         Tensor rm = rm0.clone().to(dev), rv = rv0.clone().to(dev);
         xd.requires_grad_(true);
         gd.requires_grad_(true);

@@ -221,7 +221,8 @@ TEST_CASE("conv2d on CUDA matches the CPU, forward and backward" * doctest::test
     std::vector<std::vector<float>> res[2];
     for (int d = 0; d < 2; ++d) {
       Device dev = d ? Device::CUDA : Device::CPU;
-      Tensor xd = x.to(dev), wd = w.to(dev), bd = c.bias ? b.to(dev) : Tensor();
+      // detach: to() on the same device returns the input's own handle, which must stay unmarked
+      Tensor xd = x.to(dev).detach(), wd = w.to(dev).detach(), bd = c.bias ? b.to(dev).detach() : Tensor();
       xd.requires_grad_(true);
       wd.requires_grad_(true);
       if (c.bias) bd.requires_grad_(true);

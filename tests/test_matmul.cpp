@@ -61,7 +61,8 @@ TEST_CASE("matmul on CUDA matches the CPU, forward and backward" * doctest::test
     std::vector<float> out[2][3];
     for (int d = 0; d < 2; ++d) {
       Device dev = d ? Device::CUDA : Device::CPU;
-      Tensor ad = a.to(dev), bd = b.to(dev);
+      // detach: to() on the same device returns the input's own handle, which must stay unmarked
+      Tensor ad = a.to(dev).detach(), bd = b.to(dev).detach();
       ad.requires_grad_(true);
       bd.requires_grad_(true);
       Tensor c = matmul(ad, bd);
