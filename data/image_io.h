@@ -22,8 +22,10 @@ std::string image_pixel_limit_text();
 // above, unreadable or corrupt.
 Image read_image(const std::string& path, int channels = 3);
 
-// The same from bytes in memory; `name` stands for the file in messages.
-Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name);
+// The same from bytes in memory; `name` stands for the file in messages. `max_pixels` lowers the
+// pixel limit (the fuzzing target uses it to keep each run short).
+Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
+                   int64_t max_pixels = kMaxImagePixels);
 
 // Empty when every Huffman table (DHT) segment of a JPEG is well-formed as stb_image will read
 // it (or when the data is not a JPEG); else what is wrong, in words.

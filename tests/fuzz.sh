@@ -43,7 +43,7 @@ for t in "${TARGETS[@]}"; do
     tail -n 60 "$log"
   fi
   execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1 || true)
-  summary+=$(printf '%-11s %12s executions in %5ss   %s' "fuzz_$t" "${execs:-?}" "$SECS" "$result")$'\n'
+  summary+=$(printf '%-16s %10s executions in %5ss   %s' "fuzz_$t" "${execs:-?}" "$SECS" "$result")$'\n'
 done
 printf '\n%s' "$summary"
 exit $status
