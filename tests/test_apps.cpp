@@ -302,9 +302,9 @@ TEST_CASE("sgsf_train: out-of-range options are refused with the option and its 
       {{"--workers", "100000"}, "--workers must be from 1 to 64, got 100000"},
       {{"--iterations", "-5"}, "--iterations must be from 0 to"},
   };
-  for (const auto& [extra, what] : cases) {
-    CAPTURE(what);
-    check_error(run_program("sgsf_train", with(base, extra), s, 60), "sgsf_train", what);
+  for (const auto& c : cases) {
+    CAPTURE(c.second);
+    check_error(run_program("sgsf_train", with(base, c.first), s, 60), "sgsf_train", c.second);
   }
   CHECK_FALSE(fs::exists(s / "run"));  // refused before any work
   ProgramResult help = run_program("sgsf_train", {"--help"}, s);
@@ -433,7 +433,7 @@ TEST_CASE("sgsf_test: when writes fail, it says which file and keeps the reports
       "sgsf_test", with(test_args_for(trained_run(), s / "scored"), {"--score", (fs::path(tiny_dataset_root()) /
                                                                                   tiny_dataset_options().category /
                                                                                   "test" / "good").string()}),
-      s, 300);
+      s, 1024);
   CAPTURE(sc.describe());
   CHECK(sc.code() == 1);
   CHECK(sc.err.find("cannot write '" + (s / "scored").string()) != std::string::npos);
