@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <new>
 #include <sstream>
 
 #include "engine/common.h"
@@ -74,6 +75,23 @@ int64_t Args::get_int64(const std::string& name) const {
   return x;
 }
 
+int64_t Args::get_int64(const std::string& name, int64_t lo, int64_t hi) const {
+  const std::string v = get(name);
+  int64_t x = 0;
+  SG_CHECK(parse_int64(v, &x), "--", name, " expects an integer, got '", v, "' (", lo, " to ", hi, ")");
+  SG_CHECK(x >= lo && x <= hi, "--", name, " must be from ", lo, " to ", hi, ", got ", x);
+  return x;
+}
+
+int Args::get_int(const std::string& name, int lo, int hi) const { return (int)get_int64(name, lo, hi); }
+
+uint64_t Args::get_uint64(const std::string& name) const {
+  const std::string v = get(name);
+  uint64_t x = 0;
+  SG_CHECK(parse_uint64(v, &x), "--", name, " expects an integer, got '", v, "' (0 to ", UINT64_MAX, ")");
+  return x;
+}
+
 int Args::get_int(const std::string& name) const {
   const int64_t x = get_int64(name);
   SG_CHECK(x >= INT32_MIN && x <= INT32_MAX, "--", name, " is out of range: ", x);
@@ -116,6 +134,8 @@ int run_main(const char* program, const std::function<int()>& body) {
     return body();
   } catch (const Error& e) {
     std::cerr << program << ": error: " << e.what() << "\n";
+  } catch (const std::bad_alloc&) {
+    std::cerr << program << ": error: out of memory\n";
   } catch (const std::exception& e) {
     std::cerr << program << ": error: " << e.what() << "\n";
   }

@@ -23,7 +23,11 @@ class Args {
 
   std::string get(const std::string& name) const;
   int get_int(const std::string& name) const;
+  // An integer in [lo, hi]; otherwise an error that names the option and the range.
+  int get_int(const std::string& name, int lo, int hi) const;
   int64_t get_int64(const std::string& name) const;
+  int64_t get_int64(const std::string& name, int64_t lo, int64_t hi) const;
+  uint64_t get_uint64(const std::string& name) const;  // 0 to 2^64 - 1 (no sign)
   double get_double(const std::string& name) const;
   bool get_flag(const std::string& name) const;
   bool given(const std::string& name) const;  // set on the command line (not a default)
@@ -43,7 +47,8 @@ class Args {
 };
 
 
-// Run `body`, turning sg::Error and std::exception into "program: error: ..." and exit code 1.
+// Run `body`, turning sg::Error and std::exception into "program: error: ..." and exit code 1
+// (std::bad_alloc too, as "out of memory").
 int run_main(const char* program, const std::function<int()>& body);
 
 // Minimal JSON string escaping for the reports and logs the apps write.

@@ -1,12 +1,16 @@
 // sgsf_test — test a trained SGSF run: anomaly maps, image scores and the paper's metrics; or score
 // new, unlabelled images with --score.
 #include <filesystem>
-#include <fstream>
+#include <climits>
+#include <cstdint>
 #include <iostream>
 
 #include "apps/cli.h"
 #include "engine/common.h"
 #include "data/dataset.h"
+#include "data/image_io.h"
+#include "engine/checkpoint.h"
+#include "engine/file_io.h"
 #include "sgsf/evaluate.h"
 
 namespace fs = std::filesystem;
@@ -17,15 +21,18 @@ int main(int argc, char** argv) {
     cli::Args args("sgsf_test",
                    "Test a trained SGSF run folder (from sgsf_train --out) on its dataset's test split:\n"
                    "prints image AUROC, pixel AUROC, pixel AP, AUPRO and F1-max (DAGM: the classification set),\n"
-                   "and writes report.json, scores.csv, heat-map overlays and ROC/PR curves.");
+                   "and writes report.json, scores.csv, heat-map overlays and ROC/PR curves.\n"
+                   "Every output file is written whole or not at all; a failed write is an error (exit code 1).\n"
+                   "Limits: images over " + data::image_pixel_limit_text() + " are refused before decoding;\n"
+                   "checkpoint headers over " + std::to_string(kMaxSafetensorsHeaderBytes >> 20) + " MiB are refused.");
     args.option("run", "runs/sgsf", "run folder holding checkpoint.safetensors and config.json");
     args.option("data", "", "dataset root (default: the one the run was trained on)");
     args.option("layout", "", "dataset layout (default: the run's)");
     args.option("category", "", "category (default: the run's); 'all' tests <run>/<category> for every category of --data");
     args.option("out", "", "output folder (default: <run>/test, or <run>/scored with --score)");
     args.option("device", "auto", "cpu | cuda | auto");
-    args.option("batch", "8", "test batch size");
-    args.option("workers", "2", "image decoding threads");
+    args.option("batch", "8", "test batch size, 1 to " + std::to_string(sgsf::kMaxBatch));
+    args.option("workers", "2", "image decoding threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
     args.option("overlays", "all", "heat-map overlays to write: all | none | N (the first N test images)");
     args.option("score", "", "score unlabelled images instead: an image file or a folder of images");
     args.flag("quiet", "no progress bar");
@@ -38,13 +45,18 @@ int main(int argc, char** argv) {
     o.category = args.get("category");
     o.out = args.get("out");
     o.device = args.get("device");
-    o.batch = args.get_int("batch");
-    o.workers = args.get_int("workers");
+    o.batch = args.get_int("batch", 1, sgsf::kMaxBatch);
+    o.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
     o.progress = !args.get_flag("quiet");
-    SG_CHECK(o.batch >= 1, "--batch must be at least 1");
     const std::string ov = args.get("overlays");
-    o.overlays = ov == "all" ? -1 : ov == "none" ? 0 : args.get_int("overlays");
-    SG_CHECK(o.overlays >= -1, "--overlays: expected all, none or a count, got '", ov, "'");
+    if (ov == "all" || ov == "none") {
+      o.overlays = ov == "all" ? -1 : 0;
+    } else {
+      int64_t n = 0;
+      SG_CHECK(parse_int64(ov, &n) && n >= 0 && n <= INT32_MAX, "--overlays: expected all, none or a count, got '", ov,
+               "'");
+      o.overlays = (int)n;
+    }
 
     if (!args.get("score").empty()) {
       sgsf::score_images(o, args.get("score"));
@@ -67,7 +79,8 @@ int main(int argc, char** argv) {
         rows.push_back(sgsf::evaluate(c));
       }
       SG_CHECK(!rows.empty(), "--category all: no category of '", o.data, "' has a trained run under '", o.run, "'");
-      std::ofstream(fs::path(o.out.empty() ? o.run : o.out) / "report_all.json") << sgsf::metrics_json(rows) << "\n";
+      write_file_atomic((fs::path(o.out.empty() ? o.run : o.out) / "report_all.json").string(),
+                        sgsf::metrics_json(rows) + "\n");
     } else {
       rows.push_back(sgsf::evaluate(o));
     }

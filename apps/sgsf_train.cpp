@@ -1,6 +1,9 @@
 // sgsf_train — train SGSF on normal images (an MVTec AD-style category, DAGM, KolektorSDD2, a plain
 // folder, or the built-in synthetic dataset when --data is not given).
+#include <atomic>
+#include <climits>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
 
@@ -8,15 +11,19 @@
 #include "engine/common.h"
 #include "data/builtin.h"
 #include "data/dataset.h"
+#include "data/image_io.h"
+#include "engine/checkpoint.h"
 #include "sgsf/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace sg;
 
-static std::atomic<bool> g_stop{false};
-static void on_sigint(int) {
-  if (g_stop.load()) std::_Exit(130);  // a second Ctrl-C quits at once
-  g_stop.store(true);
+// SIGINT (Ctrl-C) and SIGTERM (what job schedulers and container runtimes send) ask training to
+// save a checkpoint and stop; a second signal quits at once.
+static std::atomic<int> g_stop{0};
+static void on_signal(int sig) {
+  if (g_stop.load() != 0) std::_Exit(128 + sig);
+  g_stop.store(sig);
 }
 
 int main(int argc, char** argv) {
@@ -24,14 +31,18 @@ int main(int argc, char** argv) {
     cli::Args args("sgsf_train",
                    "Train SGSF (self-supervised guided segmentation) on normal images only.\n"
                    "Without --data it generates and uses the built-in synthetic dataset.\n"
-                   "Ctrl-C saves a checkpoint and exits; --resume continues from it.");
+                   "Ctrl-C (SIGINT) saves a checkpoint and exits with 130, SIGTERM likewise with 143;\n"
+                   "--resume continues from it. A diverged loss exits with 3, an error with 1.\n"
+                   "Limits: images over " + data::image_pixel_limit_text() + " are refused before decoding;\n"
+                   "checkpoint headers over " + std::to_string(kMaxSafetensorsHeaderBytes >> 20) + " MiB are refused.");
     args.option("data", "", "dataset root: an MVTec AD category folder (or the MVTec root with --category), DAGM class, KolektorSDD2 or image folder");
     args.option("layout", "auto", "dataset layout: auto | mvtec | dagm | ksdd2 | generic");
     args.option("category", "", "category under --data (MVTec root); 'all' trains every category into <out>/<category>");
     args.option("preset", "tiny", "model/schedule preset: paper (w=128, 256px, batch 16, 800 epochs) | small (w=32, 128px) | tiny (w=8, 64px)");
     args.option("width", "", "base channel width w (overrides the preset)");
-    args.option("size", "", "input size s, multiple of 8 (overrides the preset)");
-    args.option("batch", "", "batch size (overrides the preset)");
+    args.option("size", "", "input size s, multiple of 8 from 16 to " + std::to_string(sgsf::kMaxSize) + " (overrides the preset)");
+    args.option("batch", "", "batch size from 1 to " + std::to_string(sgsf::kMaxBatch) + ", and batch x size x size at most " +
+                                 std::to_string(sgsf::kMaxBatchPixels) + " (overrides the preset)");
     args.option("epochs", "", "epochs (overrides the preset)");
     args.option("iterations", "0", "total iterations; > 0 overrides --epochs");
     args.option("lr", "1e-4", "Adam learning rate (x0.1 at 50/70/90 % of the iterations)");
@@ -51,12 +62,12 @@ int main(int argc, char** argv) {
     args.flag("no-rotate-guidance", "do not rotate the guidance image with its training image");
     args.option("lambda", "1.0", "weight of the self-supervised loss (L2 + SSIM)");
     args.option("gamma", "2.0", "focal loss exponent");
-    args.option("seed", "0", "random seed (same seed, same device: same result)");
+    args.option("seed", "0", "random seed, 0 to 2^64-1 (same seed, same device: same result)");
     args.option("device", "auto", "cpu | cuda | auto");
-    args.option("workers", "2", "data loader threads");
+    args.option("workers", "2", "data loader threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
     args.option("out", "runs/sgsf", "run folder (checkpoint, config.json, train_log.jsonl)");
     args.option("checkpoint-every", "0", "also save a checkpoint every N epochs (0: only at the end)");
-    args.option("log-every", "10", "iterations between lines of train_log.jsonl");
+    args.option("log-every", "10", "iterations between lines of train_log.jsonl (at least 1)");
     args.option("save-forged", "0", "write this many forged samples (<out>/forged) and saliency maps (<out>/saliency) as PNG");
     args.flag("resume", "continue from <out>/checkpoint.safetensors");
     args.flag("quiet", "no progress bar");
@@ -64,15 +75,19 @@ int main(int argc, char** argv) {
 
     sgsf::TrainConfig cfg;
     sgsf::apply_preset(cfg, args.get("preset"));
-    if (args.given("width")) cfg.width = args.get_int("width");
-    if (args.given("size")) cfg.size = args.get_int("size");
-    if (args.given("batch")) cfg.batch = args.get_int("batch");
-    if (args.given("epochs")) cfg.epochs = args.get_int("epochs");
-    cfg.iterations = args.get_int64("iterations");
+    if (args.given("width")) cfg.width = args.get_int("width", 1, 1024);
+    if (args.given("size")) cfg.size = args.get_int("size", 16, sgsf::kMaxSize);
+    SG_CHECK(cfg.size % 8 == 0, "--size must be a multiple of 8, got ", cfg.size);
+    if (args.given("batch")) cfg.batch = args.get_int("batch", 1, sgsf::kMaxBatch);
+    SG_CHECK((int64_t)cfg.batch * cfg.size * cfg.size <= sgsf::kMaxBatchPixels, "--batch ", cfg.batch, " with --size ",
+             cfg.size, " makes ", (int64_t)cfg.batch * cfg.size * cfg.size, " pixels per batch; the limit is ",
+             sgsf::kMaxBatchPixels, " (batch x size x size): lower --batch or --size");
+    if (args.given("epochs")) cfg.epochs = args.get_int("epochs", 0, INT32_MAX);
+    cfg.iterations = args.get_int64("iterations", 0, INT64_MAX);
     cfg.lr = (float)args.get_double("lr");
     cfg.warmup = (float)args.get_double("warmup");
-    cfg.contrast_n = args.get_int("contrast-n");
-    cfg.contrast_refresh = args.get_int("contrast-refresh");
+    cfg.contrast_n = args.get_int("contrast-n", 1, INT32_MAX);
+    cfg.contrast_refresh = args.get_int("contrast-refresh", 0, INT32_MAX);
     cfg.guidance = args.get("guidance");
     cfg.saliency = args.get("saliency");
     cfg.saliency_dir = args.get("saliency-dir");
@@ -86,13 +101,13 @@ int main(int argc, char** argv) {
     cfg.rotate_guidance = !args.get_flag("no-rotate-guidance");
     cfg.lambda = (float)args.get_double("lambda");
     cfg.gamma = (float)args.get_double("gamma");
-    cfg.seed = (uint64_t)args.get_int64("seed");
+    cfg.seed = args.get_uint64("seed");
     cfg.device = args.get("device");
-    cfg.workers = args.get_int("workers");
+    cfg.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
     cfg.out = args.get("out");
-    cfg.checkpoint_every = args.get_int("checkpoint-every");
-    cfg.log_every = args.get_int("log-every");
-    cfg.save_forged = args.get_int("save-forged");
+    cfg.checkpoint_every = args.get_int("checkpoint-every", 0, INT32_MAX);
+    cfg.log_every = args.get_int("log-every", 1, INT32_MAX);
+    cfg.save_forged = args.get_int("save-forged", 0, INT32_MAX);
     cfg.layout = args.get("layout");
     cfg.data = args.get("data");
     cfg.category = args.get("category");
@@ -107,7 +122,8 @@ int main(int argc, char** argv) {
       cfg.layout = "mvtec";
       cfg.category = data::BuiltinOptions().category;
     }
-    std::signal(SIGINT, on_sigint);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
 
     std::vector<std::string> categories = {cfg.category};
     if (cfg.category == "all") {

@@ -11,6 +11,7 @@
 
 #include "data/image_io.h"
 #include "engine/common.h"
+#include "engine/file_io.h"
 #include "engine/rng.h"
 
 namespace fs = std::filesystem;
@@ -282,9 +283,11 @@ std::string generate_builtin_dataset(const std::string& root, uint64_t seed, con
     }
   }
   for (const auto& e : errors) SG_CHECK(e.empty(), "builtin dataset: ", e);
-  std::ofstream f(cat / ".sgsf_builtin");
-  f << stamp_text(seed, opt);
-  SG_CHECK(f.good(), "builtin dataset: cannot write '", (cat / ".sgsf_builtin").string(), "'");
+  try {
+    write_file_atomic((cat / ".sgsf_builtin").string(), stamp_text(seed, opt));
+  } catch (const Error& e) {
+    throw Error(str("builtin dataset: ", e.what()));
+  }
   return cat.string();
 }
 

@@ -1,32 +1,193 @@
-// image_io.cpp — stb-backed file I/O plus resize and rotation on the CPU.
+// image_io.cpp — stb-backed file I/O (with the checks stb lacks) plus resize and rotation on the CPU.
 #include "data/image_io.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
-#include <fstream>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "engine/common.h"
+#include "engine/file_io.h"
 
+// stb_image's allocations go through a per-thread budget (set for each decode from the image's
+// declared size), so that no file can make the decoder claim more: a PNG whose compressed data
+// inflates far beyond its declared pixels (a "zip bomb") fails with "outofmem" instead.
+namespace sg::data::detail {
+void* stb_malloc(size_t n);
+void* stb_realloc(void* p, size_t n);
+void stb_free(void* p);
+}  // namespace sg::data::detail
+#define STBI_MALLOC(n) ::sg::data::detail::stb_malloc(n)
+#define STBI_REALLOC(p, n) ::sg::data::detail::stb_realloc(p, n)
+#define STBI_FREE(p) ::sg::data::detail::stb_free(p)
+// Only the formats the datasets use (is_image_file: PNG, JPEG, BMP) are decoded at all.
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+// Two of UndefinedBehaviorSanitizer's checks are turned off for stb's functions alone (every other
+// check stays on for them), for patterns that are harmless with GCC and Clang on glibc:
+// shift-base: stb shifts negative values left (its JPEG code does, by design; defined since C++20);
+// nonnull-attribute: stb calls memcpy(NULL, src, 0) for a PNG whose first IDAT chunk is empty
+// (found by fuzz_image; fuzz/corpus/image/png_empty_idat.png). A real null access would still be
+// caught by AddressSanitizer.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((no_sanitize("shift-base", "nonnull-attribute"))), apply_to = function)
+#endif
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
 #include <stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 
 namespace sg::data {
 
-Image read_image(const std::string& path, int channels) {
-  SG_CHECK(channels == 1 || channels == 3, "read_image: channels must be 1 or 3, got ", channels);
-  {
-    std::ifstream f(path, std::ios::binary);
-    SG_CHECK(f.good(), "read_image: cannot open '", path, "' (missing or unreadable)");
+namespace detail {
+namespace {
+// Bytes stb may still allocate on this thread; every block carries its size in a 16-byte prefix.
+thread_local size_t g_stb_budget = 0;
+constexpr size_t kPrefix = 16;
+}  // namespace
+
+void* stb_malloc(size_t n) {
+  if (n > g_stb_budget) return nullptr;
+  auto* p = static_cast<unsigned char*>(std::malloc(n + kPrefix));
+  if (!p) return nullptr;
+  g_stb_budget -= n;
+  std::memcpy(p, &n, sizeof n);
+  return p + kPrefix;
+}
+
+void stb_free(void* q) {
+  if (!q) return;
+  auto* p = static_cast<unsigned char*>(q) - kPrefix;
+  size_t n;
+  std::memcpy(&n, p, sizeof n);
+  g_stb_budget += n;
+  std::free(p);
+}
+
+void* stb_realloc(void* q, size_t n) {
+  if (!q) return stb_malloc(n);
+  auto* p = static_cast<unsigned char*>(q) - kPrefix;
+  size_t old;
+  std::memcpy(&old, p, sizeof old);
+  if (n > old && n - old > g_stb_budget) return nullptr;
+  auto* r = static_cast<unsigned char*>(std::realloc(p, n + kPrefix));
+  if (!r) return nullptr;
+  g_stb_budget = g_stb_budget + old - n;
+  std::memcpy(r, &n, sizeof n);
+  return r + kPrefix;
+}
+
+// Sets the budget for one decode and restores the previous one afterwards.
+struct StbBudget {
+  size_t saved;
+  explicit StbBudget(size_t bytes) : saved(g_stb_budget) { g_stb_budget = bytes; }
+  ~StbBudget() { g_stb_budget = saved; }
+};
+}  // namespace detail
+
+std::string image_pixel_limit_text() {
+  return str(kMaxImagePixels, " pixels (", 4096, " x ", 4096, ")");
+}
+
+// stb_image 2.27 (Debian's libstb) builds a Huffman table from a JPEG DHT segment without checking
+// that its 16 code counts sum to at most 256: a larger sum writes past the table's arrays (inside
+// the decoder's allocation, so even AddressSanitizer stays silent). This walks the JPEG's segments
+// the way stb_image reads them and checks every DHT table before stb sees the file; a well-formed
+// file is unaffected. (Validating here, rather than decoding JPEG with another library, keeps the
+// dependencies header-only, which the offline GPU build relies on; the check is fuzzed with the
+// rest of image decoding in fuzz/fuzz_image.cpp.)
+std::string jpeg_huffman_problem(const unsigned char* d, size_t n) {
+  if (n < 2 || d[0] != 0xFF) return "";  // not a JPEG (stb tests for the SOI marker the same way)
+  auto byte = [&](size_t k) -> unsigned { return k < n ? d[k] : 0u; };  // stb reads 0 past the end
+  size_t i = 0;
+  for (;;) {
+    // The next marker: stb skips stray bytes to the next 0xFF, then 0xFF fill bytes.
+    while (i < n && d[i] != 0xFF) ++i;
+    while (i < n && d[i] == 0xFF) ++i;
+    if (i >= n) return "";
+    const unsigned m = d[i++];
+    if (m == 0xD9) return "";                                                  // EOI
+    if (m == 0xD8 || m == 0x01 || m == 0x00 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length
+    if (i + 2 > n) return "";
+    const size_t len = (size_t)d[i] << 8 | d[i + 1];
+    if (len < 2) return "";  // stb refuses it
+    if (m == 0xC4) {  // DHT: tables of [class/id, 16 counts, sum(counts) symbols]
+      const size_t at = i - 2;
+      long left = (long)len - 2;
+      size_t p = i + 2;
+      while (left > 0) {
+        const unsigned q = byte(p);
+        if ((q >> 4) > 1 || (q & 15) > 3)
+          return str("its Huffman table segment (DHT) at byte ", at, " names table class ", q >> 4, ", id ", q & 15,
+                     " (class 0 or 1, id 0 to 3)");
+        unsigned sum = 0;
+        for (size_t k = 0; k < 16; ++k) sum += byte(p + 1 + k);
+        if (sum > 256)
+          return str("its Huffman table segment (DHT) at byte ", at, " has code counts that sum to ", sum,
+                     " (at most 256)");
+        p += 17 + sum;
+        left -= 17 + (long)sum;
+      }
+      if (left != 0)
+        return str("its Huffman table segment (DHT) at byte ", at, " is ", len,
+                   " bytes long, which does not match the tables it holds");
+    }
+    i += len;
+    if (m == 0xDA) {  // SOS: entropy-coded data up to the next marker other than RSTn
+      while (i < n) {
+        if (d[i] != 0xFF) {
+          ++i;
+          continue;
+        }
+        size_t j = i;
+        while (j < n && d[j] == 0xFF) ++j;
+        if (j >= n) return "";
+        if (d[j] == 0x00 || (d[j] >= 0xD0 && d[j] <= 0xD7)) {
+          i = j + 1;
+          continue;
+        }
+        break;
+      }
+    }
   }
+}
+
+Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
+                   int64_t max_pixels) {
+  SG_CHECK(channels == 1 || channels == 3, "read_image: channels must be 1 or 3, got ", channels);
+  SG_CHECK(size <= (size_t)INT32_MAX, "read_image: '", name, "' is too large (", size, " bytes)");
+  const std::string jpeg = jpeg_huffman_problem(data, size);
+  SG_CHECK(jpeg.empty(), "read_image: '", name, "' is a corrupt JPEG: ", jpeg);
   int w = 0, h = 0, n = 0;
-  unsigned char* raw = stbi_load(path.c_str(), &w, &h, &n, channels);
-  SG_CHECK(raw != nullptr, "read_image: '", path, "' is not a readable image (",
+  {
+    detail::StbBudget budget(size + (16u << 20));
+    SG_CHECK(stbi_info_from_memory(data, (int)size, &w, &h, &n), "read_image: '", name,
+             "' is not a readable image (PNG, JPEG or BMP: ",
+             stbi_failure_reason() ? stbi_failure_reason() : "unknown error", ")");
+  }
+  SG_CHECK(w > 0 && h > 0, "read_image: '", name, "' declares an empty image (", w, " x ", h, ")");
+  SG_CHECK((int64_t)w * h <= std::min(max_pixels, kMaxImagePixels), "read_image: '", name, "' is ", w, " x ", h,
+           " = ", (int64_t)w * h, " pixels; the largest image decoded is ",
+           max_pixels < kMaxImagePixels ? str(max_pixels, " pixels") : image_pixel_limit_text());
+  // Enough for any decoder's working buffers at this size (16-bit RGBA PNG: 8 bytes per pixel,
+  // inflated and unfiltered, then converted), and no more.
+  detail::StbBudget budget((size_t)w * h * 32 + 2 * size + (16u << 20));
+  int dw = 0, dh = 0;
+  unsigned char* raw = stbi_load_from_memory(data, (int)size, &dw, &dh, &n, channels);
+  SG_CHECK(raw != nullptr, "read_image: '", name, "' is not a readable image (",
            stbi_failure_reason() ? stbi_failure_reason() : "unknown error", ")");
+  if (dw != w || dh != h) {
+    stbi_image_free(raw);
+    throw Error(str("read_image: '", name, "' decodes to ", dw, " x ", dh, " but declares ", w, " x ", h));
+  }
   Image img(channels, h, w);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
@@ -34,6 +195,17 @@ Image read_image(const std::string& path, int channels) {
         img.at(c, y, x) = raw[((size_t)y * w + x) * channels + c] / 255.0f;
   stbi_image_free(raw);
   return img;
+}
+
+Image read_image(const std::string& path, int channels) {
+  SG_CHECK(channels == 1 || channels == 3, "read_image: channels must be 1 or 3, got ", channels);
+  std::string bytes;
+  try {
+    bytes = read_regular_file(path, kMaxImageFileBytes, "image");
+  } catch (const Error& e) {
+    throw Error(str("read_image: ", e.what()));
+  }
+  return decode_image(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), channels, path);
 }
 
 void write_png(const std::string& path, const Image& img) {
@@ -46,12 +218,20 @@ void write_png(const std::string& path, const Image& img) {
         float v = std::clamp(img.at(c, y, x), 0.f, 1.f);
         buf[((size_t)y * img.width + x) * img.channels + c] = (unsigned char)std::lround(v * 255.f);
       }
-  std::string tmp = path + ".tmp";
-  int ok = stbi_write_png(tmp.c_str(), img.width, img.height, img.channels, buf.data(),
-                          img.width * img.channels);
-  SG_CHECK(ok, "write_png: cannot write '", tmp, "'");
-  SG_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "write_png: cannot rename '", tmp, "' to '",
-           path, "'");
+  // Encode in memory (stbi_write_png would ignore a failed fwrite or fclose), then write the file
+  // whole, checked, through a temporary name.
+  std::string png;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), (size_t)size);
+  };
+  const int ok = stbi_write_png_to_func(append, &png, img.width, img.height, img.channels, buf.data(),
+                                        img.width * img.channels);
+  SG_CHECK(ok && !png.empty(), "write_png: cannot encode '", path, "'");
+  try {
+    write_file_atomic(path, png);
+  } catch (const Error& e) {
+    throw Error(str("write_png: ", e.what()));
+  }
 }
 
 // Separable resampling along one axis with a triangle filter of support max(1, scale).

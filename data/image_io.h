@@ -1,19 +1,39 @@
 // image_io.h — reading and writing image files (stb), and the geometric resampling every part of
 // the data pipeline uses: antialiased bilinear resize and rotation about the centre.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "data/image.h"
 
 namespace sg::data {
 
-// Read PNG/JPEG/BMP/... as float [0,1]. channels = 3: gray is replicated, alpha dropped;
+// The largest image decoded: width x height, read from the file's header before decoding.
+constexpr int64_t kMaxImagePixels = 4096 * 4096;  // 16,777,216 pixels
+// The largest image file read (bytes).
+constexpr uint64_t kMaxImageFileBytes = 256ull << 20;
+// "16777216 pixels (4096 x 4096)", for help texts and messages.
+std::string image_pixel_limit_text();
+
+// Read a PNG, JPEG or BMP file as float [0,1]. channels = 3: gray is replicated, alpha dropped;
 // channels = 1: RGB is converted to luma (masks, saliency maps). Throws sg::Error naming the file
-// when it is missing, unreadable or corrupt.
+// when it is missing, not a regular file (a FIFO is refused at once), larger than the limits
+// above, unreadable or corrupt.
 Image read_image(const std::string& path, int channels = 3);
 
-// Write an 8-bit PNG (values clipped to [0,1]); 1 or 3 channels. Written to a temporary file and
-// renamed, so an interrupted write never leaves a half file. Throws naming the file on failure.
+// The same from bytes in memory; `name` stands for the file in messages. `max_pixels` lowers the
+// pixel limit (the fuzzing target uses it to keep each run short).
+Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
+                   int64_t max_pixels = kMaxImagePixels);
+
+// Empty when every Huffman table (DHT) segment of a JPEG is well-formed as stb_image will read
+// it (or when the data is not a JPEG); else what is wrong, in words.
+std::string jpeg_huffman_problem(const unsigned char* data, size_t size);
+
+// Write an 8-bit PNG (values clipped to [0,1]); 1 or 3 channels. Written to a temporary file,
+// every write and the close checked, then renamed, so a failed or interrupted write never leaves a
+// half file. Throws naming the file on failure (a full disk, say).
 void write_png(const std::string& path, const Image& img);
 
 // Bilinear resize to (height, width). When shrinking, each output pixel averages its whole

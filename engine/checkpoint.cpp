@@ -10,13 +10,13 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "engine/file_io.h"
 #include "engine/json_subset.h"
 
 namespace sg {
 namespace {
 
-// Headers larger than this are refused (the reference implementation's limit).
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+constexpr uint64_t kMaxHeaderBytes = kMaxSafetensorsHeaderBytes;
 
 void check_little_endian() {
   const uint32_t one = 1;
@@ -81,8 +81,12 @@ std::string build_header(const NamedTensors& tensors, const Metadata& metadata,
   }
   h += "}";
   // Never write what the reader would refuse (e.g. a name that is not valid UTF-8).
+  SG_CHECK(h.size() <= kMaxHeaderBytes - 8, "save_safetensors: '", path, "': the header would be ", h.size(),
+           " bytes, over the limit of ", kMaxHeaderBytes);
+  SG_CHECK(tensors.size() <= kMaxSafetensorsTensors, "save_safetensors: '", path, "': ", tensors.size(),
+           " tensors, over the limit of ", kMaxSafetensorsTensors);
   try {
-    json::parse(h.data(), h.size());
+    json::validate(h.data(), h.size());
   } catch (const Error& e) {
     throw Error(str("save_safetensors: '", path, "': names or metadata do not form a valid header (",
                     e.what(), ")"));
@@ -147,45 +151,177 @@ struct Entry {
   uint64_t begin = 0, end = 0;
 };
 
-// One tensor description {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, validated
+// One tensor description {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, read and checked
 // against itself (shape, dtype, byte count); the layout of all entries is checked by the caller.
-Entry parse_entry(const std::string& name, const json::Value& v, const std::string& where) {
+// Problems with the content are recorded in *problem (the first one wins) and the value is still
+// read to its end, so that a syntax error anywhere in the header is reported first, as "malformed".
+// Returns whether the entry is good.
+bool parse_entry(json::Reader& r, const std::string& name, const std::string& where, Entry* e,
+                 std::string* problem) {
   auto bad = [&](const std::string& what) {
-    return Error(str(where, ": tensor '", name, "': ", what));
+    if (problem->empty()) *problem = str(where, ": tensor '", name, "': ", what);
+    return false;
   };
-  if (v.kind != json::Value::Kind::Object) throw bad("description is not an object");
-  for (const std::string& k : v.keys)
-    if (k != "dtype" && k != "shape" && k != "data_offsets") throw bad("unknown field '" + k + "'");
-  const json::Value* dtype = v.find("dtype");
-  const json::Value* shape = v.find("shape");
-  const json::Value* offsets = v.find("data_offsets");
-  if (!dtype || !shape || !offsets) throw bad("needs \"dtype\", \"shape\" and \"data_offsets\"");
-  if (dtype->kind != json::Value::Kind::String) throw bad("dtype is not a string");
-  if (dtype->string != "F32")
-    throw bad("unsupported dtype '" + dtype->string + "' (only F32 is supported)");
-  Entry e;
-  e.name = name;
-  if (shape->kind != json::Value::Kind::Array) throw bad("shape is not an array");
-  uint64_t numel = 1;
-  for (const json::Value& d : shape->items) {
-    if (d.kind != json::Value::Kind::Integer || d.integer < 0)
-      throw bad("shape holds something other than a non-negative integer");
-    if (d.integer > 0 && numel > (uint64_t(1) << 60) / (uint64_t)d.integer)
-      throw bad("shape is absurdly large");
-    numel *= (uint64_t)d.integer;
-    e.shape.push_back(d.integer);
+  if (r.peek() != json::Kind::Object) {
+    r.skip();
+    return bad("description is not an object");
   }
-  if (offsets->kind != json::Value::Kind::Array || offsets->items.size() != 2 ||
-      offsets->items[0].kind != json::Value::Kind::Integer ||
-      offsets->items[1].kind != json::Value::Kind::Integer || offsets->items[0].integer < 0 ||
-      offsets->items[1].integer < 0)
-    throw bad("data_offsets is not a pair of non-negative integers");
-  e.begin = (uint64_t)offsets->items[0].integer;
-  e.end = (uint64_t)offsets->items[1].integer;
-  if (e.end < e.begin || e.end - e.begin != numel * 4)
-    throw bad(str("data_offsets [", e.begin, ", ", e.end, "] do not span ", numel * 4,
-                  " bytes (shape ", shape_str(e.shape), " of F32)"));
-  return e;
+  r.begin_object();
+  bool ok = true, has_dtype = false, has_shape = false, has_offsets = false;
+  uint64_t numel = 1, offsets[2] = {0, 0};
+  e->name = name;
+  std::string key;
+  auto once = [&](bool& seen) {
+    if (seen) r.fail(str("duplicate key \"", key, "\""));
+    seen = true;
+  };
+  while (r.next_key(&key)) {
+    if (key == "dtype") {
+      once(has_dtype);
+      if (r.peek() != json::Kind::String) {
+        r.skip();
+        ok = bad("dtype is not a string");
+        continue;
+      }
+      const std::string dtype = r.get_string();
+      if (dtype != "F32") ok = bad("unsupported dtype '" + dtype + "' (only F32 is supported)");
+    } else if (key == "shape") {
+      once(has_shape);
+      if (r.peek() != json::Kind::Array) {
+        r.skip();
+        ok = bad("shape is not an array");
+        continue;
+      }
+      r.begin_array();
+      while (r.next_item()) {
+        if (r.peek() != json::Kind::Integer) {
+          r.skip();
+          ok = bad("shape holds something other than a non-negative integer");
+          continue;
+        }
+        const int64_t d = r.get_integer();
+        if (d < 0) {
+          ok = bad("shape holds something other than a non-negative integer");
+        } else if (e->shape.size() >= kMaxSafetensorsDims) {
+          ok = bad(str("shape has more than ", kMaxSafetensorsDims, " dimensions"));
+        } else if (d > 0 && numel > (uint64_t(1) << 60) / (uint64_t)d) {
+          ok = bad("shape is absurdly large");
+        } else {
+          numel *= (uint64_t)d;
+          e->shape.push_back(d);
+        }
+      }
+    } else if (key == "data_offsets") {
+      once(has_offsets);
+      if (r.peek() != json::Kind::Array) {
+        r.skip();
+        ok = bad("data_offsets is not a pair of non-negative integers");
+        continue;
+      }
+      r.begin_array();
+      size_t count = 0;
+      while (r.next_item()) {
+        if (r.peek() != json::Kind::Integer) {
+          r.skip();
+          ok = bad("data_offsets is not a pair of non-negative integers");
+        } else {
+          const int64_t v = r.get_integer();
+          if (v < 0 || count >= 2) ok = bad("data_offsets is not a pair of non-negative integers");
+          else offsets[count] = (uint64_t)v;
+        }
+        ++count;
+      }
+      if (count != 2) ok = bad("data_offsets is not a pair of non-negative integers");
+    } else {
+      r.skip();
+      ok = bad("unknown field '" + key + "'");
+    }
+  }
+  if (!has_dtype || !has_shape || !has_offsets) return bad("needs \"dtype\", \"shape\" and \"data_offsets\"");
+  if (!ok) return false;
+  e->begin = offsets[0];
+  e->end = offsets[1];
+  if (e->end < e->begin || e->end - e->begin != numel * 4)
+    return bad(str("data_offsets [", e->begin, ", ", e->end, "] do not span ", numel * 4, " bytes (shape ",
+                   shape_str(e->shape), " of F32)"));
+  return true;
+}
+
+// The header's entries and metadata. Memory stays within a small multiple of the header's size:
+// nothing but the entries and metadata is kept, their number is capped, and the entry list is
+// sized once from the header's length (an entry takes at least kMinEntryBytes of text).
+void parse_header(const std::string& header, const std::string& where, std::vector<Entry>* entries,
+                  Metadata* metadata) {
+  constexpr size_t kMinEntryBytes = 44;  // "x":{"dtype":"F32","shape":[],"data_offsets":[0,0]}
+  entries->reserve(std::min<size_t>(header.size() / kMinEntryBytes + 1, kMaxSafetensorsTensors));
+  std::string problem;
+  auto bad = [&](const std::string& what) {
+    if (problem.empty()) problem = str(where, ": ", what);
+  };
+  json::Reader r(header.data(), header.size());
+  try {
+    if (r.peek() != json::Kind::Object) {
+      r.skip();
+      r.finish();
+      throw Error(str(where, ": header is not a JSON object"));
+    }
+    r.begin_object();
+    std::string key;
+    bool has_metadata = false;
+    while (r.next_key(&key)) {
+      if (key == "__metadata__") {
+        if (has_metadata) r.fail("duplicate key \"__metadata__\"");
+        has_metadata = true;
+        if (r.peek() != json::Kind::Object) {
+          r.skip();
+          bad("__metadata__ is not an object");
+          continue;
+        }
+        r.begin_object();
+        std::string k;
+        while (r.next_key(&k)) {
+          const json::Kind kind = r.peek();
+          if (kind != json::Kind::String) {
+            r.skip();
+            bad(str("metadata value of '", k, "' has type ", json::kind_name(kind), ", not string"));
+            continue;
+          }
+          std::string v = r.get_string();
+          if (metadata->count(k)) r.fail(str("duplicate key \"", k, "\""));
+          if (metadata->size() >= kMaxSafetensorsMetadata)
+            bad(str("__metadata__ has more than ", kMaxSafetensorsMetadata, " entries"));
+          else
+            metadata->emplace(k, std::move(v));
+        }
+        continue;
+      }
+      if (key.empty()) {
+        r.skip();
+        bad("a tensor has an empty name");
+        continue;
+      }
+      if (entries->size() >= kMaxSafetensorsTensors) {
+        r.skip();
+        bad(str("more than ", kMaxSafetensorsTensors, " tensors"));
+        continue;
+      }
+      Entry e;
+      if (parse_entry(r, key, where, &e, &problem)) entries->push_back(std::move(e));
+    }
+    r.finish();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    if (msg.rfind("JSON: ", 0) == 0) throw Error(str(where, ": malformed header: ", msg));
+    throw;
+  }
+  // Duplicate tensor names, found by sorting indices (no second copy of the names).
+  std::vector<uint32_t> idx(entries->size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = (uint32_t)i;
+  std::sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return (*entries)[a].name < (*entries)[b].name; });
+  for (size_t i = 1; i < idx.size(); ++i)
+    SG_CHECK((*entries)[idx[i]].name != (*entries)[idx[i - 1]].name, where, ": malformed header: duplicate key \"",
+             (*entries)[idx[i]].name, "\"");
+  if (!problem.empty()) throw Error(problem);
 }
 
 }  // namespace
@@ -194,11 +330,12 @@ SafetensorsFile load_safetensors(const std::string& path) {
   check_little_endian();
   const std::string where = "load_safetensors: '" + path + "'";
   Fd f;
-  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  SG_CHECK(f.fd >= 0, where, ": cannot open: ", errno_text());
-  struct stat st;
-  SG_CHECK(::fstat(f.fd, &st) == 0 && S_ISREG(st.st_mode), where, ": not a regular file");
-  const uint64_t file_size = (uint64_t)st.st_size;
+  uint64_t file_size = 0;
+  try {
+    f.fd = open_regular_file(path, "checkpoint", &file_size);
+  } catch (const Error& e) {
+    throw Error(str("load_safetensors: ", e.what()));
+  }
   SG_CHECK(file_size >= 8, where, ": file of ", file_size,
            " bytes is too short for the 8-byte header length");
 
@@ -206,7 +343,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   read_exact(f.fd, len, 8, 0, path);
   uint64_t n = 0;
   for (int k = 7; k >= 0; --k) n = (n << 8) | len[k];
-  SG_CHECK(n <= kMaxHeaderBytes, where, ": header length ", n, " is absurd (limit ", kMaxHeaderBytes,
+  SG_CHECK(n <= kMaxHeaderBytes, where, ": header length ", n, " is absurd (the limit is ", kMaxHeaderBytes,
            " bytes)");
   SG_CHECK(n <= file_size - 8, where, ": header length ", n, " runs past the end of the file (",
            file_size, " bytes)");
@@ -215,36 +352,17 @@ SafetensorsFile load_safetensors(const std::string& path) {
   read_exact(f.fd, header.data(), n, 8, path);
   SG_CHECK(header[0] == '{', where, ": header does not start with '{'");
 
-  json::Value root;
-  try {
-    root = json::parse(header.data(), header.size());
-  } catch (const Error& e) {
-    throw Error(str(where, ": malformed header: ", e.what()));
-  }
-  SG_CHECK(root.kind == json::Value::Kind::Object, where, ": header is not a JSON object");
-
   SafetensorsFile out;
   std::vector<Entry> entries;
-  for (size_t i = 0; i < root.keys.size(); ++i) {
-    const std::string& key = root.keys[i];
-    const json::Value& v = root.values[i];
-    if (key == "__metadata__") {
-      SG_CHECK(v.kind == json::Value::Kind::Object, where, ": __metadata__ is not an object");
-      for (size_t k = 0; k < v.keys.size(); ++k) {
-        SG_CHECK(v.values[k].kind == json::Value::Kind::String, where, ": metadata value of '",
-                 v.keys[k], "' has type ", json::kind_name(v.values[k].kind), ", not string");
-        out.metadata[v.keys[k]] = v.values[k].string;
-      }
-      continue;
-    }
-    entries.push_back(parse_entry(key, v, where));
-  }
+  parse_header(header, where, &entries, &out.metadata);
+  std::string().swap(header);  // not needed any more
 
   // The data buffer must be tiled exactly: sorted by offset, each tensor starts where the previous
   // one ended, the first at 0 and the last at the end of the file (no overlaps, holes or trailing
   // bytes: the format forbids them).
   const uint64_t buffer_size = file_size - 8 - n;
   std::vector<const Entry*> order;
+  order.reserve(entries.size());
   for (const Entry& e : entries) order.push_back(&e);
   std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
     return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
@@ -262,6 +380,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   SG_CHECK(expected == buffer_size, where, ": ", buffer_size - expected,
            " trailing bytes after the last tensor (the data buffer must be fully indexed)");
 
+  out.tensors.reserve(entries.size());
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, Device::CPU);
     read_exact(f.fd, t.data(), (size_t)(e.end - e.begin), 8 + n + e.begin, path);

@@ -23,6 +23,15 @@ namespace sg {
 
 using Metadata = std::map<std::string, std::string>;
 
+// Limits of the reader (and the writer, which never writes what the reader refuses). They bound the
+// memory a hostile header can claim: a header is read only up to this size, and what is kept of it
+// (tensor descriptions, metadata) is capped, so loading costs at most a small multiple of the
+// header's size beyond the tensors' data.
+constexpr uint64_t kMaxSafetensorsHeaderBytes = 16ull << 20;  // 16 MiB
+constexpr size_t kMaxSafetensorsTensors = 65536;
+constexpr size_t kMaxSafetensorsMetadata = 1024;            // metadata entries
+constexpr size_t kMaxSafetensorsDims = 16;                  // dimensions of one tensor
+
 struct SafetensorsFile {
   NamedTensors tensors;  // CPU tensors, in header order
   Metadata metadata;

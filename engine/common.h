@@ -70,6 +70,19 @@ inline bool parse_int64(const std::string& s, int64_t* out) {
     return false;
   }
 }
+// Digits only (no sign, no spaces), within uint64.
+inline bool parse_uint64(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t x = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    const uint64_t d = (uint64_t)(c - '0');
+    if (x > (UINT64_MAX - d) / 10) return false;
+    x = x * 10 + d;
+  }
+  *out = x;
+  return true;
+}
 template <typename Float>  // float or double, parsed at that precision
 bool parse_number(const std::string& s, Float* out) {
   try {

@@ -1,9 +1,15 @@
-// json_subset.h — a small strict JSON reader and string quoting, for the safetensors header.
+// json_subset.h — a small strict JSON reader and string quoting, for the safetensors header and
+// config.json.
 //
-// Reads the subset that header uses: objects, arrays, strings (all escapes, \uXXXX with surrogate
+// Reads the subset those files use: objects, arrays, strings (all escapes, \uXXXX with surrogate
 // pairs, UTF-8 validated) and integers. Anything else (fractions, exponents, true/false/null),
 // duplicate keys, trailing characters other than whitespace, nesting deeper than 64 levels or
-// integers beyond int64 are rejected with sg::Error("... at byte N"). It never reads past `size`.
+// integers beyond int64 are rejected with sg::Error("JSON: ... at byte N"). It never reads past
+// `size`.
+//
+// The reader pulls one value at a time and builds no tree: a caller keeps only what it needs, so
+// the memory for a document stays within a small multiple of its size whatever it holds (a tree
+// of generic nodes costs a hundred times the text of `[0,0,0,...]`).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,23 +18,48 @@
 
 namespace sg::json {
 
-struct Value {
-  enum class Kind { Object, Array, String, Integer };
-  Kind kind = Kind::Object;
-  std::string string;               // Kind::String
-  int64_t integer = 0;              // Kind::Integer
-  std::vector<Value> items;         // Kind::Array
-  std::vector<std::string> keys;    // Kind::Object, in document order ...
-  std::vector<Value> values;        // ... with their values
+enum class Kind { Object, Array, String, Integer };
+const char* kind_name(Kind k);
 
-  // The member called `key` of an object, or nullptr.
-  const Value* find(const std::string& key) const;
+class Reader {
+ public:
+  Reader(const char* data, size_t size);
+
+  // The kind of the next value (leading whitespace skipped); throws when no value starts here.
+  Kind peek();
+  // Objects: begin_object(), then next_key(&key) / value ... until next_key returns false (the
+  // closing brace is consumed). Duplicate keys are the caller's to detect (skip() detects them).
+  void begin_object();
+  bool next_key(std::string* key);
+  // Arrays: begin_array(), then next_item() / value ... until next_item returns false.
+  void begin_array();
+  bool next_item();
+  std::string get_string();
+  int64_t get_integer();
+  // Read and check any value (duplicate keys included) without keeping it.
+  void skip();
+  // Only whitespace may follow the document's value.
+  void finish();
+
+  size_t offset() const { return i_; }
+  [[noreturn]] void fail(const std::string& what) const;
+
+ private:
+  bool at_end() const { return i_ >= n_; }
+  char peek_char() const { return at_end() ? '\0' : d_[i_]; }
+  void expect(char c);
+  void skip_ws();
+  void enter();
+  unsigned hex4();
+  size_t utf8_length() const;
+
+  const char* d_;
+  size_t n_, i_ = 0;
+  std::vector<bool> first_;  // per open container: no member read yet
 };
 
-const char* kind_name(Value::Kind k);
-
-// Parse one JSON value spanning data[0, size) (surrounding whitespace allowed).
-Value parse(const char* data, size_t size);
+// Check that data[0, size) is one valid document (surrounding whitespace allowed).
+void validate(const char* data, size_t size);
 
 // `s` as a JSON string literal, quotes included (", \ and control characters escaped).
 std::string quote(const std::string& s);

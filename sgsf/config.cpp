@@ -1,13 +1,17 @@
 // config.cpp — presets, validation and (de)serialisation of TrainConfig.
 #include "sgsf/config.h"
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#include <type_traits>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <vector>
 
 #include "engine/common.h"
+#include "engine/file_io.h"
 #include "engine/json_subset.h"
 
 namespace sg::sgsf {
@@ -40,13 +44,25 @@ std::string fmt(float v) {
 }
 float parse_float(const std::string& key, const std::string& v) {
   float f = 0;
-  SG_CHECK(parse_number(v, &f), "config: '", key, "' expects a number, got '", v, "'");
+  SG_CHECK(parse_number(v, &f) && std::isfinite(f), "config: '", key, "' expects a finite number, got '", v, "'");
   return f;
 }
-int64_t parse_int(const std::string& key, const std::string& v) {
-  int64_t i = 0;
-  SG_CHECK(parse_int64(v, &i), "config: '", key, "' expects an integer, got '", v, "'");
-  return i;
+// An integer that fits the field's type exactly (no silent truncation of "4294967300" to 4).
+template <typename T>
+T parse_int(const std::string& key, const std::string& v) {
+  if constexpr (std::is_unsigned_v<T>) {
+    uint64_t u = 0;
+    SG_CHECK(parse_uint64(v, &u), "config: '", key, "' expects an integer from 0 to ",
+             std::numeric_limits<uint64_t>::max(), ", got '", v, "'");
+    return (T)u;
+  } else {
+    int64_t i = 0;
+    SG_CHECK(parse_int64(v, &i), "config: '", key, "' expects an integer, got '", v, "'");
+    SG_CHECK(i >= (int64_t)std::numeric_limits<T>::min() && i <= (int64_t)std::numeric_limits<T>::max(), "config: '",
+             key, "' is out of range: ", v, " (", std::numeric_limits<T>::min(), " to ",
+             std::numeric_limits<T>::max(), ")");
+    return (T)i;
+  }
 }
 bool parse_bool(const std::string& key, const std::string& v) {
   if (v == "1" || v == "true") return true;
@@ -55,7 +71,7 @@ bool parse_bool(const std::string& key, const std::string& v) {
 }
 
 #define SG_STR_FIELD(name) {#name, [](const TrainConfig& c) { return c.name; }, [](TrainConfig& c, const std::string& v) { c.name = v; }}
-#define SG_INT_FIELD(name) {#name, [](const TrainConfig& c) { return std::to_string(c.name); }, [](TrainConfig& c, const std::string& v) { c.name = (decltype(c.name))parse_int(#name, v); }}
+#define SG_INT_FIELD(name) {#name, [](const TrainConfig& c) { return std::to_string(c.name); }, [](TrainConfig& c, const std::string& v) { c.name = parse_int<decltype(c.name)>(#name, v); }}
 #define SG_FLOAT_FIELD(name) {#name, [](const TrainConfig& c) { return fmt(c.name); }, [](TrainConfig& c, const std::string& v) { c.name = parse_float(#name, v); }}
 #define SG_BOOL_FIELD(name) {#name, [](const TrainConfig& c) { return std::string(c.name ? "true" : "false"); }, [](TrainConfig& c, const std::string& v) { c.name = parse_bool(#name, v); }}
 
@@ -95,8 +111,13 @@ TrainConfig from_key_values(const KeyValues& kv) {
 
 void validate(const TrainConfig& c) {
   SG_CHECK(c.width >= 1 && c.width <= 1024, "config: width must be in [1, 1024], got ", c.width);
-  SG_CHECK(c.size >= 16 && c.size % 8 == 0, "config: size must be a multiple of 8 and at least 16, got ", c.size);
-  SG_CHECK(c.batch >= 1, "config: batch must be at least 1, got ", c.batch);
+  SG_CHECK(c.size >= 16 && c.size <= kMaxSize && c.size % 8 == 0, "config: size must be a multiple of 8 from 16 to ",
+           kMaxSize, ", got ", c.size);
+  SG_CHECK(c.batch >= 1 && c.batch <= kMaxBatch, "config: batch must be from 1 to ", kMaxBatch, ", got ", c.batch);
+  SG_CHECK((int64_t)c.batch * c.size * c.size <= kMaxBatchPixels, "config: batch x size x size must be at most ",
+           kMaxBatchPixels, " pixels, got ", c.batch, " x ", c.size, " x ", c.size, " = ",
+           (int64_t)c.batch * c.size * c.size);
+  SG_CHECK(c.iterations >= 0, "config: iterations must be >= 0, got ", c.iterations);
   SG_CHECK(c.epochs >= 1 || c.iterations > 0, "config: epochs must be at least 1, got ", c.epochs);
   SG_CHECK(c.lr > 0, "config: lr must be positive, got ", c.lr);
   SG_CHECK(c.warmup >= 0 && c.warmup < 1, "config: warmup must be in [0, 1), got ", c.warmup);
@@ -107,7 +128,11 @@ void validate(const TrainConfig& c) {
   SG_CHECK(c.forge_prob >= 0 && c.forge_prob <= 1, "config: forge_prob must be in [0, 1]");
   SG_CHECK(c.rotate_prob >= 0 && c.rotate_prob <= 1, "config: rotate_prob must be in [0, 1]");
   SG_CHECK(c.lambda >= 0, "config: lambda must be >= 0");
-  SG_CHECK(c.workers >= 1 && c.workers <= 64, "config: workers must be in [1, 64]");
+  SG_CHECK(c.workers >= 1 && c.workers <= kMaxWorkers, "config: workers must be from 1 to ", kMaxWorkers, ", got ",
+           c.workers);
+  SG_CHECK(c.checkpoint_every >= 0, "config: checkpoint_every must be >= 0, got ", c.checkpoint_every);
+  SG_CHECK(c.log_every >= 1, "config: log_every must be at least 1, got ", c.log_every);
+  SG_CHECK(c.save_forged >= 0, "config: save_forged must be >= 0, got ", c.save_forged);
   SG_CHECK(c.guidance == "decoder" || c.guidance == "encoder", "config: guidance must be decoder or encoder, got '",
            c.guidance, "'");
 }
@@ -119,39 +144,44 @@ void write_config_json(const std::string& path, const TrainConfig& c) {
   size_t i = 0;
   for (const auto& [k, v] : kv) o << "  " << json::quote(k) << ": " << json::quote(v) << (++i < kv.size() ? ",\n" : "\n");
   o << "}\n";
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    SG_CHECK(f.good(), "config: cannot write '", tmp, "'");
-    f << o.str();
-    f.flush();
-    SG_CHECK(f.good(), "config: write to '", tmp, "' failed");
-  }
-  SG_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "config: cannot rename '", tmp, "' to '", path, "'");
+  write_file_atomic(path, o.str());
 }
 
-TrainConfig read_config_json(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  SG_CHECK(f.good(), "config: cannot open '", path, "'");
-  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  json::Value v;
-  try {
-    v = json::parse(text.data(), text.size());
-  } catch (const Error& e) {
-    throw Error(str("config: '", path, "' is not valid JSON: ", e.what()));
-  }
-  SG_CHECK(v.kind == json::Value::Kind::Object, "config: '", path, "' must hold a JSON object");
+TrainConfig parse_config_json(const std::string& text, const std::string& path) {
   KeyValues kv;
-  for (size_t i = 0; i < v.keys.size(); ++i) {
-    SG_CHECK(v.values[i].kind == json::Value::Kind::String, "config: '", path, "': value of '", v.keys[i],
-             "' must be a string");
-    kv[v.keys[i]] = v.values[i].string;
+  json::Reader r(text.data(), text.size());
+  try {
+    if (r.peek() != json::Kind::Object) throw Error(str("config: '", path, "' must hold a JSON object"));
+    r.begin_object();
+    std::string key;
+    while (r.next_key(&key)) {
+      const json::Kind kind = r.peek();
+      SG_CHECK(kind == json::Kind::String, "config: '", path, "': value of '", key, "' must be a string, not ",
+               json::kind_name(kind));
+      SG_CHECK(kv.emplace(key, r.get_string()).second, "config: '", path, "': key '", key, "' appears twice");
+      SG_CHECK(kv.size() <= 256, "config: '", path, "' has more than 256 keys");
+    }
+    r.finish();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    if (msg.rfind("JSON: ", 0) == 0) throw Error(str("config: '", path, "' is not valid JSON: ", msg));
+    throw;
   }
   try {
     return from_key_values(kv);
   } catch (const Error& e) {
     throw Error(str("config: '", path, "': ", e.what()));
   }
+}
+
+TrainConfig read_config_json(const std::string& path) {
+  std::string text;
+  try {
+    text = read_regular_file(path, kMaxConfigBytes, "config");
+  } catch (const Error& e) {
+    throw Error(str("config: ", e.what()));
+  }
+  return parse_config_json(text, path);
 }
 
 }  // namespace sg::sgsf

@@ -52,6 +52,13 @@ struct TrainConfig {
   int64_t stop_at_iteration = -1;
 };
 
+// Limits, checked by validate() (and by the programs' option parsers, which say which option).
+constexpr int kMaxSize = 1024;                   // input side s
+constexpr int kMaxBatch = 256;                   // batch size
+constexpr int64_t kMaxBatchPixels = 1ll << 24;   // batch x s x s: bounds the loader's buffers
+constexpr int kMaxWorkers = 64;                  // loader threads
+constexpr uint64_t kMaxConfigBytes = 1u << 20;   // config.json
+
 // Fill the model/schedule fields of `c` from a preset name (throws on an unknown name).
 void apply_preset(TrainConfig& c, const std::string& preset);
 
@@ -65,6 +72,9 @@ void validate(const TrainConfig& c);
 
 // config.json: a flat JSON object of strings (written atomically), and its reader.
 void write_config_json(const std::string& path, const TrainConfig& c);
+// Reads only a regular file of at most kMaxConfigBytes; every error names the file.
 TrainConfig read_config_json(const std::string& path);
+// The same from text already read (`path` names it in messages).
+TrainConfig parse_config_json(const std::string& text, const std::string& path);
 
 }  // namespace sg::sgsf

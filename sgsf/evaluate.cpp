@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -17,6 +16,7 @@
 #include "data/image_io.h"
 #include "data/loader.h"
 #include "engine/checkpoint.h"
+#include "engine/file_io.h"
 #include "engine/json_subset.h"
 #include "sgsf/contrast.h"
 #include "sgsf/metrics.h"
@@ -204,16 +204,14 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
 
   // ---- files -------------------------------------------------------------------------------
   {
-    std::ofstream csv(fs::path(out) / "scores.csv");
+    std::ostringstream csv;
     csv << "path,defect,label,score,guidance\n";
     for (size_t i = 0; i < test.size(); ++i)
       csv << test[i].relpath << "," << test[i].defect << "," << test[i].label << "," << std::setprecision(7)
           << inf.scores[i] << "," << ds.train[(size_t)inf.guide[i]].relpath << "\n";
+    write_file_atomic((fs::path(out) / "scores.csv").string(), csv.str());
   }
-  {
-    std::ofstream js(fs::path(out) / "report.json");
-    js << metrics_json({m}) << "\n";
-  }
+  write_file_atomic((fs::path(out) / "report.json").string(), metrics_json({m}) + "\n");
   int n_overlays = opt.overlays < 0 ? (int)test.size() : std::min(opt.overlays, (int)test.size());
   if (n_overlays > 0) {
     fs::path dir = fs::path(out) / "overlays";
@@ -241,8 +239,12 @@ void score_images(const EvalOptions& opt, const std::string& path) {
     s.defect = "unknown";
     samples.push_back(s);
   };
-  SG_CHECK(fs::exists(path), "--score: '", path, "' does not exist");
-  if (fs::is_directory(path)) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  SG_CHECK(fs::exists(st), "--score: '", path, "' does not exist");
+  SG_CHECK(fs::is_directory(st) || fs::is_regular_file(st), "--score: '", path,
+           "' is neither an image file nor a folder (a FIFO, socket or device is not read)");
+  if (fs::is_directory(st)) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(path))
       if (e.is_regular_file() && data::is_image_file(e.path().filename().string())) files.push_back(e.path());
@@ -256,14 +258,16 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   std::vector<data::TestImage> train = data::load_test_images(rd.ds.train, cfg.size, opt.workers);
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
   Inference inf = infer(*run.model, imgs, train, opt.batch, dev, opt.progress);
-  std::ofstream csv(fs::path(out) / "scores.csv");
+  std::ostringstream csv;
   csv << "path,score\n";
   for (size_t i = 0; i < imgs.size(); ++i) {
     csv << samples[i].path << "," << std::setprecision(7) << inf.scores[i] << "\n";
     heatmap_overlay_png((fs::path(out) / (safe_name(samples[i].relpath) + ".png")).string(), imgs[i].image,
                         inf.maps[i].data(), nullptr, cfg.size, cfg.size);
-    std::cout << samples[i].path << "\t" << std::setprecision(4) << inf.scores[i] << "\n";
   }
+  write_file_atomic((fs::path(out) / "scores.csv").string(), csv.str());
+  for (size_t i = 0; i < imgs.size(); ++i)
+    std::cout << samples[i].path << "\t" << std::setprecision(4) << inf.scores[i] << "\n";
   std::cerr << "scores and maps written to " << out << "\n";
 }
 

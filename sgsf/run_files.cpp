@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "data/image_io.h"
@@ -27,24 +28,13 @@ std::string log_lines_through(const std::string& path, int64_t last) {
 }
 }  // namespace
 
-RunLog::RunLog(const std::string& path, bool append, int64_t resume_from) : path_(path) {
-  if (append) {  // rewrite the kept lines through a temporary file, so a crash loses none of them
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream t(tmp, std::ios::trunc);
-      t << log_lines_through(path, resume_from);
-      SG_CHECK(t.good(), "train: cannot write '", tmp, "'");
-    }
-    SG_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "train: cannot rename '", tmp, "' to '", path, "'");
-  }
-  f_.open(path, append ? std::ios::app : std::ios::trunc);
-  SG_CHECK(f_.good(), "train: cannot write the log '", path, "'");
+RunLog::RunLog(const std::string& path, bool append, int64_t resume_from) {
+  // When resuming, rewrite the kept lines through a temporary file, so a crash loses none of them.
+  if (append) write_file_atomic(path, log_lines_through(path, resume_from));
+  f_ = AppendFile(path, !append);
 }
 
-void RunLog::write(const std::string& line) {
-  f_ << line << "\n";
-  f_.flush();
-}
+void RunLog::write(const std::string& line) { f_.append(line + "\n"); }
 
 void WindowStats::add(float loss, float l2, float ssim, float focal, float mask_area, float nonempty,
                       int segmenting) {

@@ -6,11 +6,13 @@
 #include <string>
 
 #include "data/loader.h"
+#include "engine/file_io.h"
 #include "sgsf/sgsf_ops.h"
 
 namespace sg::sgsf {
 
-// Appends one JSON object per line to <out>/train_log.jsonl (truncated unless resuming).
+// Appends one JSON object per line to <out>/train_log.jsonl (truncated unless resuming). Every write
+// is checked: a failed one (a full disk) is cut off again and throws naming the file.
 class RunLog {
  public:
   // When appending, lines logged after iteration `resume_from` are dropped first: a run that
@@ -20,8 +22,7 @@ class RunLog {
   void write(const std::string& json_line);
 
  private:
-  std::ofstream f_;
-  std::string path_;
+  AppendFile f_;
 };
 
 // Means of the loss terms and SAM statistics over the iterations since the last reset().

@@ -12,6 +12,7 @@
 #include "sgsf/trainer.h"
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -86,7 +87,7 @@ StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& 
   return L;
 }
 
-TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool>* stop, bool progress) {
+TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>* stop, bool progress) {
   TrainConfig cfg = cfg_in;
   validate(cfg);
   SG_CHECK(!cfg.data.empty(), "train: no dataset given (--data)");
@@ -163,7 +164,9 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
     load_into(model.state(), strip_prefix("model.", f.tensors), ckpt);
     load_into(opt.state(), strip_prefix("optim.", f.tensors), ckpt);
     contrast = contrast_from_tensor(find_tensor(f.tensors, "contrast_sets"));
-    start = std::stoll(f.metadata.at("iteration"));
+    const std::string at = f.metadata.count("iteration") ? f.metadata.at("iteration") : std::string("(missing)");
+    SG_CHECK(parse_int64(at, &start) && start >= 0 && start <= total, "--resume: '", ckpt,
+             "': the metadata key 'iteration' holds '", at, "', not an iteration from 0 to ", total);
     if (!contrast.empty()) loader.set_contrast_sets(contrast);
     loader.seek(start);
     std::cerr << "resumed from " << ckpt << " at iteration " << start << " of " << total << "\n";
@@ -196,14 +199,29 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
   WindowStats window;
   int forged_saved = 0;
   const int64_t refresh_every = (int64_t)cfg.contrast_refresh * per_epoch;
+  // A log line or preview image that cannot be written (a full disk, say) ends training with an
+  // error, but first the checkpoint of the iterations done is saved, if the disk allows.
+  auto output_failed = [&](const Error& e, int64_t done) -> Error {
+    bar.finish();
+    std::string saved;
+    try {
+      save(done);
+      saved = str("checkpoint saved at iteration ", done, " to ", ckpt, " (continue with --resume)");
+    } catch (const Error& e2) {
+      saved = str("the checkpoint could not be saved either (", e2.what(), "); ",
+                  fs::exists(ckpt) ? "the previous one is kept" : "none was written");
+    }
+    return Error(str(e.what(), "; training stopped, ", saved));
+  };
   for (int64_t it = start; it < total; ++it) {
     const bool asked = it == cfg.stop_at_iteration;
-    if (asked || (stop && stop->load())) {
+    const int signal = stop ? stop->load() : 0;
+    if (asked || signal != 0) {
       bar.finish();
       save(it);
-      std::cerr << (asked ? "stopped" : "interrupted") << ": checkpoint saved at iteration " << it << " to "
-                << ckpt << " (continue with --resume)\n";
-      result.status = kTrainInterrupted;
+      std::cerr << (asked ? "stopped" : signal == SIGTERM ? "terminated (SIGTERM)" : "interrupted")
+                << ": checkpoint saved at iteration " << it << " to " << ckpt << " (continue with --resume)\n";
+      result.status = !asked && signal == SIGTERM ? kTrainTerminated : kTrainInterrupted;
       result.iterations_done = it;
       result.checkpoint = ckpt;
       return result;
@@ -231,7 +249,13 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
       }
       mask_area /= (float)fg.mask_fraction.size();
       nonempty /= (float)fg.mask_fraction.size();
-      if (forged_saved < cfg.save_forged) forged_saved += save_forged_samples(cfg.out, b, fg, cfg.save_forged - forged_saved);
+      if (forged_saved < cfg.save_forged) {
+        try {
+          forged_saved += save_forged_samples(cfg.out, b, fg, cfg.save_forged - forged_saved);
+        } catch (const Error& e) {
+          throw output_failed(e, it);
+        }
+      }
       L = training_losses(model, fg.image, b.guidance, fg.mask, false, cfg.lambda, cfg.gamma);
     }
     const float loss_v = L.loss.item();
@@ -257,8 +281,12 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<bool
     bar.update(it - start + 1, str("epoch ", epoch, "/", total_epochs, warm ? " warm-up" : ""),
                window.progress_text(bar.elapsed_seconds(), it - start + 1, cfg.batch));
     if ((it + 1) % cfg.log_every == 0 || it + 1 == total) {
-      log.write(window.json_line(it + 1, epoch, sched.lr(it), bar.elapsed_seconds(), it - start + 1, cfg.batch,
-                                 loader.saliency_fallbacks()));
+      try {
+        log.write(window.json_line(it + 1, epoch, sched.lr(it), bar.elapsed_seconds(), it - start + 1, cfg.batch,
+                                   loader.saliency_fallbacks()));
+      } catch (const Error& e) {
+        throw output_failed(e, it + 1);
+      }
       result.last_loss = window.mean_loss();
       window.reset();
     }

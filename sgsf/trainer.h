@@ -9,8 +9,10 @@
 
 namespace sg::sgsf {
 
-// Exit codes of a training run (also those of sgsf_train).
-enum TrainStatus { kTrainOk = 0, kTrainInterrupted = 130, kTrainDiverged = 3 };
+// Exit codes of a training run (also those of sgsf_train): 130 after SIGINT (Ctrl-C) and 143 after
+// SIGTERM, each once the checkpoint is saved (128 + the signal's number, as a shell reports a
+// process that a signal ended); 3 when the loss diverged. Errors exit with 1.
+enum TrainStatus { kTrainOk = 0, kTrainInterrupted = 130, kTrainTerminated = 143, kTrainDiverged = 3 };
 
 // What training reports back (for the app's summary and for tests).
 struct TrainResult {
@@ -24,9 +26,11 @@ struct TrainResult {
 // Train per `config`, writing into config.out: checkpoint.safetensors (model + optimiser +
 // contrast sets + config metadata), config.json, train_log.jsonl, and forged/*.png on request.
 // With `resume`, continue from config.out/checkpoint.safetensors (same result as not stopping).
-// `stop` (e.g. set by SIGINT), or reaching config.stop_at_iteration, makes it save a checkpoint and
-// return kTrainInterrupted.
-TrainResult train(const TrainConfig& config, bool resume, const std::atomic<bool>* stop = nullptr,
+// `stop` set to a signal's number (SIGINT, SIGTERM; any non-zero value), or reaching
+// config.stop_at_iteration, makes it save a checkpoint and return kTrainTerminated for SIGTERM,
+// kTrainInterrupted otherwise. A failed write of a log line or preview image also saves the
+// checkpoint (when the disk allows) before the error is thrown.
+TrainResult train(const TrainConfig& config, bool resume, const std::atomic<int>* stop = nullptr,
                   bool progress = true);
 
 class SGSFModel;

@@ -1,6 +1,8 @@
 // data_test_util.h — helpers for the data-pipeline tests: a scratch folder under the build folder
 // (next to the test executable), and tiny image/mask writers.
 #pragma once
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include <string>
 
 #include "data/image_io.h"
+#include "tests/hostile_files.h"
 #include "engine/rng.h"
 
 namespace sg::test {
@@ -61,7 +64,32 @@ inline void write_mask(const std::filesystem::path& p, int h, int w, int y0 = 0,
 
 inline void write_text(const std::filesystem::path& p, const std::string& text) {
   std::filesystem::create_directories(p.parent_path());
-  std::ofstream(p) << text;
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// While alive, every file this process writes is limited to `bytes` (RLIMIT_FSIZE; SIGXFSZ is
+// ignored, so a write past the limit fails with EFBIG, the way a write to a full disk fails).
+struct FileSizeLimit {
+  struct rlimit saved;
+  void (*old_handler)(int);
+  explicit FileSizeLimit(uint64_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved);
+    struct rlimit lim = saved;
+    lim.rlim_cur = (rlim_t)bytes;
+    old_handler = signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, old_handler);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+};
+
+inline std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
 }  // namespace sg::test

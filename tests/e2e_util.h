@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -228,14 +229,42 @@ inline ProgramResult wait_program(pid_t pid, const fs::path& out_file, const fs:
   return r;
 }
 
-// Run `program` (a name beside the test executable) with `args` to completion; its output goes
-// through files in `scratch`.
+// Run `program` (a name beside the test executable) with `args` to completion (killed after
+// `timeout_s` seconds); its output goes through files in `scratch`.
 inline ProgramResult run_program(const std::string& program, const std::vector<std::string>& args,
-                                 const fs::path& scratch) {
+                                 const fs::path& scratch, double timeout_s = 300) {
   std::vector<std::string> all = {program_path(program)};
   all.insert(all.end(), args.begin(), args.end());
   fs::path o = scratch / (program + ".out"), e = scratch / (program + ".err");
-  return wait_program(spawn(all, o, e), o, e);
+  return wait_program(spawn(all, o, e), o, e, timeout_s);
+}
+
+// The same, with every file the program writes limited to `max_file_bytes` (RLIMIT_FSIZE, with
+// SIGXFSZ ignored): a write past the limit fails with EFBIG, as a write to a full disk fails with
+// ENOSPC. Needs neither root nor a special filesystem. (Its stdout and stderr files are created by
+// this process, so only what it writes to them counts.)
+inline ProgramResult run_program_file_limit(const std::string& program, const std::vector<std::string>& args,
+                                            const fs::path& scratch, uint64_t max_file_bytes) {
+  std::vector<std::string> all = {program_path(program)};
+  all.insert(all.end(), args.begin(), args.end());
+  fs::path o = scratch / (program + ".out"), e = scratch / (program + ".err");
+  struct rlimit saved;
+  getrlimit(RLIMIT_FSIZE, &saved);
+  struct rlimit lim = saved;
+  lim.rlim_cur = (rlim_t)max_file_bytes;
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);  // ignored signals stay ignored in the child
+  setrlimit(RLIMIT_FSIZE, &lim);
+  pid_t pid = -1;
+  try {
+    pid = spawn(all, o, e);
+  } catch (...) {
+    setrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, old_handler);
+    throw;
+  }
+  setrlimit(RLIMIT_FSIZE, &saved);
+  signal(SIGXFSZ, old_handler);
+  return wait_program(pid, o, e);
 }
 
 }  // namespace sg::test

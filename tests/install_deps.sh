@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Install the Debian packages the build needs, if any is missing: a C++17 compiler, CMake >= 3.25,
-# Ninja, Eigen, doctest and stb; with --emulation also Boost.Context, for the emulated CUDA device
-# that CI runs the gpu tests on, and ccache, so that its second build reuses most of the first's
-# objects. (The CUDA toolkit, when present, is used; it is never installed.)
-# Usage: bash tests/install_deps.sh [--emulation]
+# Ninja, Eigen, doctest and stb. (The CUDA toolkit, when present, is used; it is never installed.)
+# Options (any number):
+#   --emulation   Boost.Context, for the emulated CUDA device that CI runs the gpu tests on, and
+#                 ccache, so that its second build reuses most of the first's objects;
+#   --sanitizers  clang with its libFuzzer and sanitizer runtimes and LLVM's OpenMP, for
+#                 tests/sanitizers.sh and tests/fuzz.sh.
+# Usage: bash tests/install_deps.sh [--emulation] [--sanitizers]
 set -euo pipefail
 pkgs=(g++ cmake ninja-build libeigen3-dev doctest-dev libstb-dev)
-[ "${1:-}" = "--emulation" ] && pkgs+=(libboost-context-dev ccache)
+for opt in "$@"; do
+  case "$opt" in
+    --emulation) pkgs+=(libboost-context-dev ccache) ;;
+    --sanitizers) pkgs+=(clang libclang-rt-dev libomp-dev) ;;
+    *) echo "install_deps.sh: unknown option '$opt'" >&2; exit 2 ;;
+  esac
+done
 need=()
 for pkg in "${pkgs[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -2,7 +2,8 @@
 # Build everything (CUDA code too, when nvcc is present) and run every test with ctest. Then run
 # every `gpu`-labelled test on the emulated CUDA device (engine/cuda_emu, no GPU needed) in a
 # second build folder, so every CUDA kernel runs in every run; there, a test that printed SKIPPED
-# is a failure. A machine with a GPU runs the gpu tests on the device too (first step).
+# is a failure. A machine with a GPU runs the gpu tests on the device too (first step). Last, the
+# sanitizer job (SGSF_SANITIZERS=0 leaves it out).
 # Usage: bash tests/run_tests.sh [build-dir]     (default: build; the emulated build: <build-dir>-emu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,12 @@ if grep -q "SKIPPED" "$EMU/Testing/Temporary/LastTest.log"; then
   exit 1
 fi
 echo "emulated device: every gpu test ran and passed (build $((built - start)) s, tests $(($(date +%s) - built)) s)"
+
+# ---- sanitizer job ------------------------------------------------------------------------------
+# The CPU test suite (but the two end-to-end suites, see tests/sanitizers.sh) under
+# AddressSanitizer + UndefinedBehaviorSanitizer in its own folder, build-asan/, then each libFuzzer
+# target for 30 s. It needs clang, installed here when missing. SGSF_SANITIZERS=0 leaves it out.
+if [ "${SGSF_SANITIZERS:-1}" != 0 ]; then
+  bash tests/install_deps.sh --sanitizers
+  bash tests/sanitizers.sh 30
+fi

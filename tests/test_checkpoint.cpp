@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
+#include <atomic>
 #include <cstdlib>
+#include <new>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +19,32 @@
 #include "tests/test_util.h"
 
 using namespace sg;
+
+// ---- heap accounting: every operator new of this test executable counts its bytes, so a test can
+// measure the peak that one call adds (the checkpoint header test below).
+namespace {
+std::atomic<size_t> g_live{0}, g_peak{0};
+void* counted_alloc(size_t n) {
+  void* p = std::malloc(n ? n : 1);
+  if (!p) throw std::bad_alloc();
+  const size_t now = g_live += malloc_usable_size(p);
+  size_t peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+  return p;
+}
+void counted_free(void* p) noexcept {
+  if (!p) return;
+  g_live -= malloc_usable_size(p);
+  std::free(p);
+}
+}  // namespace
+void* operator new(size_t n) { return counted_alloc(n); }
+void* operator new[](size_t n) { return counted_alloc(n); }
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete[](void* p) noexcept { counted_free(p); }
+void operator delete(void* p, size_t) noexcept { counted_free(p); }
+void operator delete[](void* p, size_t) noexcept { counted_free(p); }
 
 namespace {
 
@@ -81,7 +111,8 @@ void expect_rejected(const std::string& name, const std::string& bytes, const st
 
 bool bit_equal(const Tensor& a, const Tensor& b) {
   std::vector<float> x = a.to_vector(), y = b.to_vector();
-  return a.shape() == b.shape() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+  return a.shape() == b.shape() && x.size() == y.size() &&
+         (x.empty() || std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0);
 }
 
 }  // namespace
@@ -163,6 +194,66 @@ TEST_CASE("damaged and hostile files are rejected with the file named") {
                                                "\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", two), "overlaps");
   expect_rejected("offsets_gap", make_file("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", two), "gap");
   expect_rejected("metadata_not_string", make_file("{\"__metadata__\":{\"epoch\":3}}", ""), "not string");
+}
+
+TEST_CASE("header limits: size, dimensions, metadata entries") {
+  // Just over the limit: refused from the length field, before anything is read.
+  expect_rejected("header_over_limit", le64(kMaxSafetensorsHeaderBytes + 1) + "{}", "is absurd (the limit is 16777216");
+  std::string dims = "{\"x\":{\"dtype\":\"F32\",\"shape\":[";
+  for (int k = 0; k < 17; ++k) dims += k ? ",1" : "1";
+  dims += "],\"data_offsets\":[0,4]}}";
+  expect_rejected("dims17", make_file(dims, floats({1.f})), "more than 16 dimensions");
+  std::string meta = "{\"__metadata__\":{";
+  for (int k = 0; k < 1025; ++k) meta += (k ? ",\"" : "\"") + std::to_string(k) + "\":\"\"";
+  expect_rejected("metadata1025", make_file(meta + "}}", ""), "more than 1024 entries");
+  // Syntax errors anywhere come first, even after a bad entry.
+  expect_rejected("bad_then_malformed", make_file("{\"x\":[1],\"y\":nul}", ""), "malformed header");
+}
+
+TEST_CASE("the memory a hostile header claims stays within a small multiple of its size") {
+  // Floods of about 4 MB each: the smallest tensor descriptions that are valid (more than the
+  // 65536 tensors allowed), integers in a shape, and metadata entries; and 60000 valid empty
+  // tensors, which load. A tree of generic JSON nodes cost ~100 times such a header.
+  const size_t target = 4u << 20;
+  std::string many = "{";
+  for (int k = 0; k < 60000; ++k)
+    many += (k ? ",\"" : "\"") + std::to_string(k) + "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}";
+  many += "}";
+  std::string entries = "{", shape = "{\"x\":{\"dtype\":\"F32\",\"data_offsets\":[0,0],\"shape\":[1",
+              meta = "{\"__metadata__\":{\"k\":\"v\"";
+  for (size_t k = 0; entries.size() < target; ++k)
+    entries += (k ? ",\"" : "\"") + std::to_string(k) + "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}";
+  entries += "}";
+  while (shape.size() < target) shape += ",1";
+  shape += "]}}";
+  for (size_t k = 0; meta.size() < target; ++k) meta += ",\"" + std::to_string(k) + "\":\"\"";
+  meta += "}}";
+  for (const auto& flood : {std::pair<std::string, std::string>{"entries", entries}, {"shape", shape},
+                            {"metadata", meta}, {"many", many}}) {
+    const std::string& name = flood.first;
+    const std::string& header = flood.second;
+    const std::string path = temp_dir() + "/flood_" + name + ".safetensors";
+    write_bytes(path, make_file(header, ""));
+    const size_t before = g_live.load();
+    g_peak = before;
+    std::string error;
+    size_t loaded = 0;
+    try {
+      loaded = load_safetensors(path).tensors.size();
+    } catch (const sg::Error& e) {
+      error = e.what();
+    }
+    const double multiple = (double)(g_peak.load() - before) / (double)header.size();
+    MESSAGE(name, ": header of ", header.size(), " bytes, peak ", g_peak.load() - before, " bytes (", multiple,
+            "x); error: ", error);
+    if (name == "many") {
+      CHECK(multiple < 8.0);  // the tensors themselves (objects, shapes, storage) are most of it
+      CHECK(loaded == 60000);
+    } else {
+      CHECK(multiple < 4.0);
+      CHECK(error.find(path) != std::string::npos);  // refused: too many tensors, dimensions, entries
+    }
+  }
 }
 
 TEST_CASE("save refuses names the format cannot hold") {

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
@@ -245,6 +246,78 @@ TEST_CASE("--resume refuses a different configuration and a missing checkpoint")
 
   fs::path empty = scratch_dir("resume_none");
   CHECK_THROWS_WITH_AS(quiet_train(tiny_config(empty, 8), true), doctest::Contains("no checkpoint"), Error);
+}
+
+// ---- outputs that cannot be written ------------------------------------------------------------
+
+TEST_CASE("a log line that cannot be written stops training, names the log and saves the checkpoint") {
+  if (!fs::exists("/dev/full")) {
+    MESSAGE("skipped: no /dev/full on this machine");
+    return;
+  }
+  fs::path d = scratch_dir("log_full");
+  sgsf::TrainConfig c = tiny_config(d, 8);
+  c.log_every = 1;
+  // The log goes to /dev/full (every write fails with ENOSPC); the checkpoint to the real disk.
+  fs::create_symlink("/dev/full", d / "train_log.jsonl");
+  CHECK_THROWS_WITH_AS(quiet_train(c), doctest::Contains(std::string("cannot write '" + (d / "train_log.jsonl").string() +
+                                                         "': No space left on device; training stopped, checkpoint "
+                                                         "saved at iteration 1").c_str()),
+                       Error);
+  CHECK(load_safetensors(sgsf::checkpoint_path(d.string())).metadata.at("iteration") == "1");
+  fs::remove(d / "train_log.jsonl");
+  sgsf::TrainResult r = quiet_train(c, true);
+  CHECK(r.status == sgsf::kTrainOk);
+  CHECK(r.iterations_done == 8);
+}
+
+TEST_CASE("a log line cut short by a failed write is removed; the error says the checkpoint was not saved") {
+  fs::path d = scratch_dir("log_limit");
+  sgsf::TrainConfig c = tiny_config(d, 8);
+  c.log_every = 1;
+  std::string error;
+  {
+    FileSizeLimit limit(1000);  // about three log lines; far below a checkpoint
+    try {
+      quiet_train(c);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  INFO(error);
+  CHECK(error.find("cannot write '" + (d / "train_log.jsonl").string() + "': File too large") != std::string::npos);
+  CHECK(error.find("the checkpoint could not be saved either") != std::string::npos);
+  const std::string log = read_bytes(d / "train_log.jsonl");
+  REQUIRE_FALSE(log.empty());
+  CHECK(log.back() == '\n');
+  std::vector<LogLine> lines = read_log(d / "train_log.jsonl");
+  CHECK(lines.size() >= 1);
+  for (size_t i = 0; i < lines.size(); ++i) CHECK(lines[i].iteration == (int64_t)i + 1);
+}
+
+TEST_CASE("--resume whose log rewrite fails keeps the log and the checkpoint as they were") {
+  fs::path d = scratch_dir("resume_limit");
+  sgsf::TrainConfig c = tiny_config(d, 8);
+  c.log_every = 1;
+  c.stop_at_iteration = 4;
+  REQUIRE(quiet_train(c).status == sgsf::kTrainInterrupted);
+  c.stop_at_iteration = -1;
+  const std::string log = read_bytes(d / "train_log.jsonl"), ckpt = read_bytes(sgsf::checkpoint_path(d.string()));
+  REQUIRE(log.size() > 600);
+  std::string error;
+  {
+    FileSizeLimit limit(600);
+    try {
+      quiet_train(c, true);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  INFO(error);
+  CHECK(error.find("cannot write '" + (d / "train_log.jsonl").string() + "'") != std::string::npos);
+  CHECK(read_bytes(d / "train_log.jsonl") == log);
+  CHECK(read_bytes(sgsf::checkpoint_path(d.string())) == ckpt);
+  CHECK_FALSE(fs::exists(d / "train_log.jsonl.tmp"));
 }
 
 // ---- divergence --------------------------------------------------------------------------------
