@@ -8,7 +8,8 @@ and pixel AP with each side's mean and standard deviation, and the parity verdic
 parity when each of our means is at least the reference's mean minus one standard deviation.
 Results are appended to <out>/results.jsonl (JSON lines) as they finish, so an interrupted sweep
 keeps what it has and a rerun skips the seeds already there. The sweeps measured so far are kept in
-tests/reference/results/ (`--report --out` a copy of one prints its table).
+tests/reference/results/<config>.jsonl: copy one to runs/parity-<config>/results.jsonl to continue
+that sweep or print its table with --report.
 
 Usage (from the repository root; Debian's python3 with python3-torch for the reference side):
   python3 tests/reference/parity_seeds.py --config builtin-tiny --seeds 0 1 2 3 4
