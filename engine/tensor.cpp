@@ -107,11 +107,11 @@ Device Tensor::device() const {
 }
 float* Tensor::data() {
   SG_CHECK(impl_, "Tensor: use of an undefined tensor");
-  return impl_->storage->data + impl_->offset;
+  return impl_->storage->data;
 }
 const float* Tensor::data() const {
   SG_CHECK(impl_, "Tensor: use of an undefined tensor");
-  return impl_->storage->data + impl_->offset;
+  return impl_->storage->data;
 }
 std::string Tensor::str() const {
   if (!impl_) return "(undefined)";
@@ -155,7 +155,6 @@ Tensor Tensor::clone() const {
 Tensor Tensor::detach() const {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = impl_->storage;
-  impl->offset = impl_->offset;
   impl->shape = impl_->shape;
   return Tensor(impl);
 }
@@ -180,7 +179,6 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
            numel(), " elements) as ", shape_str(new_shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = impl_->storage;
-  impl->offset = impl_->offset;
   impl->shape = s;
   Tensor out(impl);
   Shape old_shape = shape();

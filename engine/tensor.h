@@ -31,7 +31,6 @@ struct Node;
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
-  int64_t offset = 0;  // in floats, for views
   Shape shape;
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient of a leaf
