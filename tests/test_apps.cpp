@@ -177,56 +177,6 @@ TEST_CASE("sgsf_test: a trained run is tested; damaged run folders are named") {
               "sgsf_test", "nothing.png");
 }
 
-TEST_CASE("sgsf_train: Ctrl-C saves and exits with 130; --resume ends as an uninterrupted run") {
-  fs::path s = scratch_dir("sigint");
-  const int iterations = 80;
-  const fs::path run = s / "run", log = run / "train_log.jsonl";
-  const fs::path out = s / "train.out", err = s / "train.err";
-  std::vector<std::string> argv = {program_path("sgsf_train")};
-  for (const auto& a : train_args(run, iterations)) argv.push_back(a);
-  pid_t pid = spawn(argv, out, err);
-
-  // Once the first log line exists, training is under way: interrupt it.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  bool started = false, ended = false;
-  ProgramResult r;
-  while (!started && !ended && std::chrono::steady_clock::now() < deadline) {
-    started = fs::exists(log) && fs::file_size(log) > 0;
-    ended = waitpid(pid, &r.status, WNOHANG) == pid;  // finished (or failed) before we could interrupt
-    if (!started && !ended) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  if (ended) {
-    r.err = read_file(err);
-  } else {
-    kill(pid, started ? SIGINT : SIGKILL);
-    r = wait_program(pid, out, err, 120);
-  }
-  CAPTURE(r.describe());
-  REQUIRE(started);
-  REQUIRE_FALSE(ended);
-  REQUIRE(r.exited());
-  REQUIRE(r.code() == sgsf::kTrainInterrupted);
-  std::smatch at;
-  REQUIRE(std::regex_search(r.err, at, std::regex("interrupted: checkpoint saved at iteration ([0-9]+)")));
-  const int stopped = std::stoi(at[1]);
-  CHECK(stopped >= 1);
-  CHECK(stopped < iterations);
-  SafetensorsFile saved = load_safetensors(sgsf::checkpoint_path(run.string()));
-  CHECK(saved.metadata.at("iteration") == std::to_string(stopped));
-  CHECK(fs::exists(sgsf::config_path(run.string())));
-
-  ProgramResult resumed = run_program("sgsf_train", with(train_args(run, iterations), {"--resume"}), s);
-  CAPTURE(resumed.describe());
-  REQUIRE(resumed.code() == 0);
-  CHECK(resumed.err.find("resumed from") != std::string::npos);
-  CHECK(resumed.err.find("at iteration " + std::to_string(stopped)) != std::string::npos);
-
-  fs::path straight = s / "straight";
-  ProgramResult full = run_program("sgsf_train", train_args(straight, iterations), s);
-  REQUIRE(full.code() == 0);
-  CHECK(checkpoint_difference(sgsf::checkpoint_path(straight.string()), sgsf::checkpoint_path(run.string())) == "");
-}
-
 namespace {
 
 // Start a training run of `iterations`, send `sig` once its first log line exists, and return how
@@ -266,6 +216,35 @@ std::vector<std::string> leftover_tmp_files(const fs::path& dir) {
 }
 
 }  // namespace
+
+TEST_CASE("sgsf_train: Ctrl-C saves and exits with 130; --resume ends as an uninterrupted run") {
+  fs::path s = scratch_dir("sigint");
+  const int iterations = 80;
+  const fs::path run = s / "run";
+  ProgramResult r = train_and_signal(s, run, iterations, SIGINT);
+  CAPTURE(r.describe());
+  REQUIRE(r.exited());
+  REQUIRE(r.code() == sgsf::kTrainInterrupted);
+  std::smatch at;
+  REQUIRE(std::regex_search(r.err, at, std::regex("interrupted: checkpoint saved at iteration ([0-9]+)")));
+  const int stopped = std::stoi(at[1]);
+  CHECK(stopped >= 1);
+  CHECK(stopped < iterations);
+  SafetensorsFile saved = load_safetensors(sgsf::checkpoint_path(run.string()));
+  CHECK(saved.metadata.at("iteration") == std::to_string(stopped));
+  CHECK(fs::exists(sgsf::config_path(run.string())));
+
+  ProgramResult resumed = run_program("sgsf_train", with(train_args(run, iterations), {"--resume"}), s);
+  CAPTURE(resumed.describe());
+  REQUIRE(resumed.code() == 0);
+  CHECK(resumed.err.find("resumed from") != std::string::npos);
+  CHECK(resumed.err.find("at iteration " + std::to_string(stopped)) != std::string::npos);
+
+  fs::path straight = s / "straight";
+  ProgramResult full = run_program("sgsf_train", train_args(straight, iterations), s);
+  REQUIRE(full.code() == 0);
+  CHECK(checkpoint_difference(sgsf::checkpoint_path(straight.string()), sgsf::checkpoint_path(run.string())) == "");
+}
 
 TEST_CASE("sgsf_train: SIGTERM saves a checkpoint and exits with 143, as SIGINT does with 130") {
   fs::path s = scratch_dir("sigterm");
