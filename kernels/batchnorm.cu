@@ -155,4 +155,10 @@ void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, co
   SG_KERNEL_CHECK();
 }
 
+void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum) {
+  BnLayout L;
+  L.N = N, L.C = C, L.HW = HW;
+  bn_backward_reduce_cuda(L, g, nullptr, nullptr, nullptr, sum, nullptr);
+}
+
 }  // namespace sg::kernels
