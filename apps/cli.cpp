@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/common.h"
+#include "sgsf/config.h"
 
 namespace sg::cli {
 
@@ -71,14 +72,14 @@ std::string Args::get(const std::string& name) const { return find(name).value; 
 int64_t Args::get_int64(const std::string& name) const {
   const std::string v = get(name);
   int64_t x = 0;
-  SG_CHECK(parse_int64(v, &x), "--", name, " expects an integer, got '", v, "'");
+  SG_CHECK(sgsf::parse_int64(v, &x), "--", name, " expects an integer, got '", v, "'");
   return x;
 }
 
 int64_t Args::get_int64(const std::string& name, int64_t lo, int64_t hi) const {
   const std::string v = get(name);
   int64_t x = 0;
-  SG_CHECK(parse_int64(v, &x), "--", name, " expects an integer, got '", v, "' (", lo, " to ", hi, ")");
+  SG_CHECK(sgsf::parse_int64(v, &x), "--", name, " expects an integer, got '", v, "' (", lo, " to ", hi, ")");
   SG_CHECK(x >= lo && x <= hi, "--", name, " must be from ", lo, " to ", hi, ", got ", x);
   return x;
 }
@@ -88,7 +89,7 @@ int Args::get_int(const std::string& name, int lo, int hi) const { return (int)g
 uint64_t Args::get_uint64(const std::string& name) const {
   const std::string v = get(name);
   uint64_t x = 0;
-  SG_CHECK(parse_uint64(v, &x), "--", name, " expects an integer, got '", v, "' (0 to ", UINT64_MAX, ")");
+  SG_CHECK(sgsf::parse_uint64(v, &x), "--", name, " expects an integer, got '", v, "' (0 to ", UINT64_MAX, ")");
   return x;
 }
 
@@ -101,7 +102,7 @@ int Args::get_int(const std::string& name) const {
 double Args::get_double(const std::string& name) const {
   const std::string v = get(name);
   double x = 0;
-  SG_CHECK(parse_number(v, &x) && std::isfinite(x), "--", name, " expects a number, got '", v, "'");
+  SG_CHECK(sgsf::parse_number(v, &x) && std::isfinite(x), "--", name, " expects a number, got '", v, "'");
   return x;
 }
 

@@ -11,6 +11,7 @@
 #include "data/image_io.h"
 #include "engine/checkpoint.h"
 #include "engine/file_io.h"
+#include "sgsf/config.h"
 #include "sgsf/evaluate.h"
 
 namespace fs = std::filesystem;
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
       o.overlays = ov == "all" ? -1 : 0;
     } else {
       int64_t n = 0;
-      SG_CHECK(parse_int64(ov, &n) && n >= 0 && n <= INT32_MAX, "--overlays: expected all, none or a count, got '", ov,
+      SG_CHECK(sgsf::parse_int64(ov, &n) && n >= 0 && n <= INT32_MAX, "--overlays: expected all, none or a count, got '", ov,
                "'");
       o.overlays = (int)n;
     }

@@ -1,6 +1,7 @@
-// augment.h — the ten augmenters applied to an auxiliary texture image B before it is pasted
-// into a forged anomaly (SGSF.md §2, after DRAEM's imgaug pipeline). Each takes an RGB image in
-// [0,1] and explicit parameters; augment_auxiliary draws 3 distinct ones and their parameters.
+// augment.h — the ten augmenters applied to an auxiliary texture image B before it is pasted into a
+// forged anomaly (sgsf/README.md, 'Texture augmentation'; after DRAEM's imgaug pipeline). Each
+// takes an RGB image in [0,1] and explicit parameters; augment_auxiliary draws 3 distinct ones and
+// their parameters.
 #pragma once
 #include <cstddef>  // image.h uses size_t
 #include <string>
@@ -36,7 +37,7 @@ Image equalize(const Image& img);
 // Rotate about the centre by `degrees` (bilinear, black fill) (imgaug Affine(rotate)).
 Image affine_rotate(const Image& img, float degrees);
 
-// The augmenters in the order of SGSF.md §2.
+// The augmenters in the order sgsf/README.md, 'Texture augmentation', lists them.
 constexpr int kNumAugmenters = 10;
 const char* augmenter_name(int index);  // "gamma_contrast", "brightness", ...
 

@@ -1,16 +1,16 @@
 // loader.h — turns a dataset's training images into batches for SGSF training, and loads the test
 // split (images + masks) for evaluation.
 //
-// Training stream (SGSF.md §1, §9): every training image is decoded, resized (antialiased) to
-// size x size and given its saliency map once, at construction. Batches come from a continuous
+// Training stream (sgsf/README.md, 'Data'): every training image is decoded, resized (antialiased)
+// to size x size and given its saliency map once, at construction. Batches come from a continuous
 // shuffled stream: epoch e is the permutation of the images drawn from Rng(seed, e), and batch b
 // holds stream items b*batch .. b*batch+batch-1 (no partial batch). Each sample's randomness —
 // rotation (probability rotate_prob, angle U(-90, 90), applied to the image, its saliency map and,
 // when rotate_guidance, its guidance image), the guidance draw from the image's contrast set and
 // the auxiliary texture B — comes from an Rng keyed by (seed, stream position). A batch is thus a
-// pure function of (seed, batch index, contrast sets): identical for any number of workers.
-// Worker threads build batches ahead into a bounded queue (prefetch batches); on CUDA the host
-// side is staged in pinned memory and copied asynchronously on the engine's stream.
+// pure function of (seed, batch index, contrast sets): identical for any number of workers. Worker
+// threads build batches ahead into a bounded queue (prefetch batches); on CUDA the host side is
+// staged in pinned memory and copied asynchronously on the engine's stream.
 #pragma once
 #include <condition_variable>
 #include <cstdint>

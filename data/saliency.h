@@ -1,6 +1,7 @@
-// saliency.h — the saliency map S of SGSF's Saliency Augmentation Module (SGSF.md §2): where
-// forged anomalies may appear. Built-in object maps (border), spectral-residual maps, maps read
-// from PNG files, or none (S = 1). Every map has the image's size, 1 channel, values in [0,1].
+// saliency.h — the saliency map S of SGSF's Saliency Augmentation Module: where forged anomalies
+// may appear (sgsf/README.md, 'Saliency maps'). Built-in object maps (border), spectral-residual
+// maps, maps read from PNG files, or none (S = 1). Every map has the image's size, 1 channel,
+// values in [0,1].
 #pragma once
 #include <cstddef>  // image.h uses size_t
 #include <string>
@@ -27,8 +28,8 @@ struct SaliencyResult {
 //    S = 1 (fallback). Else Otsu, closing with a k x k square (k = 2 round(3 size/128) + 1: 7 at
 //    128, 13 at 256), hole filling, components under 1 % of the image dropped; area outside
 //    [2 %, 80 %] -> S = 1 (fallback). S in {0,1}.
-//  Spectral: spectral residual at 64x64 (SGSF.md §2, §9), resized back, Otsu-binarised;
-//    a flat image (gray range under 1/255) or an empty mask -> S = 1 (fallback).
+//  Spectral: spectral residual at 64x64 (sgsf/README.md, 'Saliency maps'), resized back,
+//    Otsu-binarised; a flat image (gray range under 1/255) or an empty mask -> S = 1 (fallback).
 //  File: `map_file` (8-bit PNG, 1 channel; RGB is converted to luma), /255, resized to H x W;
 //    >= 0.5 on under 1 % of the image -> S = 1 (fallback). A missing file throws naming it.
 //  None: S = 1, fallback = false (it was asked for).

@@ -1,5 +1,6 @@
-// textures.h — the auxiliary texture set that supplies image B of a forged anomaly (SGSF.md §2):
-// a folder of photos (e.g. DTD) or, when none is given, procedurally generated textures.
+// textures.h — the auxiliary texture set that supplies image B of a forged anomaly (sgsf/README.md,
+// 'Texture augmentation'): a folder of photos (e.g. DTD) or, when none is given, procedurally
+// generated textures.
 #pragma once
 #include <cstddef>  // image.h uses size_t
 #include <cstdint>

@@ -57,45 +57,6 @@ std::string str(const Args&... args) {
   return o.str();
 }
 
-// Strict parsing of user input (command lines, config files): true only when the whole string is
-// one number (no trailing characters, no overflow).
-inline bool parse_int64(const std::string& s, int64_t* out) {
-  try {
-    size_t pos = 0;
-    long long x = std::stoll(s, &pos);
-    if (pos != s.size()) return false;
-    *out = x;
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-// Digits only (no sign, no spaces), within uint64.
-inline bool parse_uint64(const std::string& s, uint64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  uint64_t x = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    const uint64_t d = (uint64_t)(c - '0');
-    if (x > (UINT64_MAX - d) / 10) return false;
-    x = x * 10 + d;
-  }
-  *out = x;
-  return true;
-}
-template <typename Float>  // float or double, parsed at that precision
-bool parse_number(const std::string& s, Float* out) {
-  try {
-    size_t pos = 0;
-    Float x = sizeof(Float) == sizeof(float) ? (Float)std::stof(s, &pos) : (Float)std::stod(s, &pos);
-    if (pos != s.size()) return false;
-    *out = x;
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 }  // namespace sg
 
 // Check a condition on user input; on failure throw sg::Error built from the remaining arguments.

@@ -65,14 +65,19 @@ cudaStream_t stream();          // the one stream all engine work is queued on
 cublasHandle_t cublas();        // bound to stream()
 cudnnHandle_t cudnn();          // bound to stream()
 #endif
+// Blocks of `block` threads enough to cover n elements (no cap): for 2-D/3-D tilings and for
+// kernels that handle exactly one element per thread.
 inline unsigned grid_for(int64_t n, int block) { return (unsigned)((n + block - 1) / block); }
 
-// The launch shape of the simple one-thread-per-element kernels: kBlock threads per block and
-// enough blocks to cover n elements, capped (a grid-stride loop then visits the rest).
+// The launch shape of every 1-D kernel: kBlock threads per block (a power of two, so the
+// shared-memory tree reductions halve it evenly), and enough blocks to cover n elements, at least
+// one and at most kMaxGrid (a grid-stride loop, SG_GRID_STRIDE, then visits the rest).
 constexpr int kBlock = 256;
+static_assert((kBlock & (kBlock - 1)) == 0, "kBlock must be a power of two");
+constexpr int64_t kMaxGrid = 65535 * 8;
 inline unsigned grid(int64_t n) {
   int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
+  return (unsigned)(g < kMaxGrid ? (g > 0 ? g : 1) : kMaxGrid);
 }
 }  // namespace sg::cuda
 #endif

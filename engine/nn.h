@@ -18,9 +18,9 @@
 // copy of a parameter handle (an optimiser's, a member's) stays valid and sees the new device.
 //
 // Layers are created on the CPU, their initial values drawn in registration order from the
-// sg::Rng passed to their constructor (shared/spec/SGSF.md §3: conv weight N(0, 0.02), conv bias
-// 0, BN gamma N(1, 0.02), BN beta 0), so two models built from one seed are identical. Move the
-// model with to(device) afterwards.
+// sg::Rng passed to their constructor (conv weight N(0, 0.02), conv bias 0, BN gamma N(1, 0.02),
+// BN beta 0; see sgsf/README.md, 'Initialisation'), so two models built from one seed are
+// identical. Move the model with to(device) afterwards.
 //
 // forward() is not virtual: each module defines the forward that fits its inputs.
 #pragma once

@@ -177,12 +177,11 @@ void conv_backward_cuda(const ConvShape& s, const float* x, const float* w, cons
 }
 #endif
 
-// gb[c] = sum of gy over (N, Hout, Wout): the per-channel sum of the batchnorm family.
+// gb[c] = sum of gy over (N, Hout, Wout).
 void conv_bias_grad(Device dev, const ConvShape& s, const float* gy, float* gb) {
-  kernels::BnLayout L;
-  L.N = s.N, L.C = s.Cout, L.HW = s.Hout * s.Wout;
-  SG_DISPATCH(dev, kernels::bn_backward_reduce_cpu(L, gy, nullptr, nullptr, nullptr, gb, nullptr),
-              kernels::bn_backward_reduce_cuda(L, gy, nullptr, nullptr, nullptr, gb, nullptr));
+  const int64_t hw = s.Hout * s.Wout;
+  SG_DISPATCH(dev, kernels::channel_sum_cpu(s.N, s.Cout, hw, gy, gb),
+              kernels::channel_sum_cuda(s.N, s.Cout, hw, gy, gb));
 }
 
 }  // namespace

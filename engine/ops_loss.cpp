@@ -1,5 +1,5 @@
 // ops_loss.cpp — softmax over one dimension and the mean-squared-error loss, with backwards
-// (kernels/softmax.*, kernels/reduce.* for the deterministic sum).
+// (kernels/softmax.*, kernels/mse.*, kernels/reduce.* for the deterministic sum).
 //
 //   softmax(x, dim): y = exp(x - max) / sum exp(x - max) along dim (channels of NCHW by default).
 //     backward: g_x = y * (g - sum_dim(g * y)).
@@ -8,6 +8,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/elementwise.h"
+#include "kernels/mse.h"
 #include "kernels/reduce.h"
 #include "kernels/softmax.h"
 

@@ -1,5 +1,6 @@
 // optim.h — the Adam optimiser and the multi-step learning-rate schedule of SGSF training
-// (shared/spec/SGSF.md §6: Adam beta = (0.9, 0.999), eps = 1e-8, lr x0.1 at 50/70/90 % of training).
+// (Adam beta = (0.9, 0.999), eps = 1e-8, lr x0.1 at 50/70/90 % of training; see sgsf/README.md,
+// 'Adam' and 'Training schedule').
 //
 //   Adam opt(model.named_parameters(), 1e-4f);
 //   MultiStepLR sched = MultiStepLR::at_fractions(1e-4f, total_iters, {0.5, 0.7, 0.9});

@@ -6,12 +6,12 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::grid;
+using cuda::kBlock;
 
 __global__ void adam_update_kernel(AdamStep s, const float* __restrict__ g, float* __restrict__ p,
                                    float* __restrict__ m, float* __restrict__ v, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(i, n) {
     float pi = p[i], mi = m[i], vi = v[i];
     adam_update_element(s, g[i], pi, mi, vi);
     p[i] = pi;
@@ -24,9 +24,7 @@ __global__ void adam_update_kernel(AdamStep s, const float* __restrict__ g, floa
 
 void adam_update_cuda(const AdamStep& s, const float* g, float* p, float* m, float* v, int64_t n) {
   if (n <= 0) return;
-  int64_t blocks = (n + kBlock - 1) / kBlock;
-  if (blocks > 65535 * 8) blocks = 65535 * 8;
-  SG_LAUNCH(adam_update_kernel, (unsigned)blocks, kBlock, 0, cuda::stream())(s, g, p, m, v, n);
+  SG_LAUNCH(adam_update_kernel, grid(n), kBlock, 0, cuda::stream())(s, g, p, m, v, n);
   SG_KERNEL_CHECK();
 }
 

@@ -9,13 +9,11 @@ namespace {
 
 using cuda::grid;
 using cuda::kBlock;
-constexpr int kReduceBlock = 256;  // power of two
 
-
-// Tree-sum of sh[0..kReduceBlock) into sh[0]; every thread must call it.
+// Tree-sum of sh[0..kBlock) into sh[0]; every thread must call it.
 __device__ void block_tree_sum(float* sh) {
   __syncthreads();
-  for (int s = kReduceBlock / 2; s > 0; s >>= 1) {
+  for (int s = kBlock / 2; s > 0; s >>= 1) {
     if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
     __syncthreads();
   }
@@ -29,16 +27,16 @@ __device__ __forceinline__ int64_t channel_index(const BnLayout& L, int64_t c, i
 
 __global__ void stats_kernel(BnLayout L, const float* __restrict__ x, float* __restrict__ mean,
                              float* __restrict__ var) {
-  __shared__ float sh[kReduceBlock];
+  __shared__ float sh[kBlock];
   const int64_t c = blockIdx.x, M = L.count();
   float s = 0.f;
-  for (int64_t k = threadIdx.x; k < M; k += kReduceBlock) s += x[channel_index(L, c, k)];
+  for (int64_t k = threadIdx.x; k < M; k += kBlock) s += x[channel_index(L, c, k)];
   sh[threadIdx.x] = s;
   block_tree_sum(sh);
   const float mu = M ? sh[0] / (float)M : 0.f;
   __syncthreads();
   float ss = 0.f;
-  for (int64_t k = threadIdx.x; k < M; k += kReduceBlock) {
+  for (int64_t k = threadIdx.x; k < M; k += kBlock) {
     float d = x[channel_index(L, c, k)] - mu;
     ss += d * d;
   }
@@ -53,33 +51,31 @@ __global__ void stats_kernel(BnLayout L, const float* __restrict__ x, float* __r
 __global__ void forward_kernel(BnLayout L, const float* __restrict__ x, const float* __restrict__ mean,
                                const float* __restrict__ invstd, const float* __restrict__ gamma,
                                const float* __restrict__ beta, float* __restrict__ y, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(i, n) {
     int64_t c = L.channel_of(i);
     y[i] = bn_forward_element(x[i], mean[c], invstd[c], gamma[c], beta[c]);
   }
 }
 
 __global__ void invstd_kernel(int64_t C, const float* __restrict__ var, float eps, float* __restrict__ invstd) {
-  int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (c < C) invstd[c] = bn_invstd(var[c], eps);
+  SG_GRID_STRIDE(c, C) invstd[c] = bn_invstd(var[c], eps);
 }
 
 __global__ void update_running_kernel(BnLayout L, float* r_mean, float* r_var, const float* __restrict__ mean,
                                       const float* __restrict__ var, float momentum) {
-  int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (c < L.C) bn_update_running(r_mean[c], r_var[c], mean[c], var[c], momentum, L.count());
+  SG_GRID_STRIDE(c, L.C) bn_update_running(r_mean[c], r_var[c], mean[c], var[c], momentum, L.count());
 }
 
 __global__ void backward_reduce_kernel(BnLayout L, const float* __restrict__ g, const float* __restrict__ x,
                                        const float* __restrict__ mean, const float* __restrict__ invstd,
                                        float* __restrict__ sum_g, float* __restrict__ sum_gx) {
-  __shared__ float sh_g[kReduceBlock];
-  __shared__ float sh_gx[kReduceBlock];
+  __shared__ float sh_g[kBlock];
+  __shared__ float sh_gx[kBlock];
   const int64_t c = blockIdx.x, M = L.count();
   const bool with_x = sum_gx != nullptr;
   const float mu = with_x ? mean[c] : 0.f, r = with_x ? invstd[c] : 0.f;
   float a = 0.f, b = 0.f;
-  for (int64_t k = threadIdx.x; k < M; k += kReduceBlock) {
+  for (int64_t k = threadIdx.x; k < M; k += kBlock) {
     int64_t idx = channel_index(L, c, k);
     float gv = g[idx];
     a += gv;
@@ -88,7 +84,7 @@ __global__ void backward_reduce_kernel(BnLayout L, const float* __restrict__ g, 
   sh_g[threadIdx.x] = a;
   sh_gx[threadIdx.x] = b;
   __syncthreads();
-  for (int s = kReduceBlock / 2; s > 0; s >>= 1) {
+  for (int s = kBlock / 2; s > 0; s >>= 1) {
     if ((int)threadIdx.x < s) {
       sh_g[threadIdx.x] += sh_g[threadIdx.x + s];
       sh_gx[threadIdx.x] += sh_gx[threadIdx.x + s];
@@ -106,7 +102,7 @@ __global__ void backward_input_kernel(BnLayout L, bool training, const float* __
                                       const float* __restrict__ invstd, const float* __restrict__ gamma,
                                       const float* __restrict__ sum_g, const float* __restrict__ sum_gx,
                                       float* __restrict__ gx, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(i, n) {
     int64_t c = L.channel_of(i);
     gx[i] = training ? bn_grad_input(g[i], x[i], mean[c], invstd[c], gamma[c], sum_g[c], sum_gx[c], L.count())
                      : bn_grad_input_eval(g[i], invstd[c], gamma[c]);
@@ -117,7 +113,7 @@ __global__ void backward_input_kernel(BnLayout L, bool training, const float* __
 
 void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var) {
   if (L.C == 0) return;
-  SG_LAUNCH(stats_kernel, (unsigned)L.C, kReduceBlock, 0, cuda::stream())(L, x, mean, var);
+  SG_LAUNCH(stats_kernel, (unsigned)L.C, kBlock, 0, cuda::stream())(L, x, mean, var);
   SG_KERNEL_CHECK();
 }
 
@@ -145,8 +141,7 @@ void bn_update_running_cuda(const BnLayout& L, float* r_mean, float* r_var, cons
 void bn_backward_reduce_cuda(const BnLayout& L, const float* g, const float* x, const float* mean,
                              const float* invstd, float* sum_g, float* sum_gx) {
   if (L.C == 0) return;
-  SG_LAUNCH(backward_reduce_kernel, (unsigned)L.C, kReduceBlock, 0, cuda::stream())(L, g, x, mean, invstd, sum_g,
-                                                                                    sum_gx);
+  SG_LAUNCH(backward_reduce_kernel, (unsigned)L.C, kBlock, 0, cuda::stream())(L, g, x, mean, invstd, sum_g, sum_gx);
   SG_KERNEL_CHECK();
 }
 
@@ -158,6 +153,12 @@ void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, co
   SG_LAUNCH(backward_input_kernel, grid(n), kBlock, 0, cuda::stream())(L, training, g, x, mean, invstd, gamma,
                                                                sum_g, sum_gx, gx, n);
   SG_KERNEL_CHECK();
+}
+
+void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum) {
+  BnLayout L;
+  L.N = N, L.C = C, L.HW = HW;
+  bn_backward_reduce_cuda(L, g, nullptr, nullptr, nullptr, sum, nullptr);
 }
 
 }  // namespace sg::kernels

@@ -10,6 +10,8 @@
 //
 // Reductions are per channel, in a fixed order: CPU loops accumulate in double; the CUDA kernels
 // use one block per channel with a shared-memory tree (no atomics), so both are deterministic.
+// The plain per-channel sum of that reduction is also the gradient of a convolution's bias
+// (channel_sum, called by conv2d's backward).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -72,6 +74,9 @@ void bn_backward_reduce_cpu(const BnLayout& L, const float* g, const float* x, c
 void bn_backward_input_cpu(const BnLayout& L, bool training, const float* g, const float* x,
                            const float* mean, const float* invstd, const float* gamma,
                            const float* sum_g, const float* sum_gx, float* gx);
+// sum[c] = sum of g (N, C, HW) over (N, HW): a convolution's bias gradient. The sum_g half of
+// bn_backward_reduce (the same reduction, so the same values).
+void channel_sum_cpu(int64_t N, int64_t C, int64_t HW, const float* g, float* sum);
 
 // ---- CUDA launchers (batchnorm.cu) ----
 void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var);
@@ -85,5 +90,6 @@ void bn_backward_reduce_cuda(const BnLayout& L, const float* g, const float* x, 
 void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, const float* x,
                             const float* mean, const float* invstd, const float* gamma,
                             const float* sum_g, const float* sum_gx, float* gx);
+void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum);
 
 }  // namespace sg::kernels

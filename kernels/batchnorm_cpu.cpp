@@ -87,4 +87,10 @@ void bn_backward_input_cpu(const BnLayout& L, bool training, const float* g, con
     }
 }
 
+void channel_sum_cpu(int64_t N, int64_t C, int64_t HW, const float* g, float* sum) {
+  BnLayout L;
+  L.N = N, L.C = C, L.HW = HW;
+  bn_backward_reduce_cpu(L, g, nullptr, nullptr, nullptr, sum, nullptr);
+}
+
 }  // namespace sg::kernels

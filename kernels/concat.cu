@@ -9,7 +9,7 @@ using cuda::grid;
 using cuda::kBlock;
 
 __global__ void copy_slab_kernel(SlabCopy S, const float* __restrict__ src, float* __restrict__ dst, int64_t n) {
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(e, n) {
     int64_t si, di = slab_copy_index(S, e, si);
     dst[di] = src[si];
   }

@@ -10,13 +10,13 @@ using cuda::grid;
 using cuda::kBlock;
 
 __global__ void fill_kernel(float* out, int64_t n, float value) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+  SG_GRID_STRIDE(i, n)
     out[i] = value;
 }
 
 __global__ void binary_kernel(BinaryOp op, BroadcastLayout L, const float* __restrict__ a,
                               const float* __restrict__ b, float* __restrict__ out, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(i, n) {
     int64_t ia, ib;
     broadcast_offsets(L, i, ia, ib);
     out[i] = binary_apply(op, a[ia], b[ib]);
@@ -24,19 +24,19 @@ __global__ void binary_kernel(BinaryOp op, BroadcastLayout L, const float* __res
 }
 
 __global__ void unary_kernel(UnaryOp op, float p, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+  SG_GRID_STRIDE(i, n)
     y[i] = unary_apply(op, x[i], p);
 }
 
 __global__ void unary_backward_kernel(UnaryOp op, float p, const float* __restrict__ x,
                                       const float* __restrict__ y, const float* __restrict__ g,
                                       float* __restrict__ gx, int64_t n) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+  SG_GRID_STRIDE(i, n)
     gx[i] = g[i] * unary_derivative(op, x[i], y[i], p);
 }
 
 __global__ void sum_to_kernel(SumToLayout L, const float* __restrict__ x, float* __restrict__ out, int64_t n_out) {
-  for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < n_out; o += (int64_t)gridDim.x * blockDim.x)
+  SG_GRID_STRIDE(o, n_out)
     out[o] = sum_to_element(L, x, o);
 }
 

@@ -10,7 +10,7 @@ using cuda::kBlock;
 
 __global__ void focal_forward_kernel(const float* __restrict__ logits, const float* __restrict__ mask, int64_t n,
                                      int64_t hw, float gamma, float* __restrict__ loss, float* __restrict__ dz) {
-  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n * hw; t += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(t, n * hw) {
     int64_t k = t / hw, i = t % hw;
     const float* l = logits + k * 2 * hw;
     loss[t] = focal_pixel(l[i], l[hw + i], mask[t], gamma, &dz[t]);
@@ -20,7 +20,7 @@ __global__ void focal_forward_kernel(const float* __restrict__ logits, const flo
 __global__ void focal_backward_kernel(const float* __restrict__ dz, const float* __restrict__ g, float scale,
                                       int64_t n, int64_t hw, float* __restrict__ glogits) {
   const float s = g[0] * scale;
-  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n * hw; t += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(t, n * hw) {
     int64_t k = t / hw, i = t % hw;
     float d = s * dz[t];
     glogits[k * 2 * hw + i] = -d;

@@ -1,4 +1,5 @@
-// focal.h — focal loss on 2-channel logits (SGSF spec §5), forward and backward fused in one pass.
+// focal.h — focal loss on 2-channel logits (sgsf/README.md, 'Losses'), forward and backward fused
+// in one pass.
 //
 // Per pixel, with z = l1 - l0, p = softmax(l)[1] = 1 / (1 + exp(-z)), clamped to [1e-6, 1 - 1e-6]:
 //   y = 1: L = -(1-p)^g log p,       dL/dp = g (1-p)^(g-1) log p - (1-p)^g / p

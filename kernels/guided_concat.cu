@@ -11,7 +11,7 @@ using cuda::kBlock;
 
 __global__ void concat_kernel(const float* __restrict__ seg, const float* __restrict__ guide, int64_t total,
                               int64_t c1, int64_t c2, int64_t hw, float* __restrict__ out) {
-  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(t, total) {
     int which;
     int64_t idx;
     concat_source(t, c1, c2, hw, which, idx);
@@ -21,7 +21,7 @@ __global__ void concat_kernel(const float* __restrict__ seg, const float* __rest
 
 __global__ void split_kernel(const float* __restrict__ gout, int64_t total, int64_t c1, int64_t c2, int64_t hw,
                              float* __restrict__ gseg, float* __restrict__ gguide) {
-  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
+  SG_GRID_STRIDE(t, total) {
     int which;
     int64_t idx;
     concat_source(t, c1, c2, hw, which, idx);

@@ -7,10 +7,9 @@
 // col2im is the adjoint: every col entry is added back to the input pixel it was read from
 // (the backward of im2col, used for the input gradient).
 //
-// The per-element index math sits here once as SG_HD functions: the CUDA kernels use one thread
-// per element of col (im2col) or of the image (col2im, a gather: no atomics, deterministic). The
-// CPU loops in im2col_cpu.cpp walk whole rows instead, which is much faster and computes the same
-// values (the tests compare them with the per-element functions).
+// CPU only: on the GPU, conv2d runs cuDNN. The per-element functions below are the definition of
+// both maps; the loops in im2col_cpu.cpp walk whole rows instead, which is much faster and computes
+// the same values (the tests compare them with the per-element functions).
 #pragma once
 #include <cstdint>
 
@@ -23,12 +22,12 @@ struct ConvGeom {
   int64_t kh = 1, kw = 1;       // kernel size
   int64_t stride = 1, pad = 0;  // same stride and zero padding on both axes
   int64_t Hout = 0, Wout = 0;   // (H + 2p - kh) / s + 1, (W + 2p - kw) / s + 1
-  SG_HD int64_t rows() const { return C * kh * kw; }
-  SG_HD int64_t cols() const { return Hout * Wout; }
+  int64_t rows() const { return C * kh * kw; }
+  int64_t cols() const { return Hout * Wout; }
 };
 
 // col[r, q] with r = idx / cols, q = idx % cols (see above).
-SG_HD float im2col_element(const ConvGeom& g, const float* x, int64_t idx) {
+inline float im2col_element(const ConvGeom& g, const float* x, int64_t idx) {
   int64_t q = idx % g.cols(), r = idx / g.cols();
   int64_t ox = q % g.Wout, oy = q / g.Wout;
   int64_t j = r % g.kw, i = (r / g.kw) % g.kh, c = r / (g.kw * g.kh);
@@ -40,7 +39,7 @@ SG_HD float im2col_element(const ConvGeom& g, const float* x, int64_t idx) {
 // The value col2im writes at image element idx = (c*H + y)*W + x: the sum of every col entry that
 // im2col read from that pixel, i.e. over kernel taps (i, j) with y = oy*s - p + i, x = ox*s - p + j
 // for an integer output position (oy, ox) inside the output. Fixed order: deterministic.
-SG_HD float col2im_element(const ConvGeom& g, const float* col, int64_t idx) {
+inline float col2im_element(const ConvGeom& g, const float* col, int64_t idx) {
   int64_t xx = idx % g.W, yy = (idx / g.W) % g.H, c = idx / (g.W * g.H);
   float acc = 0.f;
   for (int64_t i = 0; i < g.kh; ++i) {
@@ -59,7 +58,7 @@ SG_HD float col2im_element(const ConvGeom& g, const float* col, int64_t idx) {
   return acc;
 }
 
-// ---- CPU twins (im2col_cpu.cpp); one image, single-threaded (callers parallelise over images) --
+// ---- CPU loops (im2col_cpu.cpp); one image, single-threaded (callers parallelise over images) --
 // col: (rows, cols) fully overwritten.
 void im2col_cpu(const ConvGeom& g, const float* x, float* col);
 // x: (C, H, W) fully overwritten with the col2im sum.
@@ -69,9 +68,5 @@ void col2im_cpu(const ConvGeom& g, const float* col, float* x);
 // row blocks accumulates the full col2im. Used to keep column blocks cache-sized.
 void im2col_rows_cpu(const ConvGeom& g, const float* x, int64_t oy0, int64_t oy1, float* col);
 void col2im_rows_add_cpu(const ConvGeom& g, const float* col, int64_t oy0, int64_t oy1, float* x);
-
-// ---- CUDA launchers (im2col.cu); one image ----
-void im2col_cuda(const ConvGeom& g, const float* x, float* col);
-void col2im_cuda(const ConvGeom& g, const float* col, float* x);
 
 }  // namespace sg::kernels

@@ -9,11 +9,11 @@ namespace {
 
 __global__ void perlin_gradients_kernel(uint64_t seed, int64_t n, float* __restrict__ grads) {
   const int64_t per = kPerlinLattice * kPerlinLattice;
-  int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (t >= n * per) return;
-  int64_t s = t / per;
-  int k = (int)(t % per);
-  perlin_gradient(seed, s, k / kPerlinLattice, k % kPerlinLattice, grads[2 * t], grads[2 * t + 1]);
+  SG_GRID_STRIDE(t, n * per) {
+    int64_t s = t / per;
+    int k = (int)(t % per);
+    perlin_gradient(seed, s, k / kPerlinLattice, k % kPerlinLattice, grads[2 * t], grads[2 * t + 1]);
+  }
 }
 
 // grid: (ceil(w / 32), ceil(h / 8), n), block 32 x 8, for both passes.
@@ -38,7 +38,7 @@ __global__ void perlin_rotate_kernel(const PerlinSample* __restrict__ params, co
 
 void perlin_gradients_cuda(uint64_t seed, int64_t n, float* grads) {
   int64_t total = n * kPerlinLattice * kPerlinLattice;
-  SG_LAUNCH(perlin_gradients_kernel, cuda::grid_for(total, 256), 256, 0, cuda::stream())(seed, n, grads);
+  SG_LAUNCH(perlin_gradients_kernel, cuda::grid(total), cuda::kBlock, 0, cuda::stream())(seed, n, grads);
   SG_KERNEL_CHECK();
 }
 

@@ -8,15 +8,18 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::grid;
+using cuda::kBlock;
+// sum_all/max_all: the first pass writes one partial per block into a scratch buffer of this many
+// floats (the grid of that pass is capped here, not at cuda::kMaxGrid), the second pass reduces
+// them in one block.
 constexpr int kMaxBlocks = 1024;
 
 template <bool kMax>
 __global__ void block_reduce(const float* __restrict__ x, int64_t n, float* __restrict__ partial) {
   __shared__ float s[kBlock];
   float acc = kMax ? -FLT_MAX : 0.f;
-  for (int64_t i = blockIdx.x * (int64_t)kBlock + threadIdx.x; i < n; i += (int64_t)gridDim.x * kBlock)
-    acc = kMax ? fmaxf(acc, x[i]) : acc + x[i];
+  SG_GRID_STRIDE(i, n) acc = kMax ? fmaxf(acc, x[i]) : acc + x[i];
   s[threadIdx.x] = acc;
   __syncthreads();
   for (int w = kBlock / 2; w > 0; w >>= 1) {
@@ -28,7 +31,7 @@ __global__ void block_reduce(const float* __restrict__ x, int64_t n, float* __re
 
 __global__ void sum_along_kernel(const float* __restrict__ x, int64_t outer, int64_t len, int64_t inner, float* __restrict__ out) {
   int64_t total = outer * inner;
-  for (int64_t oi = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; oi < total; oi += (int64_t)gridDim.x * blockDim.x)
+  SG_GRID_STRIDE(oi, total)
     out[oi] = sum_along_element(x, len, inner, oi / inner, oi % inner);
 }
 
@@ -50,8 +53,7 @@ void sum_all_cuda(const float* x, int64_t n, float* out) { reduce_all<false>(x, 
 
 void sum_along_cuda(const float* x, int64_t outer, int64_t len, int64_t inner, float* out) {
   int64_t total = outer * inner;
-  unsigned grid = (unsigned)std::min<int64_t>(65535, std::max<int64_t>(1, (total + kBlock - 1) / kBlock));
-  SG_LAUNCH(sum_along_kernel, grid, kBlock, 0, cuda::stream())(x, outer, len, inner, out);
+  SG_LAUNCH(sum_along_kernel, grid(total), kBlock, 0, cuda::stream())(x, outer, len, inner, out);
   SG_KERNEL_CHECK();
 }
 

@@ -10,13 +10,13 @@ using cuda::grid;
 using cuda::kBlock;
 
 __global__ void upsample_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t n, int64_t H, int64_t W) {
-  for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < n; o += (int64_t)gridDim.x * blockDim.x)
+  SG_GRID_STRIDE(o, n)
     out[o] = upsample2x_element(x, H, W, o);
 }
 
 __global__ void upsample_backward_kernel(const float* __restrict__ g, float* __restrict__ gx, int64_t n, int64_t H,
                                          int64_t W) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+  SG_GRID_STRIDE(i, n)
     gx[i] = upsample2x_backward_element(g, H, W, i);
 }
 

@@ -6,7 +6,7 @@
 namespace sg::kernels {
 namespace {
 
-constexpr int kBlock = 256;
+using cuda::kBlock;
 
 // grid: (n), one block per sample; fixed tree order, so the result is deterministic.
 __global__ void sam_sum_kernel(const float* __restrict__ s, int64_t hw, double* __restrict__ sums) {

@@ -1,5 +1,5 @@
 // sam.h — the Saliency Augmentation Module's kernels: saliency Perlin noise, adaptive threshold and
-// forged-sample blend (SGSF spec §2), fused into two passes over the batch:
+// forged-sample blend (sgsf/README.md, 'Forging anomalies'), fused into two passes over the batch:
 //   pass 1 (sam_saliency_sum_*): per-sample sum of S (accumulated in double, so that the CPU and the
 //     GPU get the same float mean regardless of summation order, almost always to the bit);
 //   pass 2 (sam_forge_*): per pixel, S' = fallback ? 1 : S, G = noise * S', M = forged && G > mu,

@@ -1,4 +1,4 @@
-// softmax.h — the softmax kernel family (and the mean-squared-error loss kernels).
+// softmax.h — the softmax kernel family.
 //
 // Softmax over the middle dimension of a tensor viewed as (outer, len, inner), e.g. the channels
 // of (N, C, H, W): outer = N, len = C, inner = H*W. One column (o, i) per call, numerically stable:
@@ -39,22 +39,12 @@ SG_HD void softmax_backward_column(const float* y, const float* g, float* gx, in
   }
 }
 
-// Mean squared error: the per-element square d_i = (p_i - t_i)^2 (summed by the reduce family),
-// and the gradient gp_i = g * scale * (p_i - t_i) with scale = 2/n and g the scalar output gradient.
-SG_HD float sq_diff(float p, float t) { return (p - t) * (p - t); }
-SG_HD float mse_grad(float p, float t, float g, float scale) { return g * scale * (p - t); }
-
 // ---- CPU twins (softmax_cpu.cpp) ----
 void softmax_cpu(const float* x, float* y, int64_t outer, int64_t len, int64_t inner);
 void softmax_backward_cpu(const float* y, const float* g, float* gx, int64_t outer, int64_t len, int64_t inner);
-void sq_diff_cpu(const float* p, const float* t, float* d, int64_t n);
-// g: one float (the output gradient) in the tensors' memory.
-void mse_grad_cpu(const float* p, const float* t, const float* g, float scale, float* gp, int64_t n);
 
 // ---- CUDA launchers (softmax.cu) ----
 void softmax_cuda(const float* x, float* y, int64_t outer, int64_t len, int64_t inner);
 void softmax_backward_cuda(const float* y, const float* g, float* gx, int64_t outer, int64_t len, int64_t inner);
-void sq_diff_cuda(const float* p, const float* t, float* d, int64_t n);
-void mse_grad_cuda(const float* p, const float* t, const float* g, float scale, float* gp, int64_t n);
 
 }  // namespace sg::kernels

@@ -16,6 +16,55 @@
 
 namespace sg::sgsf {
 
+bool parse_int64(const std::string& s, int64_t* out) {
+  try {
+    size_t pos = 0;
+    long long x = std::stoll(s, &pos);
+    if (pos != s.size()) return false;
+    *out = x;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+bool parse_uint64(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t x = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    const uint64_t d = (uint64_t)(c - '0');
+    if (x > (UINT64_MAX - d) / 10) return false;
+    x = x * 10 + d;
+  }
+  *out = x;
+  return true;
+}
+
+bool parse_number(const std::string& s, float* out) {
+  try {
+    size_t pos = 0;
+    float x = std::stof(s, &pos);
+    if (pos != s.size()) return false;
+    *out = x;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+bool parse_number(const std::string& s, double* out) {
+  try {
+    size_t pos = 0;
+    double x = std::stod(s, &pos);
+    if (pos != s.size()) return false;
+    *out = x;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 void apply_preset(TrainConfig& c, const std::string& preset) {
   if (preset == "paper") {
     c.width = 128; c.size = 256; c.batch = 16; c.epochs = 800;

@@ -2,6 +2,7 @@
 // schedule. Presets give the defaults; every value can be overridden. A config (all but the run
 // control stop_at_iteration) round-trips through a flat string map (stored in the checkpoint's
 // metadata and in config.json), so a checkpoint carries what is needed to rebuild its model.
+// The strict number parsing below is shared by the config reader and the programs' option parsers.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -76,5 +77,14 @@ void write_config_json(const std::string& path, const TrainConfig& c);
 TrainConfig read_config_json(const std::string& path);
 // The same from text already read (`path` names it in messages).
 TrainConfig parse_config_json(const std::string& text, const std::string& path);
+
+// Strict parsing of user input (config files, command lines, checkpoint metadata): true only when
+// the whole string is one number (no trailing characters, no overflow); `out` is untouched otherwise.
+bool parse_int64(const std::string& s, int64_t* out);
+// Digits only (no sign, no spaces), within uint64.
+bool parse_uint64(const std::string& s, uint64_t* out);
+// A float or a double, parsed at that precision.
+bool parse_number(const std::string& s, float* out);
+bool parse_number(const std::string& s, double* out);
 
 }  // namespace sg::sgsf

@@ -1,6 +1,6 @@
-// contrast.h — contrast sets (SGSF.md §4): for each training image, the n most similar *other*
-// training images by cosine similarity of pooled deepest encoder features; at test time, the single
-// most similar training image.
+// contrast.h — contrast sets (sgsf/README.md, 'Contrast sets'): for each training image, the n most
+// similar *other* training images by cosine similarity of pooled deepest encoder features; at test
+// time, the single most similar training image.
 #pragma once
 #include <vector>
 

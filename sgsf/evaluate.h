@@ -1,6 +1,7 @@
-// evaluate.h — testing a trained SGSF model (SGSF.md §7): anomaly maps, image scores, the paper's
-// metrics, and the files a person reads afterwards (table, JSON report, CSV of scores, heat-map
-// overlays, ROC and PR curves). Also scoring new, unlabelled images.
+// evaluate.h — testing a trained SGSF model (sgsf/README.md, 'Testing' and 'Metrics'): anomaly
+// maps, image scores, the paper's metrics, and the files a person reads afterwards (table, JSON
+// report, CSV of scores, heat-map overlays, ROC and PR curves). Also scoring new, unlabelled
+// images.
 #pragma once
 #include <string>
 #include <vector>

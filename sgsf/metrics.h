@@ -1,6 +1,6 @@
-// metrics.h — exact evaluation metrics of anomaly detection (spec SGSF.md §7): ROC AUC, average
-// precision, the ROC and precision-recall curves, the classification at the F1-optimal threshold
-// (DAGM table), and AUPRO (the per-region-overlap curve of the MVTec AD benchmark).
+// metrics.h — exact evaluation metrics of anomaly detection (sgsf/README.md, 'Metrics'): ROC AUC,
+// average precision, the ROC and precision-recall curves, the classification at the F1-optimal
+// threshold (DAGM table), and AUPRO (the per-region-overlap curve of the MVTec AD benchmark).
 //
 // Host-only, no tensors. Every metric sorts the scores once (radix sort, O(n)) and sweeps the
 // distinct score values as thresholds, so pixel metrics over millions of pixels are exact (ties

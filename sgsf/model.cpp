@@ -1,4 +1,4 @@
-// model.cpp — the SGSF networks, layer by layer as SGSF.md §3 writes them.
+// model.cpp — the SGSF networks, layer by layer as sgsf/README.md, 'Networks', writes them.
 #include "sgsf/model.h"
 
 #include "data/loader.h"

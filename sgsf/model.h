@@ -1,4 +1,4 @@
-// model.h — the Self-supervised Guided Network of SGSF (shared/spec/SGSF.md §3).
+// model.h — the Self-supervised Guided Network of SGSF (sgsf/README.md, 'Networks').
 //
 //   guidance image C ──► ReconstructionAE ──► R (reconstruction of C, trained by L2 + SSIM)
 //                              │ guidance features G1..G4 (decoder C_D, or encoder C_E)

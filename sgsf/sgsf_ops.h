@@ -1,6 +1,7 @@
-// sgsf_ops.h — the SGSF-specific ops (spec shared/spec/SGSF.md §2 and §5), each backed by a
-// hand-written kernel family in kernels/ (CPU twin + CUDA kernel sharing their per-element math):
-// Perlin noise, saliency masking (SAM forging), SSIM, focal loss and guided concatenation.
+// sgsf_ops.h — the SGSF-specific ops (sgsf/README.md, 'Forging anomalies' and 'Losses'), each
+// backed by a hand-written kernel family in kernels/ (CPU twin + CUDA kernel sharing their
+// per-element math): Perlin noise, saliency masking (SAM forging), SSIM, focal loss and guided
+// concatenation.
 #pragma once
 #include <cstdint>
 #include <vector>

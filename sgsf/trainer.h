@@ -1,5 +1,6 @@
-// trainer.h — SGSF training (SGSF.md §4–§6): warm-up of the autoencoder, contrast sets, SAM forging
-// on the training device, the joint loss, Adam with a multi-step schedule, logs and checkpoints.
+// trainer.h — SGSF training (sgsf/README.md, 'Contrast sets', 'Losses', 'Training schedule'):
+// warm-up of the autoencoder, contrast sets, SAM forging on the training device, the joint loss,
+// Adam with a multi-step schedule, logs and checkpoints.
 #pragma once
 #include <atomic>
 #include <string>
@@ -35,7 +36,7 @@ TrainResult train(const TrainConfig& config, bool resume, const std::atomic<int>
 
 class SGSFModel;
 
-// The loss of one training iteration (SGSF.md §5), in the model's current mode:
+// The loss of one training iteration (sgsf/README.md, 'Losses'), in the model's current mode:
 //   warm-up:  the autoencoder alone reconstructs `image` (the training image A):
 //             L = lambda (L2(R, A) + SSIM(R, A));
 //   after:    the autoencoder reconstructs `guidance` (C) and its features guide the segmentation of

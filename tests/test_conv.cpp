@@ -244,27 +244,3 @@ TEST_CASE("conv2d on CUDA matches the CPU, forward and backward" * doctest::test
   SG_CHECK_CLOSE(conv2d(x.to(Device::CUDA), w.to(Device::CUDA), b.to(Device::CUDA), 1, 1).to_vector(),
                  conv2d(x, w, b, 1, 1).to_vector(), 1e-4f, 1e-4f);
 }
-
-TEST_CASE("im2col and col2im CUDA kernels match the CPU" * doctest::test_suite("gpu")) {
-  SG_REQUIRE_GPU();
-  for (const Case& c : kCases) {
-    INFO(case_str(c));
-    kernels::ConvGeom g;
-    g.C = c.Cin, g.H = c.H, g.W = c.W, g.kh = c.kh, g.kw = c.kw, g.stride = c.stride, g.pad = c.pad;
-    g.Hout = (c.H + 2 * c.pad - c.kh) / c.stride + 1;
-    g.Wout = (c.W + 2 * c.pad - c.kw) / c.stride + 1;
-    Tensor x = Tensor::uniform({c.Cin, c.H, c.W}, -1.f, 1.f, 3, Device::CPU);
-    Tensor col = Tensor::uniform({g.rows(), g.cols()}, -1.f, 1.f, 4, Device::CPU);
-    Tensor col_cpu = Tensor::empty(col.shape(), Device::CPU), img_cpu = Tensor::empty(x.shape(), Device::CPU);
-    kernels::im2col_cpu(g, x.data(), col_cpu.data());
-    kernels::col2im_cpu(g, col.data(), img_cpu.data());
-    Tensor xg = x.to(Device::CUDA), colg = col.to(Device::CUDA);
-    Tensor col_gpu = Tensor::empty(col.shape(), Device::CUDA), img_gpu = Tensor::empty(x.shape(), Device::CUDA);
-#ifdef SGSF_WITH_CUDA  // the launchers exist only in a CUDA build (SG_REQUIRE_GPU skips before here otherwise)
-    kernels::im2col_cuda(g, xg.data(), col_gpu.data());
-    kernels::col2im_cuda(g, colg.data(), img_gpu.data());
-#endif
-    CHECK(col_gpu.to_vector() == col_cpu.to_vector());
-    SG_CHECK_CLOSE(img_gpu.to_vector(), img_cpu.to_vector(), 1e-6f, 1e-6f);
-  }
-}

@@ -1,13 +1,13 @@
-// test_model.cpp — the SGSF networks: output shapes, the parameter count the spec gives for w = 128,
-// guidance choices, anomaly maps and image scores.
+// test_model.cpp — the SGSF networks: output shapes, the parameter count sgsf/README.md gives for
+// w = 128, guidance choices, anomaly maps and image scores.
 #include "sgsf/model.h"
 #include "tests/test_util.h"
 
 using namespace sg;
 using namespace sg::sgsf;
 
-TEST_CASE("with w = 128 the networks have the parameter counts of SGSF.md §3") {
-  // SGSF.md: 82.5 M parameters in all, autoencoder 31.1 M, segmentation 51.3 M.
+TEST_CASE("with w = 128 the networks have the parameter counts of sgsf/README.md") {
+  // sgsf/README.md, 'Networks': 82.5 M parameters in all, autoencoder 31.1 M, segmentation 51.3 M.
   SGSFModel m(128, GuidanceSource::Decoder, 1);
   CHECK(m.ae->num_parameters() / 1e6 == doctest::Approx(31.1).epsilon(0.002));
   CHECK(m.seg->num_parameters() / 1e6 == doctest::Approx(51.3).epsilon(0.002));

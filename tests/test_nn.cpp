@@ -1,5 +1,6 @@
 // test_nn.cpp — modules: registration and dotted names, parameter counts, train/eval recursion,
-// seeded initialisation (statistics of SGSF.md §3, reproducibility), zero_grad, in-place device moves.
+// seeded initialisation (statistics of sgsf/README.md, 'Initialisation'; reproducibility),
+// zero_grad, in-place device moves.
 #include <cmath>
 
 #include "engine/nn.h"
@@ -113,7 +114,7 @@ TEST_CASE("train() and eval() reach every child") {
   CHECK(net.enc2->bn->is_training());
 }
 
-TEST_CASE("initialisation follows SGSF.md section 3") {
+TEST_CASE("initialisation follows sgsf/README.md, 'Initialisation'") {
   Rng rng(3);
   nn::Conv2d conv(rng, 64, 64, 3, 1, 1);  // 36864 weights
   Moments w = moments(conv.weight);

@@ -75,7 +75,8 @@ TEST_CASE("perlin statistics over many seeds: bound, mean, resolutions, angles, 
   CHECK(hi > 0.6f);
   CHECK(lo < -0.6f);
   CHECK(std::fabs(sum / (double)v.size()) < 0.02);
-  // DRAEM's threshold 0.5: the spec measured 5.4 % of the image, non-empty 95 % of the time.
+  // DRAEM's threshold 0.5: sgsf/README.md, 'Forging anomalies', measured 5.4 % of the image,
+  // non-empty 95 % of the time.
   MESSAGE("mask area at 0.5: ", 100 * area / n, " %, non-empty ", 100.0 * nonempty / n, " %");
   CHECK(area / n > 0.035);
   CHECK(area / n < 0.075);

@@ -1,5 +1,6 @@
-// test_saliency.cpp — the saliency maps of SGSF.md §2 (border, spectral, file, none) and the
-// image-processing helpers under them (Lab, Otsu, closing, hole filling, components).
+// test_saliency.cpp — the saliency maps of sgsf/README.md, 'Saliency maps' (border, spectral, file,
+// none), and the image-processing helpers under them (Lab, Otsu, closing, hole filling,
+// components).
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -288,6 +289,6 @@ TEST_CASE("border saliency on MVTec 3D-AD tire images covers a plausible area") 
   const double mean_area = total_area / std::max(1, n - fallbacks);
   MESSAGE("tire border maps: ", n, " images, mean area ", mean_area, ", fallbacks ", fallbacks, ", ",
           total_ms / n, " ms per 256x256 image; spectral maps: mean area ", spectral_area / n);
-  CHECK(mean_area > 0.2);  // SGSF.md §2: about 33 % on the tire
+  CHECK(mean_area > 0.2);  // sgsf/README.md, 'Saliency maps': about 33 % on the tire
   CHECK(mean_area < 0.5);
 }

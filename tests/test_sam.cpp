@@ -1,6 +1,7 @@
-// test_sam.cpp — SAM forging (spec §2): masks only where S > 0, mu exactly a + b mean(S), the blend
-// exactly per Eq. 2, empty masks and non-forged samples leave the image unchanged, the sum(S) = 0
-// fallback, per-sample draws (forge ratio, alpha range), and the CUDA twin against the CPU.
+// test_sam.cpp — SAM forging (sgsf/README.md, 'Forging anomalies'): masks only where S > 0, mu
+// exactly a + b mean(S), the blend exactly per Eq. 2, empty masks and non-forged samples leave the
+// image unchanged, the sum(S) = 0 fallback, per-sample draws (forge ratio, alpha range), and the
+// CUDA twin against the CPU.
 #include "sgsf/sgsf_ops.h"
 #include "tests/test_util.h"
 

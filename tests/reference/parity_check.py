@@ -14,7 +14,7 @@ compares, to float tolerance:
   - the data side, as statistics over many draws: border saliency maps (IoU with the reference's
     on the same images), forged-mask area and emptiness (the reference's Perlin noise, threshold and
     blend on the same images and saliency maps), auxiliary-image statistics (the reference's ten
-    augmenters on the same texture folder), and against the spec's closed forms: rotation
+    augmenters on the same texture folder), and against the closed forms of sgsf/README.md: rotation
     probability and angle, forge probability, blend factor, contrast-set choice.
 
 Exit 0 when everything agrees, 1 on a mismatch (each printed), 77 when python3-torch or the
