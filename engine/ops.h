@@ -30,6 +30,7 @@ Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor pow(const Tensor& x, float p);
 Tensor sqrt(const Tensor& x);
+Tensor tanh(const Tensor& x);
 // Sum `x` over broadcast dimensions down to `shape` (the backward of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 

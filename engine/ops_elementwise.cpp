@@ -151,5 +151,6 @@ Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, "exp", x); }
 Tensor log(const Tensor& x) { return unary(UnaryOp::Log, "log", x); }
 Tensor pow(const Tensor& x, float p) { return unary(UnaryOp::Pow, "pow", x, p); }
 Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, "sqrt", x); }
+Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, "tanh", x); }
 
 }  // namespace sg

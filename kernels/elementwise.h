@@ -14,7 +14,7 @@ namespace sg::kernels {
 constexpr int kMaxDims = 8;
 
 enum class BinaryOp : int { Add, Sub, Mul, Div };
-enum class UnaryOp : int { Neg, AddScalar, MulScalar, RSubScalar, Relu, Sigmoid, Exp, Log, Pow, Sqrt };
+enum class UnaryOp : int { Neg, AddScalar, MulScalar, RSubScalar, Relu, Sigmoid, Exp, Log, Pow, Sqrt, Tanh };
 
 // How the output's flat index maps onto each operand: out has `shape`; operand k is read at
 // sum_d coord_d * stride_k[d], where a broadcast dimension has stride 0. `same` marks the common
@@ -63,6 +63,7 @@ SG_HD float unary_apply(UnaryOp op, float x, float p) {
     case UnaryOp::Log: return logf(x);
     case UnaryOp::Pow: return powf(x, p);
     case UnaryOp::Sqrt: return sqrtf(x);
+    case UnaryOp::Tanh: return tanhf(x);
   }
   return 0.f;
 }
@@ -80,6 +81,7 @@ SG_HD float unary_derivative(UnaryOp op, float x, float y, float p) {
     case UnaryOp::Log: return 1.f / x;
     case UnaryOp::Pow: return p == 0.f ? 0.f : p * powf(x, p - 1.f);
     case UnaryOp::Sqrt: return 0.5f / y;
+    case UnaryOp::Tanh: return 1.f - y * y;
   }
   return 0.f;
 }

@@ -58,6 +58,7 @@ static void unary_backward_loop(float p, const float* x, const float* y, const f
     case UnaryOp::Log: CALL(UnaryOp::Log); break;              \
     case UnaryOp::Pow: CALL(UnaryOp::Pow); break;              \
     case UnaryOp::Sqrt: CALL(UnaryOp::Sqrt); break;            \
+    case UnaryOp::Tanh: CALL(UnaryOp::Tanh); break;            \
   }
 
 void unary_cpu(UnaryOp op, float p, const float* x, float* y, int64_t n) {

@@ -1,5 +1,5 @@
 // test_batchnorm.cpp — batch_norm2d: closed-form mean/var, running statistics, eval mode,
-// finite-difference gradients (training and eval), shape errors, CUDA vs CPU.
+// finite-difference gradients (training and eval), shape errors, CUDA vs CPU on large channels.
 #include <cmath>
 
 #include "tests/test_util.h"
@@ -122,9 +122,12 @@ TEST_CASE("batch_norm2d shape errors") {
                        doctest::Contains("batch_norm2d: training needs more than one value per channel"), sg::Error);
 }
 
-TEST_CASE("batch_norm2d on CUDA matches the CPU, forward, running stats and backward" * doctest::test_suite("gpu")) {
+// The registry (test_ops_registry.cpp) runs batch_norm2d on CUDA at a small size; this case adds
+// channels of 8192 and 300 elements, reduced by many threads of one block each.
+TEST_CASE("batch_norm2d on CUDA matches the CPU on large channels, forward, running stats and backward" *
+          doctest::test_suite("gpu")) {
   SG_REQUIRE_GPU();
-  const int64_t shapes[][4] = {{2, 3, 5, 7}, {8, 16, 32, 32}, {1, 4, 1, 300}};
+  const int64_t shapes[][4] = {{8, 16, 32, 32}, {1, 4, 1, 300}};
   for (auto& s : shapes) {
     for (int training = 0; training < 2; ++training) {
       INFO("shape ", shape_str({s[0], s[1], s[2], s[3]}), std::string(training ? " training" : " eval"));

@@ -210,6 +210,8 @@ TEST_CASE("conv2d shape errors name the op and the shapes") {
                        doctest::Contains("conv2d: kernel (4, 3, 11, 3) larger than the padded input"), sg::Error);
 }
 
+// The op registry (test_ops_registry.cpp) runs two conv2d lines on CUDA; this case sweeps every
+// geometry of kCases (pointwise, strides, wide padding) and a U-Net-sized layer.
 TEST_CASE("conv2d on CUDA matches the CPU, forward and backward" * doctest::test_suite("gpu")) {
   SG_REQUIRE_GPU();
   uint64_t seed = 70;

@@ -1,5 +1,5 @@
 // test_reduce.cpp — sum and mean over the whole tensor and along a dimension: values, gradients,
-// errors, and the CUDA reductions against the CPU.
+// errors, and the CUDA whole-tensor reductions against the CPU on a large tensor.
 #include "tests/test_util.h"
 
 using namespace sg;
@@ -31,7 +31,10 @@ TEST_CASE("gradients of sum and mean (finite differences)") {
   gradcheck([](const std::vector<Tensor>& in) { return mean(in[0], 0); }, {x});
 }
 
-TEST_CASE("CUDA reductions match the CPU" * doctest::test_suite("gpu")) {
+TEST_CASE("CUDA whole-tensor reductions over many blocks match the CPU and are deterministic" *
+          doctest::test_suite("gpu")) {
+  // The registry (test_ops_registry.cpp) runs every reduction on CUDA at small sizes; this adds a
+  // tensor of 45045 elements (many blocks of block partials) and the determinism of the sum.
   SG_REQUIRE_GPU();
   Tensor x = Tensor::uniform({3, 7, 33, 65}, -1.f, 1.f, 22, Device::CPU);
   Tensor xg = x.to(Device::CUDA);
@@ -39,8 +42,4 @@ TEST_CASE("CUDA reductions match the CPU" * doctest::test_suite("gpu")) {
   CHECK(max_value(xg).item() == max_value(x).item());
   for (int d = 0; d < 4; ++d) SG_CHECK_CLOSE(sum(xg, d).to_vector(), sum(x, d).to_vector(), 1e-4f, 1e-4f);
   CHECK(sum(xg).item() == sum(xg).item());  // deterministic: same tree every time
-  Tensor l = xg.detach();
-  l.requires_grad_(true);
-  mean(l, 2).backward(Tensor::ones({3, 7, 65}, Device::CUDA));
-  SG_CHECK_CLOSE(l.grad().to_vector(), std::vector<float>((size_t)x.numel(), 1.f / 33), 1e-7f, 1e-6f);
 }

@@ -91,7 +91,7 @@ template <typename T>
 inline T __ldg(const T* p) {
   return *p;
 }
-// Math: the kernels call the C functions (expf, logf, powf, sqrtf, sinf, cosf, floorf, fmaxf, fminf),
+// Math: the kernels call the C functions (expf, logf, powf, sqrtf, tanhf, sinf, cosf, floorf, fmaxf, fminf),
 // which <cmath> provides on the host with the same single-precision semantics.
 
 // ---- the launch --------------------------------------------------------------------------------
