@@ -15,9 +15,8 @@ void move_to_device_(const Tensor& t, Device device) {
            cuda_device_info());
   int64_t n = numel_of(impl->shape);
   auto storage = std::make_shared<Storage>(n, device);
-  copy_floats(storage->data, device, impl->storage->data + impl->offset, impl->storage->device, n);
+  copy_floats(storage->data, device, impl->storage->data, impl->storage->device, n);
   impl->storage = storage;
-  impl->offset = 0;
 }
 
 namespace nn {
