@@ -1,16 +1,19 @@
 // test_run_api.cpp — what a finished run holds and what uses it: the guidance bank and the
 // calibrated threshold written at the end of training, sgsf_test's decisions (--threshold, --score
-// with the training data deleted) and runs from older versions.
+// with the training data deleted), runs from older versions, the Detector API (its maps equal
+// sgsf_test's) and the example program.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "data/image_io.h"
 #include "engine/checkpoint.h"
 #include "sgsf/calibration.h"
+#include "sgsf/detector.h"
 #include "sgsf/evaluate.h"
 #include "sgsf/guidance.h"
 #include "sgsf/trainer.h"
@@ -301,6 +304,15 @@ TEST_CASE("a run folder from an older version still tests and says what is unava
   REQUIRE(sc.code() == 0);
   for (const auto& row : csv_rows(s / "sc" / "scores.csv")) CHECK(row.size() == 4);
   CHECK(csv_rows(s / "sc" / "scores.csv")[1][3] == "");
+  // The Detector loads it too, without a threshold until one is set.
+  sgsf::Detector det(old.string(), "cpu");
+  CHECK_FALSE(det.has_threshold());
+  sgsf::Detection d = det.detect((good / "000.png").string());
+  CHECK(std::isnan(d.normalized));
+  CHECK_FALSE(d.defect);
+  det.set_threshold(0.f);
+  CHECK(det.detect((good / "000.png").string()).defect);
+
   // Guidance files of other weights are refused, naming the file.
   fs::path mixed = s / "mixed";
   fs::create_directories(mixed);
@@ -310,3 +322,95 @@ TEST_CASE("a run folder from an older version still tests and says what is unava
   check_error(m, "sgsf_test", (mixed / "guidance.safetensors").string() + "' was computed with other model weights");
 }
 
+TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memory, at the input's resolution") {
+  const CalibratedRun& c = calibrated_run();
+  fs::path s = scratch_dir("detector");
+  ProgramResult r = run_program("sgsf_test", with(test_args(c.run, s / "scored"), {"--score", c.images.string(), "--maps"}), s);
+  CAPTURE(r.describe());
+  REQUIRE(r.code() == 0);
+  SafetensorsFile maps = load_safetensors((s / "scored" / "maps.safetensors").string());
+  auto rows = csv_rows(s / "scored" / "scores.csv");
+
+  sgsf::Detector det(c.run.string(), "cpu");
+  REQUIRE(det.has_threshold());
+  CHECK(det.input_size() == 32);
+  std::vector<std::string> files;
+  for (size_t i = 1; i < rows.size(); ++i) files.push_back(rows[i][0]);
+  std::vector<sgsf::Detection> got = det.detect_files(files);
+  REQUIRE(got.size() == files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    CAPTURE(files[i]);
+    const sgsf::Detection& d = got[i];
+    Tensor ref = find_tensor(maps.tensors, fs::path(files[i]).filename().string());
+    REQUIRE(ref.defined());
+    std::vector<float> rv = ref.to_vector();
+    REQUIRE(d.model_map.size() == rv.size());
+    float diff = 0;
+    for (size_t k = 0; k < rv.size(); ++k) diff = std::max(diff, std::fabs(rv[k] - d.model_map[k]));
+    CHECK(diff <= 1e-6f);
+    CHECK(d.score == doctest::Approx(std::stod(rows[i + 1][1])).epsilon(1e-5));
+    CHECK((d.defect ? "defect" : "ok") == rows[i + 1][3]);
+    CHECK(d.normalized == doctest::Approx(std::stod(rows[i + 1][2])).epsilon(1e-5));
+    CHECK(d.width == 32);
+    CHECK(d.map == d.model_map);
+  }
+
+  // From memory: the same image as 8-bit RGB, and a 48x40 version (resized as in testing) whose map
+  // comes back at 48x40.
+  data::Image img = data::read_image(files[2], 3);
+  std::vector<uint8_t> rgb((size_t)img.width * img.height * 3);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int ch = 0; ch < 3; ++ch)
+        rgb[((size_t)y * img.width + x) * 3 + ch] = (uint8_t)std::lround(img.at(ch, y, x) * 255.f);
+  sgsf::Detection mem = det.detect(sgsf::RgbImage{rgb.data(), img.width, img.height, 0});
+  CHECK(mem.model_map == got[2].model_map);
+  CHECK(mem.score == got[2].score);
+  data::Image big = data::resize_bilinear(img, 40, 48);
+  const fs::path big_png = s / "big.png";
+  data::write_png(big_png.string(), big);
+  data::Image big8 = data::read_image(big_png.string(), 3);
+  std::vector<uint8_t> padded((size_t)(48 * 3 + 5) * 40, 0);  // rows with a stride larger than 3 x width
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 48; ++x)
+      for (int ch = 0; ch < 3; ++ch) padded[(size_t)y * (48 * 3 + 5) + (size_t)x * 3 + ch] = (uint8_t)std::lround(big8.at(ch, y, x) * 255.f);
+  sgsf::Detection bm = det.detect(sgsf::RgbImage{padded.data(), 48, 40, 48 * 3 + 5});
+  sgsf::Detection bf = det.detect(big_png.string());
+  CHECK(bm.width == 48);
+  CHECK(bm.height == 40);
+  CHECK(bm.map.size() == 48u * 40u);
+  CHECK(bm.model_map.size() == 32u * 32u);
+  CHECK(bm.map == bf.map);
+  CHECK(bm.score == bf.score);
+
+  // Several threads share one Detector: the same results as one after another.
+  std::vector<sgsf::Detection> par(4);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k) threads.emplace_back([&, k] { par[(size_t)k] = det.detect(files[(size_t)k]); });
+  for (auto& th : threads) th.join();
+  for (int k = 0; k < 4; ++k) CHECK(par[(size_t)k].model_map == got[(size_t)k].model_map);
+
+  // Errors name what is wrong.
+  const fs::path broken = s / "broken.png";
+  write_text(broken, "not a PNG");
+  CHECK_THROWS_WITH_AS(det.detect(broken.string()), doctest::Contains(broken.string().c_str()), std::runtime_error);
+  CHECK_THROWS_WITH_AS(det.detect(sgsf::RgbImage{nullptr, 4, 4, 0}), doctest::Contains("needs pixels"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(det.set_threshold(2.f), doctest::Contains("from 0 to 1"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(sgsf::Detector((s / "nowhere").string(), "cpu"), doctest::Contains("nowhere"), std::runtime_error);
+}
+
+TEST_CASE("the Detector example program scores images") {
+  const CalibratedRun& c = calibrated_run();
+  fs::path s = scratch_dir("example");
+  fs::copy_file(c.images / "good_000.png", s / "a.png");
+  ProgramResult r = run_program("sgsf_detect_example", {c.run.string(), (s / "a.png").string()}, s);
+  CAPTURE(r.describe());
+  REQUIRE(r.code() == 0);
+  sgsf::Detector det(c.run.string(), "cpu");
+  sgsf::Detection d = det.detect((s / "a.png").string());
+  CHECK(r.out.find((s / "a.png").string() + "\t" + (d.defect ? "defect" : "ok") + "\tscore ") == 0);
+  CHECK(read_file(s / "a.png.map.pgm").rfind("P5\n32 32\n255\n", 0) == 0);
+  ProgramResult bad = run_program("sgsf_detect_example", {c.run.string(), (s / "missing.png").string()}, s);
+  CHECK(bad.code() == 1);
+  CHECK(bad.err.find("missing.png") != std::string::npos);
+}
