@@ -1,7 +1,8 @@
 // test_run_api.cpp — what a finished run holds and what uses it: the guidance bank and the
 // calibrated threshold written at the end of training, sgsf_test's decisions (--threshold, --score
 // with the training data deleted), runs from older versions, the Detector API (its maps equal
-// sgsf_test's) and the example program.
+// sgsf_test's), the example program, and sgsf_export's errors. The ONNX graph itself is checked in
+// ONNX Runtime by tests/onnx_check.py (ctest onnx_export).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -399,7 +400,7 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
   CHECK_THROWS_WITH_AS(sgsf::Detector((s / "nowhere").string(), "cpu"), doctest::Contains("nowhere"), std::runtime_error);
 }
 
-TEST_CASE("the Detector example program scores images") {
+TEST_CASE("the Detector example program scores images; sgsf_export names a checkpoint that does not match") {
   const CalibratedRun& c = calibrated_run();
   fs::path s = scratch_dir("example");
   fs::copy_file(c.images / "good_000.png", s / "a.png");
@@ -413,4 +414,27 @@ TEST_CASE("the Detector example program scores images") {
   ProgramResult bad = run_program("sgsf_detect_example", {c.run.string(), (s / "missing.png").string()}, s);
   CHECK(bad.code() == 1);
   CHECK(bad.err.find("missing.png") != std::string::npos);
+
+  // Export: the ONNX files (a ModelProto starts with ir_version, field 1) and the same error as
+  // sgsf_test for a config.json that does not match its checkpoint.
+  ProgramResult e = run_program("sgsf_export", {"--run", c.run.string(), "--out", (s / "m.onnx").string()}, s);
+  CAPTURE(e.describe());
+  REQUIRE(e.code() == 0);
+  CHECK(read_file(s / "m.onnx").rfind(std::string("\x08\x08", 2), 0) == 0);
+  CHECK(fs::file_size(s / "m.features.onnx") > 1000);
+  fs::path m = s / "mismatched";
+  fs::create_directories(m);
+  fs::copy_file(c.run / "checkpoint.safetensors", m / "checkpoint.safetensors");
+  std::string cfg = read_file(c.run / "config.json");
+  const std::string from = "\"width\": \"4\"";
+  REQUIRE(cfg.find(from) != std::string::npos);
+  cfg.replace(cfg.find(from), from.size(), "\"width\": \"8\"");
+  write_text(m / "config.json", cfg);
+  ProgramResult te = run_program("sgsf_test", test_args(m, s / "out"), s);
+  ProgramResult ee = run_program("sgsf_export", {"--run", m.string(), "--out", (s / "x.onnx").string()}, s);
+  check_error(te, "sgsf_test", "disagree on width");
+  check_error(ee, "sgsf_export", "disagree on width");
+  const std::string msg = te.err.substr(te.err.find("error: "));
+  CHECK(ee.err.find(msg) != std::string::npos);
+  CHECK_FALSE(fs::exists(s / "x.onnx"));
 }
