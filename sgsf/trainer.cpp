@@ -74,7 +74,7 @@ bool finite(float v) { return std::isfinite(v); }
 // After the last iteration: the guidance bank (the training images at model resolution, 8-bit, and
 // their features) and, when there are calibration images, the calibrated threshold.
 void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader& loader,
-                const std::vector<data::Sample>& calibration, const std::string& source, Device dev) {
+                const std::vector<data::TestImage>& held, const std::string& source, Device dev) {
   const std::string fingerprint = weights_fingerprint(model.state());
   std::vector<const data::Image*> images;
   std::vector<std::string> names;
@@ -86,11 +86,10 @@ void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoade
   model.eval();
   GuidanceBank bank = make_guidance_bank(model, images, names, cfg.batch, dev);
   write_guidance(cfg.out, bank, fingerprint);
-  if (calibration.empty()) {
+  if (held.empty()) {
     std::cerr << "no calibration images (--holdout 0 and no validation/good): the run has no calibrated "
                  "threshold; decisions need --threshold\n";
   } else {
-    std::vector<data::TestImage> held = data::load_test_images(calibration, cfg.size, cfg.workers);
     std::vector<const data::Image*> ptrs;
     for (const auto& t : held) ptrs.push_back(&t.image);
     Inference inf = infer(model, ptrs, bank, cfg.batch, dev, false);
@@ -164,9 +163,13 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
     calibration_source = str("held out: ", k, " of the ", n, " training images (holdout ", cfg.holdout, ", seed ",
                              cfg.seed, ")");
   }
-  if (!calibration.empty())
+  // Read now, so that an unreadable calibration image stops the run before training, naming it.
+  std::vector<data::TestImage> calibration_images;
+  if (!calibration.empty()) {
     std::cerr << "calibration: " << calibration.size() << " normal images (" << calibration_source
               << ") set the decision threshold after training\n";
+    calibration_images = data::load_test_images(calibration, cfg.size, cfg.workers);
+  }
   data::AuxiliaryTextures aux = cfg.aux.empty() ? data::AuxiliaryTextures::procedural()
                                                 : data::AuxiliaryTextures::from_folder(cfg.aux);
   if (aux.is_procedural()) std::cerr << data::procedural_notice() << "\n";
@@ -372,7 +375,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   }
   bar.finish();
   save(total);
-  finish_run(cfg, model, loader, calibration, calibration_source, dev);
+  finish_run(cfg, model, loader, calibration_images, calibration_source, dev);
   result.iterations_done = total;
   result.seconds = bar.elapsed_seconds();
   result.images_per_second = result.seconds > 0 ? (double)(total - start) * cfg.batch / result.seconds : 0;

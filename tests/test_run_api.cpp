@@ -194,6 +194,13 @@ TEST_CASE("hold-out: 0 trains exactly as before, validation/good calibrates with
   CHECK(cal.count == 2);
   CHECK(cal.source == "validation/good");
   CHECK(csv_rows(s / "valid" / "calibration.csv")[1][0] == "validation/good/a.png");
+  // An unreadable calibration image stops the run before training, naming the file.
+  write_text(cat / "validation" / "good" / "c.png", "not a PNG");
+  sgsf::TrainConfig broken = tiny_config(s / "broken", 6);
+  broken.data = data.string();
+  CHECK_THROWS_WITH_AS(sgsf::train(broken, false, nullptr, false),
+                       doctest::Contains((cat / "validation" / "good" / "c.png").string().c_str()), Error);
+  CHECK_FALSE(fs::exists(s / "broken"));
   // A hold-out that leaves fewer than 2 training images is refused.
   sgsf::TrainConfig tight = tiny_config(s / "tight", 2);
   tight.holdout = 0.5f;
