@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
     args.option("workers", "2", "image decoding threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
     args.option("overlays", "all", "heat-map overlays to write: all | none | N (the first N test images)");
     args.option("score", "", "score unlabelled images instead: an image file or a folder of images");
+    args.option("threshold", "", "decision threshold on the image score, 0 to 1 (default: the run's calibrated one)");
+    args.flag("maps", "with --score: also write every anomaly map (model resolution) to <out>/maps.safetensors");
     args.flag("quiet", "no progress bar");
     if (!args.parse(argc, argv)) return 0;
 
@@ -49,6 +51,11 @@ int main(int argc, char** argv) {
     o.batch = args.get_int("batch", 1, sgsf::kMaxBatch);
     o.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
     o.progress = !args.get_flag("quiet");
+    o.save_maps = args.get_flag("maps");
+    if (args.given("threshold")) {
+      o.threshold = args.get_double("threshold");
+      SG_CHECK(o.threshold >= 0 && o.threshold <= 1, "--threshold must be from 0 to 1, got ", args.get("threshold"));
+    }
     const std::string ov = args.get("overlays");
     if (ov == "all" || ov == "none") {
       o.overlays = ov == "all" ? -1 : 0;

@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
     args.option("checkpoint-every", "0", "also save a checkpoint every N epochs (0: only at the end)");
     args.option("log-every", "10", "iterations between lines of train_log.jsonl (at least 1)");
     args.option("save-forged", "0", "write this many forged samples (<out>/forged) and saliency maps (<out>/saliency) as PNG");
+    args.option("holdout", "0.1", "fraction of the training images held out (seeded) to calibrate the decision threshold, "
+                                  "0 to 0.5; 0: none (a layout with validation/good uses that folder instead)");
     args.flag("resume", "continue from <out>/checkpoint.safetensors");
     args.flag("quiet", "no progress bar");
     if (!args.parse(argc, argv)) return 0;
@@ -108,6 +110,8 @@ int main(int argc, char** argv) {
     cfg.checkpoint_every = args.get_int("checkpoint-every", 0, INT32_MAX);
     cfg.log_every = args.get_int("log-every", 1, INT32_MAX);
     cfg.save_forged = args.get_int("save-forged", 0, INT32_MAX);
+    cfg.holdout = (float)args.get_double("holdout");
+    SG_CHECK(cfg.holdout >= 0 && cfg.holdout <= 0.5f, "--holdout must be from 0 to 0.5, got ", args.get("holdout"));
     cfg.layout = args.get("layout");
     cfg.data = args.get("data");
     cfg.category = args.get("category");

@@ -80,6 +80,9 @@ void open_mvtec(Dataset& ds) {
   fs::path root(ds.root);
   for (const auto& n : nonempty_image_names(root / "train" / "good", "training"))
     ds.train.push_back({(root / "train" / "good" / n).string(), "train/good/" + n, "", 0, "good"});
+  if (is_dir(root / "validation" / "good"))
+    for (const auto& n : nonempty_image_names(root / "validation" / "good", "validation"))
+      ds.validation.push_back({(root / "validation" / "good" / n).string(), "validation/good/" + n, "", 0, "good"});
   require_dir(root / "test", "test");
   auto defects = subdirs(root / "test");
   SG_CHECK(!defects.empty(), "dataset: test folder '", (root / "test").string(), "' is empty");

@@ -3,7 +3,8 @@
 //
 // Layouts (root is one category / class folder):
 //   MVTec AD   root/train/good/*, root/test/<defect>/*, root/ground_truth/<defect>/<stem>_mask.png
-//              (`good` test images have no masks). PNG or JPEG.
+//              (`good` test images have no masks). PNG or JPEG. MVTec 3D-AD's root/validation/good
+//              (normal images, not trained on) becomes `validation` when present.
 //   DAGM 2007  root/Train, root/Test, each with images, Label/ (masks) and Labels.txt
 //              (a header line, then rows `id label(0/1) image unknown maskfile`). Training keeps
 //              the defect-free (label 0) images only.
@@ -37,6 +38,7 @@ struct Dataset {
   std::string root, category;  // category: the root folder's name
   Layout layout = Layout::Auto;
   std::vector<Sample> train, test;
+  std::vector<Sample> validation;  // normal images for calibration (MVTec 3D-AD's validation/good), if any
 };
 
 // Open a dataset. Layout::Auto detects the layout from the folders present (train/good -> MVTec,

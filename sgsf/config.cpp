@@ -135,10 +135,13 @@ const std::vector<Field>& fields() {
       SG_BOOL_FIELD(rotate_guidance), SG_FLOAT_FIELD(lambda), SG_FLOAT_FIELD(gamma),
       SG_INT_FIELD(seed), SG_STR_FIELD(device), SG_INT_FIELD(workers), SG_STR_FIELD(out),
       SG_INT_FIELD(checkpoint_every), SG_INT_FIELD(log_every), SG_INT_FIELD(save_forged),
+      SG_FLOAT_FIELD(holdout),
   };
   return f;
 }
 }  // namespace
+
+bool is_added_key(const std::string& key) { return key == "holdout"; }
 
 KeyValues to_key_values(const TrainConfig& c) {
   KeyValues kv;
@@ -181,6 +184,7 @@ void validate(const TrainConfig& c) {
            c.workers);
   SG_CHECK(c.checkpoint_every >= 0, "config: checkpoint_every must be >= 0, got ", c.checkpoint_every);
   SG_CHECK(c.log_every >= 1, "config: log_every must be at least 1, got ", c.log_every);
+  SG_CHECK(c.holdout >= 0 && c.holdout <= 0.5f, "config: holdout must be in [0, 0.5], got ", c.holdout);
   SG_CHECK(c.save_forged >= 0, "config: save_forged must be >= 0, got ", c.save_forged);
   SG_CHECK(c.guidance == "decoder" || c.guidance == "encoder", "config: guidance must be decoder or encoder, got '",
            c.guidance, "'");

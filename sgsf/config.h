@@ -48,6 +48,9 @@ struct TrainConfig {
   int checkpoint_every = 0;         // epochs between checkpoints (0 = only at the end)
   int log_every = 10;               // iterations between JSON log lines
   int save_forged = 0;              // write this many forged samples as PNG after warm-up
+  // calibration: the fraction of the training images held out (seeded) to set the decision
+  // threshold, where the layout has no validation/good folder (0: none; sgsf_train's default is 0.1)
+  float holdout = 0.f;
   // Run control, not part of the run's identity (so neither serialised nor compared on --resume):
   // before this iteration, save a checkpoint and return as if interrupted (-1: never).
   int64_t stop_at_iteration = -1;
@@ -67,6 +70,10 @@ using KeyValues = std::map<std::string, std::string>;
 KeyValues to_key_values(const TrainConfig& c);
 // Every known key is read; unknown keys are an error (naming the key), missing keys keep defaults.
 TrainConfig from_key_values(const KeyValues& kv);
+
+// True for keys that later versions added: a checkpoint written before them lacks them, which
+// means their default.
+bool is_added_key(const std::string& key);
 
 // Validate ranges (width, size divisible by 8, batch >= 1, probabilities in [0,1], ...).
 void validate(const TrainConfig& c);

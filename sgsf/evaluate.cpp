@@ -24,18 +24,12 @@
 #include "sgsf/plot.h"
 #include "sgsf/progress.h"
 #include "sgsf/trainer.h"
+#include "engine/autograd.h"
 
 namespace fs = std::filesystem;
 
 namespace sg::sgsf {
-namespace {
 
-struct LoadedRun {
-  TrainConfig cfg;
-  std::unique_ptr<SGSFModel> model;
-};
-
-// Read config.json and the checkpoint, check they belong together, build the model on `dev`.
 LoadedRun load_run(const std::string& run, Device dev) {
   const std::string cfg_path = config_path(run), ckpt_path = checkpoint_path(run);
   SG_CHECK(fs::is_directory(run), "test: run folder '", run, "' does not exist");
@@ -47,31 +41,24 @@ LoadedRun load_run(const std::string& run, Device dev) {
   SafetensorsFile f = load_safetensors(ckpt_path);
   SG_CHECK(f.metadata.count("format") && f.metadata.at("format") == "sgsf-checkpoint-1", "test: '", ckpt_path,
            "' is not an SGSF checkpoint (no format tag in its metadata)");
-  for (const auto& [k, v] : to_key_values(r.cfg))
+  const KeyValues defaults = to_key_values(TrainConfig());
+  for (const auto& [k, v] : to_key_values(r.cfg)) {
+    // A key that a newer version added is absent from older checkpoints: there it has its default.
+    if (!f.metadata.count(k) && is_added_key(k) && v == defaults.at(k)) continue;
     SG_CHECK(f.metadata.count(k) && f.metadata.at(k) == v, "test: '", ckpt_path, "' and '", cfg_path,
              "' disagree on ", k, " ('", f.metadata.count(k) ? f.metadata.at(k) : std::string("missing"), "' vs '", v,
              "')");
+  }
   r.model = std::make_unique<SGSFModel>(r.cfg.width, parse_guidance(r.cfg.guidance), r.cfg.seed);
   load_into(r.model->state(), strip_prefix("model.", f.tensors), ckpt_path);
+  r.fingerprint = weights_fingerprint(r.model->state());
   r.model->to(dev);
   r.model->eval();
   return r;
 }
 
-struct Inference {
-  std::vector<std::vector<float>> maps;  // per image, H*W
-  std::vector<float> scores;
-  std::vector<int> guide;                // index of the training image used as guidance
-};
-
-// Run the model over `tests` with guidance from the training images `trains`.
-Inference infer(SGSFModel& model, const std::vector<data::TestImage>& tests, const std::vector<data::TestImage>& trains,
-                int batch, Device dev, bool progress) {
-  std::vector<const data::Image*> images, train;
-  for (const auto& t : tests) images.push_back(&t.image);
-  for (const auto& t : trains) train.push_back(&t.image);
-  int dim = 0;
-  std::vector<float> train_feats = contrast_features(model, train, batch, dev, &dim);
+Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank, int batch,
+                Device dev, bool progress) {
   Inference inf;
   NoGradGuard ng;
   Progress bar((int64_t)images.size(), progress);
@@ -82,9 +69,9 @@ Inference infer(SGSFModel& model, const std::vector<data::TestImage>& tests, con
     std::vector<float> q = model.ae->pooled_features(x).to_vector();
     std::vector<const data::Image*> guides;
     for (size_t k = 0; k < part.size(); ++k) {
-      int j = most_similar(train_feats, (int)train.size(), dim, q.data() + k * (size_t)dim);
+      int j = bank.lookup(q.data() + k * (size_t)bank.dim);
       inf.guide.push_back(j);
-      guides.push_back(train[(size_t)j]);
+      guides.push_back(&bank.images[(size_t)j]);
     }
     SGSFModel::Output o = model.forward(x, data::stack_images(guides, dev));
     Tensor map = anomaly_map(o.logits);
@@ -99,6 +86,51 @@ Inference infer(SGSFModel& model, const std::vector<data::TestImage>& tests, con
   bar.finish();
   return inf;
 }
+
+GuidanceBank run_guidance(const LoadedRun& run, const std::string& run_dir, const std::string& data,
+                          const std::string& layout, const std::string& category, int batch, int workers, Device dev) {
+  const TrainConfig& cfg = run.cfg;
+  if (has_guidance(run_dir)) return read_guidance(run_dir, cfg.size, 8 * cfg.width, run.fingerprint);
+  const std::string cat = category.empty() ? cfg.category : category;
+  const std::string root = data::category_folder(data.empty() ? cfg.data : data, cat);
+  std::cerr << "note: '" << run_dir << "' holds no guidance images (guidance.safetensors; a run from an older "
+            << "version): taking guidance from the training images of '" << root << "'\n";
+  data::Dataset ds;
+  try {
+    ds = data::open_dataset(root, data::parse_layout(layout.empty() ? cfg.layout : layout));
+  } catch (const Error& e) {
+    throw Error(str("'", run_dir, "' holds no guidance images and its training data cannot be read: ", e.what()));
+  }
+  SG_CHECK(!ds.train.empty(), "test: no training images in '", root, "' to take guidance from");
+  std::vector<data::TestImage> train = data::load_test_images(ds.train, cfg.size, workers);
+  GuidanceBank bank;
+  for (auto& t : train) {
+    bank.images.push_back(std::move(t.image));
+    bank.names.push_back(t.relpath);
+  }
+  std::vector<const data::Image*> ptrs;
+  for (const auto& im : bank.images) ptrs.push_back(&im);
+  bank.features = contrast_features(*run.model, ptrs, batch, dev, &bank.dim);
+  return bank;
+}
+
+bool run_threshold(const LoadedRun& run, const std::string& run_dir, double override_threshold, float* threshold,
+                   std::string* source) {
+  if (!std::isnan(override_threshold)) {
+    *threshold = (float)override_threshold;
+    *source = "--threshold";
+    return true;
+  }
+  if (has_calibration(run_dir)) {
+    *threshold = read_calibration(run_dir, run.fingerprint).threshold;
+    *source = "calibrated";
+    return true;
+  }
+  source->clear();
+  return false;
+}
+
+namespace {
 
 // The dataset a run is tested on: the options' data, category and layout, else the run's own.
 struct RunDataset {
@@ -137,12 +169,18 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   fs::create_directories(out);
 
   SG_CHECK(!ds.test.empty(), "test: no test images in '", root, "'");
-  std::cerr << "testing " << ds.test.size() << " images of " << root << " (guidance from " << ds.train.size()
-            << " training images)\n";
+  float threshold = 0;
+  std::string threshold_source;
+  const bool decide = run_threshold(run, opt.run, opt.threshold, &threshold, &threshold_source);
+  if (!decide) std::cerr << "note: " << no_calibration_notice(opt.run) << "\n";
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<data::TestImage> train = data::load_test_images(ds.train, cfg.size, opt.workers);
+  const GuidanceBank bank = run_guidance(run, opt.run, opt.data, opt.layout, opt.category, opt.batch, opt.workers, dev);
+  std::cerr << "testing " << ds.test.size() << " images of " << root << " (guidance from " << bank.count()
+            << " training images)\n";
   std::vector<data::TestImage> test = data::load_test_images(ds.test, cfg.size, opt.workers);
-  Inference inf = infer(*run.model, test, train, opt.batch, dev, opt.progress);
+  std::vector<const data::Image*> test_images;
+  for (const auto& t : test) test_images.push_back(&t.image);
+  Inference inf = infer(*run.model, test_images, bank, opt.batch, dev, opt.progress);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // ---- metrics ---------------------------------------------------------------------------
@@ -201,14 +239,37 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     plot_curve_png((fs::path(out) / "pixel_pr.png").string(), pr_curve(pix_scores, pix_labels),
                    "pixel PR " + m.category, "recall", "precision", m.pixel_ap);
   }
+  if (decide) {
+    m.has_decision = true;
+    m.decision_source = threshold_source;
+    m.decision_threshold = threshold;
+    int tp = 0, fp = 0, tn = 0, fn = 0;
+    for (size_t i = 0; i < test.size(); ++i) {
+      const bool d = is_defect(inf.scores[i], threshold);
+      if (labels[i]) (d ? tp : fn)++;
+      else (d ? fp : tn)++;
+    }
+    m.precision = tp + fp > 0 ? (double)tp / (tp + fp) : 0;
+    m.recall = tp + fn > 0 ? (double)tp / (tp + fn) : 0;
+    m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
+    m.decision_accuracy = (double)(tp + tn) / (double)test.size();
+    m.fpr = fp + tn > 0 ? (double)fp / (fp + tn) : 0;
+  }
 
   // ---- files -------------------------------------------------------------------------------
   {
     std::ostringstream csv;
-    csv << "path,defect,label,score,guidance\n";
-    for (size_t i = 0; i < test.size(); ++i)
+    csv << "path,defect,label,score,normalized_score,decision,guidance\n";
+    for (size_t i = 0; i < test.size(); ++i) {
       csv << test[i].relpath << "," << test[i].defect << "," << test[i].label << "," << std::setprecision(7)
-          << inf.scores[i] << "," << ds.train[(size_t)inf.guide[i]].relpath << "\n";
+          << inf.scores[i] << ",";
+      if (decide)
+        csv << normalized_score(inf.scores[i], threshold) << ","
+            << (is_defect(inf.scores[i], threshold) ? "defect" : "ok");
+      else
+        csv << ",";
+      csv << "," << bank.names[(size_t)inf.guide[i]] << "\n";
+    }
     write_file_atomic((fs::path(out) / "scores.csv").string(), csv.str());
   }
   write_file_atomic((fs::path(out) / "report.json").string(), metrics_json({m}) + "\n");
@@ -254,20 +315,47 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   } else {
     add(path);
   }
-  const RunDataset rd = open_run_dataset(opt, cfg);
-  std::vector<data::TestImage> train = data::load_test_images(rd.ds.train, cfg.size, opt.workers);
+  float threshold = 0;
+  std::string threshold_source;
+  const bool decide = run_threshold(run, opt.run, opt.threshold, &threshold, &threshold_source);
+  if (!decide) std::cerr << "note: " << no_calibration_notice(opt.run) << "\n";
+  const GuidanceBank bank = run_guidance(run, opt.run, opt.data, opt.layout, opt.category, opt.batch, opt.workers, dev);
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
-  Inference inf = infer(*run.model, imgs, train, opt.batch, dev, opt.progress);
+  std::vector<const data::Image*> ptrs;
+  for (const auto& t : imgs) ptrs.push_back(&t.image);
+  Inference inf = infer(*run.model, ptrs, bank, opt.batch, dev, opt.progress);
   std::ostringstream csv;
-  csv << "path,score\n";
+  csv << "path,score,normalized_score,decision\n";
   for (size_t i = 0; i < imgs.size(); ++i) {
-    csv << samples[i].path << "," << std::setprecision(7) << inf.scores[i] << "\n";
+    csv << samples[i].path << "," << std::setprecision(7) << inf.scores[i] << ",";
+    if (decide)
+      csv << normalized_score(inf.scores[i], threshold) << "," << (is_defect(inf.scores[i], threshold) ? "defect" : "ok");
+    else
+      csv << ",";
+    csv << "\n";
     heatmap_overlay_png((fs::path(out) / (safe_name(samples[i].relpath) + ".png")).string(), imgs[i].image,
                         inf.maps[i].data(), nullptr, cfg.size, cfg.size);
   }
   write_file_atomic((fs::path(out) / "scores.csv").string(), csv.str());
-  for (size_t i = 0; i < imgs.size(); ++i)
-    std::cout << samples[i].path << "\t" << std::setprecision(4) << inf.scores[i] << "\n";
+  if (opt.save_maps) {
+    NamedTensors maps;
+    for (size_t i = 0; i < imgs.size(); ++i)
+      maps.emplace_back(samples[i].relpath, Tensor::from_vector({cfg.size, cfg.size}, inf.maps[i], Device::CPU));
+    save_safetensors((fs::path(out) / "maps.safetensors").string(), maps, {{"size", std::to_string(cfg.size)}});
+  }
+  if (decide)
+    std::cerr << "decisions at the " << threshold_source << " threshold " << std::setprecision(4) << threshold
+              << " (normalised score 0.5)\n";
+  std::cout << "path\tscore\tnormalized\tdecision\n";
+  for (size_t i = 0; i < imgs.size(); ++i) {
+    std::cout << samples[i].path << "\t" << std::setprecision(4) << inf.scores[i];
+    if (decide)
+      std::cout << "\t" << normalized_score(inf.scores[i], threshold) << "\t"
+                << (is_defect(inf.scores[i], threshold) ? "defect" : "ok");
+    else
+      std::cout << "\t-\t-";
+    std::cout << "\n";
+  }
   std::cerr << "scores and maps written to " << out << "\n";
 }
 
@@ -311,6 +399,21 @@ std::string metrics_table(const std::vector<CategoryMetrics>& rows) {
         << 100 * r.pixel_ap << std::setw(8) << 100 * r.aupro << std::setw(8) << 100 * r.image_f1 << std::setw(8)
         << 100 * r.image_ap << "\n";
   }
+  bool any = false;
+  for (const auto& r : rows) any = any || r.has_decision;
+  if (any) {
+    o << "\nat the decision threshold (defect when score > threshold; FPR: normal test images called defects)\n";
+    o << std::left << std::setw(16) << "category" << std::right << std::setw(11) << "threshold" << std::setw(13)
+      << "source" << std::setw(11) << "precision" << std::setw(8) << "recall" << std::setw(7) << "F1" << std::setw(10)
+      << "accuracy" << std::setw(7) << "FPR" << "\n";
+    for (const auto& r : rows) {
+      if (!r.has_decision) continue;
+      o << std::left << std::setw(16) << r.category << std::right << std::setw(11) << std::setprecision(4)
+        << r.decision_threshold << std::setprecision(1) << std::setw(13) << r.decision_source << std::setw(11)
+        << 100 * r.precision << std::setw(8) << 100 * r.recall << std::setw(7) << 100 * r.f1 << std::setw(10)
+        << 100 * r.decision_accuracy << std::setw(7) << 100 * r.fpr << "\n";
+    }
+  }
   return o.str();
 }
 
@@ -326,7 +429,12 @@ std::string metrics_json(const std::vector<CategoryMetrics>& rows) {
       << ", \"image_f1_max\": " << r.image_f1 << ", \"image_ap\": " << r.image_ap << ", \"tpr\": " << r.tpr
       << ", \"tnr\": " << r.tnr << ", \"accuracy\": " << r.accuracy << ", \"macc\": " << r.macc
       << ", \"threshold\": " << r.threshold << ", \"has_pixel_metrics\": " << (r.has_pixel_metrics ? "true" : "false")
-      << ", \"seconds\": " << r.seconds << ", \"images_per_second\": " << r.images_per_second << "}";
+      << ", \"seconds\": " << r.seconds << ", \"images_per_second\": " << r.images_per_second;
+    if (r.has_decision)
+      o << ", \"decision\": {\"source\": \"" << r.decision_source << "\", \"threshold\": " << r.decision_threshold
+        << ", \"precision\": " << r.precision << ", \"recall\": " << r.recall << ", \"f1\": " << r.f1
+        << ", \"accuracy\": " << r.decision_accuracy << ", \"fpr_normal\": " << r.fpr << "}";
+    o << "}";
   }
   o << "]}";
   return o.str();

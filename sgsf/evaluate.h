@@ -3,10 +3,16 @@
 // report, CSV of scores, heat-map overlays, ROC and PR curves). Also scoring new, unlabelled
 // images.
 #pragma once
+#include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "data/loader.h"
+#include "sgsf/calibration.h"
 #include "sgsf/config.h"
+#include "sgsf/guidance.h"
+#include "sgsf/model.h"
 
 namespace sg::sgsf {
 
@@ -21,6 +27,8 @@ struct EvalOptions {
   int workers = 2;
   int overlays = -1;         // heat-map overlays to write: -1 all, 0 none, N the first N
   bool progress = true;
+  double threshold = NAN;    // decision threshold; NaN = the run's calibrated one (if any)
+  bool save_maps = false;    // --score: also write every anomaly map to <out>/maps.safetensors
 };
 
 struct CategoryMetrics {
@@ -32,7 +40,41 @@ struct CategoryMetrics {
   double image_ap = 0, tpr = 0, tnr = 0, accuracy = 0, macc = 0, threshold = 0;
   bool has_pixel_metrics = false;
   double seconds = 0, images_per_second = 0;
+  // At the decision threshold (the calibrated one or --threshold), when there is one: precision,
+  // recall, F1 and accuracy of the defect decision, and the false-positive rate on the normal images.
+  bool has_decision = false;
+  std::string decision_source;  // "calibrated" or "--threshold"
+  double decision_threshold = 0, precision = 0, recall = 0, f1 = 0, decision_accuracy = 0, fpr = 0;
 };
+
+// A run folder loaded for inference: its config, the model (eval mode, on the device) with its
+// checkpoint validated against config.json, and the fingerprint of its weights.
+struct LoadedRun {
+  TrainConfig cfg;
+  std::unique_ptr<SGSFModel> model;
+  std::string fingerprint;
+};
+LoadedRun load_run(const std::string& run, Device dev);
+
+// The guidance images of a run: its own bank (guidance.safetensors), or, for a run from an older
+// version without one, the training images of its dataset (`data`/`layout`/`category` override the
+// run's; a note on stderr says so). Throws naming the file or folder at fault.
+GuidanceBank run_guidance(const LoadedRun& run, const std::string& run_dir, const std::string& data,
+                          const std::string& layout, const std::string& category, int batch, int workers, Device dev);
+
+// The run's decision threshold: `override_threshold` when it is a number, else the calibrated one
+// (calibration.json); `source` says which ("--threshold", "calibrated", or "" when there is none).
+bool run_threshold(const LoadedRun& run, const std::string& run_dir, double override_threshold, float* threshold,
+                   std::string* source);
+
+// Anomaly maps and image scores of `images` (3 x size x size each) with guidance from `bank`.
+struct Inference {
+  std::vector<std::vector<float>> maps;  // per image, H*W
+  std::vector<float> scores;
+  std::vector<int> guide;                // index into the bank of the guidance image used
+};
+Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank, int batch,
+                Device dev, bool progress);
 
 // Load the run's checkpoint (validated against its config.json), run the test split, write the
 // outputs under options.out and return the metrics.

@@ -28,7 +28,11 @@
 #include "engine/allocator.h"
 #include "engine/checkpoint.h"
 #include "engine/optim.h"
+#include "engine/rng.h"
+#include "sgsf/calibration.h"
 #include "sgsf/contrast.h"
+#include "sgsf/evaluate.h"
+#include "sgsf/guidance.h"
 #include "sgsf/model.h"
 #include "sgsf/run_files.h"
 #include "sgsf/sgsf_ops.h"
@@ -67,6 +71,41 @@ std::vector<std::vector<int>> contrast_from_tensor(const Tensor& t) {
 
 bool finite(float v) { return std::isfinite(v); }
 
+// After the last iteration: the guidance bank (the training images at model resolution, 8-bit, and
+// their features) and, when there are calibration images, the calibrated threshold.
+void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader& loader,
+                const std::vector<data::TestImage>& held, const std::string& source, Device dev) {
+  const std::string fingerprint = weights_fingerprint(model.state());
+  std::vector<const data::Image*> images;
+  std::vector<std::string> names;
+  for (int i = 0; i < loader.num_images(); ++i) {
+    images.push_back(&loader.image(i));
+    names.push_back(loader.sample(i).relpath);
+  }
+  const bool was_training = model.is_training();
+  model.eval();
+  GuidanceBank bank = make_guidance_bank(model, images, names, cfg.batch, dev);
+  write_guidance(cfg.out, bank, fingerprint);
+  if (held.empty()) {
+    std::cerr << "no calibration images (--holdout 0 and no validation/good): the run has no calibrated "
+                 "threshold; decisions need --threshold\n";
+  } else {
+    std::vector<const data::Image*> ptrs;
+    for (const auto& t : held) ptrs.push_back(&t.image);
+    Inference inf = infer(model, ptrs, bank, cfg.batch, dev, false);
+    Calibration c = calibrate(inf.scores);
+    c.source = source;
+    c.weights_fingerprint = fingerprint;
+    for (const auto& t : held) c.images.push_back(t.relpath);
+    write_calibration(cfg.out, c);
+    std::cerr << "calibrated threshold " << c.threshold << " from " << c.count << " normal images (99th percentile "
+              << c.q99 << ", median " << c.median << ")";
+    if (c.count < 10) std::cerr << "; few images: the threshold is rough";
+    std::cerr << "\n";
+  }
+  model.train(was_training);
+}
+
 }  // namespace
 
 StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& guidance, const Tensor& mask,
@@ -99,6 +138,38 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   data::Dataset ds = data::open_dataset(root, data::parse_layout(cfg.layout));
   SG_CHECK(ds.train.size() >= 2, "train: need at least 2 normal training images in '", root, "', found ",
            ds.train.size());
+  // ---- calibration images: validation/good where the layout has it, else a seeded fraction of the
+  // training images, drawn from a stream of their own (the training stream is untouched; with no
+  // hold-out, training is exactly as without calibration).
+  std::vector<data::Sample> calibration;
+  std::string calibration_source;
+  if (!ds.validation.empty()) {
+    calibration = ds.validation;
+    calibration_source = "validation/good";
+  } else if (cfg.holdout > 0) {
+    const int n = (int)ds.train.size();
+    const int k = std::max(1, (int)std::lround(cfg.holdout * n));
+    SG_CHECK(n - k >= 2, "train: holding out ", k, " of ", n, " training images for calibration (--holdout ",
+             cfg.holdout, ") leaves fewer than 2 to train on; lower --holdout or pass 0");
+    std::vector<int> order((size_t)n);
+    for (int i = 0; i < n; ++i) order[(size_t)i] = i;
+    Rng pick(cfg.seed, /*stream=*/0xCA11B);
+    pick.shuffle(order);
+    std::vector<bool> held((size_t)n, false);
+    for (int i = 0; i < k; ++i) held[(size_t)order[(size_t)i]] = true;
+    std::vector<data::Sample> kept;
+    for (int i = 0; i < n; ++i) (held[(size_t)i] ? calibration : kept).push_back(ds.train[(size_t)i]);
+    ds.train = std::move(kept);
+    calibration_source = str("held out: ", k, " of the ", n, " training images (holdout ", cfg.holdout, ", seed ",
+                             cfg.seed, ")");
+  }
+  // Read now, so that an unreadable calibration image stops the run before training, naming it.
+  std::vector<data::TestImage> calibration_images;
+  if (!calibration.empty()) {
+    std::cerr << "calibration: " << calibration.size() << " normal images (" << calibration_source
+              << ") set the decision threshold after training\n";
+    calibration_images = data::load_test_images(calibration, cfg.size, cfg.workers);
+  }
   data::AuxiliaryTextures aux = cfg.aux.empty() ? data::AuxiliaryTextures::procedural()
                                                 : data::AuxiliaryTextures::from_folder(cfg.aux);
   if (aux.is_procedural()) std::cerr << data::procedural_notice() << "\n";
@@ -126,6 +197,11 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   }
 
   fs::create_directories(cfg.out);  // only now: bad data leaves no empty run folder behind
+  // What the end of training writes would belong to other weights once training changes them.
+  for (const std::string& stale : {guidance_features_path(cfg.out), calibration_path(cfg.out),
+                                   (fs::path(cfg.out) / "calibration.csv").string()})
+    fs::remove(stale);
+  fs::remove_all(guidance_dir(cfg.out));
 
   // ---- model and optimiser -----------------------------------------------------------------
   SGSFModel model(cfg.width, parse_guidance(cfg.guidance), cfg.seed);
@@ -157,10 +233,15 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
     KeyValues saved = f.metadata;
     for (const char* k : {"format", "iteration", "total_iterations"}) saved.erase(k);
     KeyValues now = to_key_values(cfg);
+    const KeyValues defaults = to_key_values(TrainConfig());
     for (const auto& [k, v] : now)
-      if (k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every")
+      if (k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every" &&
+          !(!saved.count(k) && is_added_key(k) && v == defaults.at(k))) {
+        SG_CHECK(saved.count(k) || !is_added_key(k), "--resume: the checkpoint comes from an older version, "
+                 "trained without ", k, "; resume it with --", k, " ", defaults.at(k));
         SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
                  saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
+      }
     load_into(model.state(), strip_prefix("model.", f.tensors), ckpt);
     load_into(opt.state(), strip_prefix("optim.", f.tensors), ckpt);
     contrast = contrast_from_tensor(find_tensor(f.tensors, "contrast_sets"));
@@ -294,6 +375,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   }
   bar.finish();
   save(total);
+  finish_run(cfg, model, loader, calibration_images, calibration_source, dev);
   result.iterations_done = total;
   result.seconds = bar.elapsed_seconds();
   result.images_per_second = result.seconds > 0 ? (double)(total - start) * cfg.batch / result.seconds : 0;

@@ -5,15 +5,15 @@
 # By default the two end-to-end suites, test_apps and test_train_e2e, are left out: they train
 # models, which under the sanitizers takes about 15 minutes of the 2-core CI machine, more than
 # all the other suites together, and would take CI past 20 minutes. Pass "all" to run them too.
-# The PyTorch parity check (parity_torch) is a numerical comparison of the optimised build, which
-# the normal build runs; it is left out here as well.
+# The PyTorch parity check (parity_torch) and the ONNX Runtime check (onnx_export) are numerical
+# comparisons of the optimised build, which the normal build runs; they are left out here as well.
 # Usage: bash tests/sanitizers.sh [FUZZ_SECONDS] [BUILD] [all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${1:-30}"
 BUILD="${2:-build-asan}"
-exclude=(-E '^(test_apps|test_train_e2e|parity_torch)$')
-[ "${3:-}" = "all" ] && exclude=(-E '^parity_torch$')
+exclude=(-E '^(test_apps|test_train_e2e|parity_torch|onnx_export)$')
+[ "${3:-}" = "all" ] && exclude=(-E '^(parity_torch|onnx_export)$')
 start=$SECONDS
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DSGSF_WITH_CUDA=OFF -DSGSF_FUZZ=ON \

@@ -45,11 +45,13 @@ def sh(cmd, log):
 
 
 def run_ours(cfg, seed, out, log, extra):
+    # --holdout 0: the reference trains on every training image, so ours does too (no calibration
+    # hold-out; a layout with validation/good is calibrated on that folder without touching training)
     data, w, s, b, iters, refresh = cfg
     run = os.path.join(out, f'ours-s{seed}')
     sh([os.path.join(args.build, 'sgsf_train'), '--data', data, '--aux', DTD, '--width', str(w), '--size', str(s),
         '--batch', str(b), '--iterations', str(iters), '--saliency', 'border', '--contrast-refresh', str(refresh),
-        '--seed', str(seed), '--out', run] + extra, log)
+        '--seed', str(seed), '--holdout', '0', '--out', run] + extra, log)
     sh([os.path.join(args.build, 'sgsf_test'), '--run', run, '--overlays', 'none'], log)
     rep = json.load(open(os.path.join(run, 'test', 'report.json')))
     cat = rep['categories'][0] if 'categories' in rep else rep

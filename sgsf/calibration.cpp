@@ -1,0 +1,121 @@
+// calibration.cpp — threshold rule, normalised scores and calibration.json (see calibration.h).
+#include "sgsf/calibration.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "data/image_ops.h"
+#include "engine/common.h"
+#include "engine/file_io.h"
+#include "engine/json_subset.h"
+
+namespace fs = std::filesystem;
+
+namespace sg::sgsf {
+
+namespace {
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+}  // namespace
+
+Calibration calibrate(const std::vector<float>& scores) {
+  SG_CHECK(!scores.empty(), "calibration: no scores");
+  Calibration c;
+  c.count = (int)scores.size();
+  c.scores = scores;
+  c.q99 = data::percentile(scores, (float)kCalibrationQuantile);
+  c.median = data::percentile(scores, 50.f);
+  c.threshold = (float)std::min(1.0, (double)c.q99 + kCalibrationMargin * ((double)c.q99 - c.median));
+  return c;
+}
+
+float normalized_score(float s, float t) {
+  double n;
+  if (s <= t)
+    n = t > 0 ? 0.5 * s / t : 0.0;
+  else
+    n = t < 1 ? 0.5 + 0.5 * (s - t) / (1.0 - t) : 1.0;
+  return (float)std::min(1.0, std::max(0.0, n));
+}
+
+std::string calibration_path(const std::string& run) { return (fs::path(run) / "calibration.json").string(); }
+bool has_calibration(const std::string& run) { return fs::exists(calibration_path(run)); }
+
+void write_calibration(const std::string& run, const Calibration& c) {
+  std::map<std::string, std::string> kv = {
+      {"format", kCalibrationFormat},
+      {"threshold", fmt(c.threshold)},
+      {"rule", "threshold = min(1, q99 + 0.5 * (q99 - median)) of the held-out normal image scores; "
+               "defect when score > threshold"},
+      {"normalized_score", "0.5 * s / t for s <= t, else 0.5 + 0.5 * (s - t) / (1 - t)"},
+      {"source", c.source},
+      {"count", std::to_string(c.count)},
+      {"q99", fmt(c.q99)},
+      {"median", fmt(c.median)},
+      {"weights_fingerprint", c.weights_fingerprint}};
+  std::ostringstream o;
+  o << "{\n";
+  size_t i = 0;
+  for (const auto& [k, v] : kv) o << "  " << json::quote(k) << ": " << json::quote(v) << (++i < kv.size() ? ",\n" : "\n");
+  o << "}\n";
+  std::ostringstream csv;
+  csv << "path,score\n";
+  for (size_t k = 0; k < c.scores.size(); ++k)
+    csv << (k < c.images.size() ? c.images[k] : std::string()) << "," << fmt(c.scores[k]) << "\n";
+  write_file_atomic((fs::path(run) / "calibration.csv").string(), csv.str());
+  write_file_atomic(calibration_path(run), o.str());
+}
+
+Calibration read_calibration(const std::string& run, const std::string& fingerprint) {
+  const std::string path = calibration_path(run);
+  const std::string text = read_regular_file(path, 1u << 20, "calibration");
+  std::map<std::string, std::string> kv;
+  try {
+    json::Reader r(text.data(), text.size());
+    SG_CHECK(r.peek() == json::Kind::Object, "must hold a JSON object");
+    r.begin_object();
+    std::string key;
+    while (r.next_key(&key)) {
+      SG_CHECK(r.peek() == json::Kind::String, "the value of '", key, "' must be a string");
+      SG_CHECK(kv.emplace(key, r.get_string()).second, "key '", key, "' appears twice");
+    }
+    r.finish();
+  } catch (const Error& e) {
+    throw Error(str("calibration: '", path, "': ", e.what()));
+  }
+  auto get = [&](const std::string& k) -> std::string {
+    SG_CHECK(kv.count(k), "calibration: '", path, "' has no '", k, "'");
+    return kv.at(k);
+  };
+  SG_CHECK(get("format") == kCalibrationFormat, "calibration: '", path, "' has format '", get("format"),
+           "', expected '", kCalibrationFormat, "'");
+  Calibration c;
+  SG_CHECK(parse_number(get("threshold"), &c.threshold) && c.threshold >= 0 && c.threshold <= 1, "calibration: '", path,
+           "': threshold must be a number in [0, 1], got '", get("threshold"), "'");
+  int64_t n = 0;
+  SG_CHECK(parse_int64(get("count"), &n) && n >= 1, "calibration: '", path, "': count must be a positive integer");
+  c.count = (int)n;
+  parse_number(get("q99"), &c.q99);
+  parse_number(get("median"), &c.median);
+  c.source = get("source");
+  c.weights_fingerprint = get("weights_fingerprint");
+  SG_CHECK(c.weights_fingerprint == fingerprint, "calibration: '", path,
+           "' was computed with other model weights (fingerprint ", c.weights_fingerprint, ", the checkpoint's is ",
+           fingerprint, "): train the run again, or pass --threshold");
+  return c;
+}
+
+std::string no_calibration_notice(const std::string& run) {
+  return str("no calibrated threshold: '", calibration_path(run),
+             "' is missing (a run from an older version, or trained with --holdout 0 on a layout without "
+             "validation/good); decisions need --threshold");
+}
+
+}  // namespace sg::sgsf

@@ -1,0 +1,53 @@
+// calibration.h — the decision threshold of a run, set from the image scores of normal images the
+// model never trained on, and the normalised score a person reads.
+//
+// Rule: with q = the 99th percentile and m = the median of the held-out normal scores (linear
+// interpolation, as numpy's default), threshold = min(1, q + 0.5 (q - m)). An image is a defect
+// when its score is above the threshold. With few held-out images q is close to their maximum; the
+// margin of half the spread above the median keeps the normal images' tail below the threshold.
+//
+// Normalised score (0.5 at the threshold, monotone, in [0, 1] for scores in [0, 1]):
+//   n(s) = 0.5 s / t                    for s <= t
+//   n(s) = 0.5 + 0.5 (s - t) / (1 - t)   for s > t
+//
+// Stored with the run: <run>/calibration.json (a flat JSON object of strings: format, threshold,
+// rule, source, count, q99, median, weights_fingerprint) and <run>/calibration.csv (each held-out
+// image and its score).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace sg::sgsf {
+
+constexpr const char* kCalibrationFormat = "sgsf-calibration-1";
+constexpr double kCalibrationQuantile = 99.0;  // percent
+constexpr double kCalibrationMargin = 0.5;     // times (q - median)
+
+struct Calibration {
+  float threshold = 0;
+  float q99 = 0, median = 0;
+  int count = 0;
+  std::string source;               // "validation/good" or "held out: F of the training images, seed S"
+  std::string weights_fingerprint;  // of the checkpoint the scores were computed with
+  std::vector<std::string> images;  // the held-out images (dataset paths)
+  std::vector<float> scores;        // and their scores
+};
+
+// The rule above; fills threshold, q99, median and count from `scores` (at least one).
+Calibration calibrate(const std::vector<float>& scores);
+// The normalised score (0.5 at the threshold).
+float normalized_score(float score, float threshold);
+// "ok" or "defect": defect when score > threshold.
+inline bool is_defect(float score, float threshold) { return score > threshold; }
+
+std::string calibration_path(const std::string& run);
+bool has_calibration(const std::string& run);
+void write_calibration(const std::string& run, const Calibration& c);
+// Reads and checks calibration.json (threshold in [0, 1], the fingerprint equal to `fingerprint`);
+// throws naming the file.
+Calibration read_calibration(const std::string& run, const std::string& fingerprint);
+
+// The text said when a run has no calibrated threshold.
+std::string no_calibration_notice(const std::string& run);
+
+}  // namespace sg::sgsf

@@ -1,0 +1,112 @@
+// detector.cpp — the public Detector API (see detector.h) on top of the test pipeline (evaluate.h).
+#include "sgsf/detector.h"
+
+#include <cmath>
+#include <mutex>
+
+#include "data/image_io.h"
+#include "engine/common.h"
+#include "sgsf/evaluate.h"
+
+namespace sg::sgsf {
+
+namespace {
+std::mutex& engine_lock() {
+  static std::mutex m;
+  return m;
+}
+}  // namespace
+
+struct Detector::Impl {
+  Device dev = Device::CPU;
+  LoadedRun run;
+  GuidanceBank bank;
+  bool has_threshold = false;
+  float threshold = 0;
+  int batch = 8;
+
+  std::vector<Detection> run_batch(const std::vector<data::Image>& full) {
+    const int s = run.cfg.size;
+    std::vector<data::Image> resized;
+    resized.reserve(full.size());
+    for (const auto& im : full) resized.push_back(data::resize_bilinear(im, s, s));
+    std::vector<const data::Image*> ptrs;
+    for (const auto& im : resized) ptrs.push_back(&im);
+    Inference inf = infer(*run.model, ptrs, bank, batch, dev, false);
+    std::vector<Detection> out(full.size());
+    for (size_t i = 0; i < full.size(); ++i) {
+      Detection& d = out[i];
+      d.width = full[i].width;
+      d.height = full[i].height;
+      d.map_size = s;
+      d.model_map = std::move(inf.maps[i]);
+      data::Image m(1, s, s);
+      m.pixels = d.model_map;
+      d.map = (d.width == s && d.height == s) ? d.model_map : data::resize_bilinear(m, d.height, d.width).pixels;
+      d.score = inf.scores[i];
+      d.normalized = has_threshold ? normalized_score(d.score, threshold) : NAN;
+      d.defect = has_threshold && is_defect(d.score, threshold);
+    }
+    return out;
+  }
+};
+
+Detector::Detector(const std::string& run_dir, const std::string& device) : impl_(std::make_unique<Impl>()) {
+  std::lock_guard<std::mutex> lock(engine_lock());
+  impl_->dev = parse_device(device);
+  impl_->run = load_run(run_dir, impl_->dev);
+  impl_->bank = run_guidance(impl_->run, run_dir, "", "", "", impl_->batch, 2, impl_->dev);
+  std::string source;
+  impl_->has_threshold = run_threshold(impl_->run, run_dir, NAN, &impl_->threshold, &source);
+}
+
+Detector::~Detector() = default;
+Detector::Detector(Detector&&) noexcept = default;
+Detector& Detector::operator=(Detector&&) noexcept = default;
+
+static data::Image from_rgb(const RgbImage& im) {
+  SG_CHECK(im.pixels && im.width >= 1 && im.height >= 1, "Detector: an in-memory image needs pixels and a size, got ",
+           im.width, "x", im.height);
+  SG_CHECK((int64_t)im.width * im.height <= data::kMaxImagePixels, "Detector: an in-memory image of ", im.width, "x",
+           im.height, " is larger than ", data::image_pixel_limit_text());
+  const size_t stride = im.stride ? im.stride : (size_t)im.width * 3;
+  SG_CHECK(stride >= (size_t)im.width * 3, "Detector: stride ", stride, " is less than 3 x width (", im.width, ")");
+  data::Image out(3, im.height, im.width);
+  for (int y = 0; y < im.height; ++y)
+    for (int x = 0; x < im.width; ++x)
+      for (int c = 0; c < 3; ++c) out.at(c, y, x) = im.pixels[(size_t)y * stride + (size_t)x * 3 + c] / 255.0f;
+  return out;
+}
+
+Detection Detector::detect(const std::string& path) { return detect_files({path})[0]; }
+Detection Detector::detect(const RgbImage& image) { return detect(std::vector<RgbImage>{image})[0]; }
+
+std::vector<Detection> Detector::detect_files(const std::vector<std::string>& paths) {
+  std::vector<data::Image> full;
+  for (const auto& p : paths) full.push_back(data::read_image(p, 3));
+  std::lock_guard<std::mutex> lock(engine_lock());
+  return impl_->run_batch(full);
+}
+
+std::vector<Detection> Detector::detect(const std::vector<RgbImage>& images) {
+  std::vector<data::Image> full;
+  for (const auto& im : images) full.push_back(from_rgb(im));
+  std::lock_guard<std::mutex> lock(engine_lock());
+  return impl_->run_batch(full);
+}
+
+bool Detector::has_threshold() const { return impl_->has_threshold; }
+float Detector::threshold() const { return impl_->has_threshold ? impl_->threshold : 0.f; }
+void Detector::set_threshold(float t) {
+  SG_CHECK(t >= 0 && t <= 1, "Detector: the threshold must be from 0 to 1, got ", t);
+  impl_->threshold = t;
+  impl_->has_threshold = true;
+}
+int Detector::input_size() const { return impl_->run.cfg.size; }
+int Detector::batch_size() const { return impl_->batch; }
+void Detector::set_batch_size(int n) {
+  SG_CHECK(n >= 1 && n <= kMaxBatch, "Detector: the batch size must be from 1 to ", kMaxBatch, ", got ", n);
+  impl_->batch = n;
+}
+
+}  // namespace sg::sgsf

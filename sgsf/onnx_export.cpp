@@ -1,0 +1,268 @@
+// onnx_export.cpp — ONNX graphs of the SGSF network (see onnx_export.h). The protobuf encoding is
+// written here: varints for integers, little-endian fixed32 for floats, length-delimited fields
+// for strings, bytes and sub-messages (https://protobuf.dev/programming-guides/encoding/), with the
+// field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
+// ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto).
+#include "sgsf/onnx_export.h"
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "engine/common.h"
+#include "sgsf/model.h"
+
+namespace sg::sgsf {
+
+namespace {
+
+// ---- protobuf wire format -------------------------------------------------------------------
+class Msg {
+ public:
+  Msg& varint_field(int field, uint64_t v) {
+    key(field, 0);
+    varint(v);
+    return *this;
+  }
+  Msg& float_field(int field, float v) {
+    key(field, 5);
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    for (int i = 0; i < 4; ++i) b_.push_back((char)((u >> (8 * i)) & 0xff));
+    return *this;
+  }
+  Msg& bytes_field(int field, const std::string& s) {
+    key(field, 2);
+    varint(s.size());
+    b_ += s;
+    return *this;
+  }
+  Msg& msg_field(int field, const Msg& m) { return bytes_field(field, m.b_); }
+  const std::string& bytes() const { return b_; }
+
+ private:
+  void key(int field, int wire) { varint(((uint64_t)field << 3) | (uint64_t)wire); }
+  void varint(uint64_t v) {
+    while (v >= 0x80) {
+      b_.push_back((char)((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    b_.push_back((char)v);
+  }
+  std::string b_;
+};
+
+// onnx.proto enums
+constexpr int kFloat = 1, kInt64 = 7;                                        // TensorProto.DataType
+constexpr int kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrInts = 7;  // AttributeProto.AttributeType
+
+struct Attr {
+  Msg m;
+  static Attr i(const std::string& name, int64_t v) {
+    Attr a;
+    a.m.bytes_field(1, name).varint_field(3, (uint64_t)v).varint_field(20, kAttrInt);
+    return a;
+  }
+  static Attr f(const std::string& name, float v) {
+    Attr a;
+    a.m.bytes_field(1, name).float_field(2, v).varint_field(20, kAttrFloat);
+    return a;
+  }
+  static Attr s(const std::string& name, const std::string& v) {
+    Attr a;
+    a.m.bytes_field(1, name).bytes_field(4, v).varint_field(20, kAttrString);
+    return a;
+  }
+  static Attr ints(const std::string& name, const std::vector<int64_t>& v) {
+    Attr a;
+    a.m.bytes_field(1, name);
+    for (int64_t x : v) a.m.varint_field(8, (uint64_t)x);
+    a.m.varint_field(20, kAttrInts);
+    return a;
+  }
+};
+
+// A graph under construction: nodes, initializers, inputs and outputs.
+class Graph {
+ public:
+  explicit Graph(SGSFModel& model) {
+    for (const auto& [name, t] : model.state()) params_[name] = t;
+  }
+  std::string node(const std::string& op, const std::vector<std::string>& inputs, const std::vector<Attr>& attrs = {},
+                   std::string out = "") {
+    if (out.empty()) out = op + "_" + std::to_string(count_);
+    Msg n;
+    for (const auto& i : inputs) n.bytes_field(1, i);
+    n.bytes_field(2, out).bytes_field(3, "n" + std::to_string(count_++)).bytes_field(4, op);
+    for (const auto& a : attrs) n.msg_field(5, a.m);
+    g_.msg_field(1, n);
+    return out;
+  }
+  // A model tensor as an initializer (once), by its state() name.
+  std::string param(const std::string& name) {
+    if (added_.count(name)) return name;
+    auto it = params_.find(name);
+    SG_CHECK(it != params_.end(), "onnx export: the model has no tensor '", name, "'");
+    std::vector<float> v = it->second.to_vector();
+    std::string raw(v.size() * 4, '\0');
+    std::memcpy(raw.data(), v.data(), raw.size());
+    initializer(name, it->second.shape(), kFloat, raw);
+    added_.insert({name, true});
+    return name;
+  }
+  std::string const_floats(const std::string& name, const std::vector<float>& v) {
+    std::string raw(v.size() * 4, '\0');
+    std::memcpy(raw.data(), v.data(), raw.size());
+    initializer(name, {(int64_t)v.size()}, kFloat, raw);
+    return name;
+  }
+  std::string const_int64s(const std::string& name, const std::vector<int64_t>& v) {
+    std::string raw(v.size() * 8, '\0');
+    std::memcpy(raw.data(), v.data(), raw.size());
+    initializer(name, {(int64_t)v.size()}, kInt64, raw);
+    return name;
+  }
+  void input(const std::string& name, const std::vector<int64_t>& dims) { g_.msg_field(11, value_info(name, dims)); }
+  void output(const std::string& name, const std::vector<int64_t>& dims) { g_.msg_field(12, value_info(name, dims)); }
+
+  // Layers of model.h.
+  std::string cbr(const std::string& p, const std::string& x) {
+    std::string c = node("Conv", {x, param(p + ".conv.weight"), param(p + ".conv.bias")},
+                         {Attr::ints("kernel_shape", {3, 3}), Attr::ints("pads", {1, 1, 1, 1})});
+    std::string b = node("BatchNormalization",
+                         {c, param(p + ".bn.weight"), param(p + ".bn.bias"), param(p + ".bn.running_mean"),
+                          param(p + ".bn.running_var")},
+                         {Attr::f("epsilon", 1e-5f)});
+    return node("Relu", {b});
+  }
+  std::string block(const std::string& p, const std::string& x) { return cbr(p + ".cbr2", cbr(p + ".cbr1", x)); }
+  std::string pool(const std::string& x) {
+    return node("MaxPool", {x}, {Attr::ints("kernel_shape", {2, 2}), Attr::ints("strides", {2, 2})});
+  }
+  std::string up(const std::string& p, const std::string& x) {
+    const std::string scales = "up_scales";
+    if (!added_.count(scales)) {
+      const_floats(scales, {1.f, 1.f, 2.f, 2.f});
+      added_.insert({scales, true});
+    }
+    std::string r = node("Resize", {x, "", scales},
+                         {Attr::s("mode", "linear"), Attr::s("coordinate_transformation_mode", "align_corners")});
+    return cbr(p + ".cbr", r);
+  }
+  std::string concat(const std::string& a, const std::string& b) { return node("Concat", {a, b}, {Attr::i("axis", 1)}); }
+
+  std::string model_bytes(const std::string& graph_name) {
+    g_.bytes_field(2, graph_name);
+    Msg opset;
+    opset.bytes_field(1, "").varint_field(2, kOnnxOpset);
+    Msg m;
+    m.varint_field(1, 8)  // ir_version 8 (ONNX 1.10 and later)
+        .bytes_field(2, "sgsf")
+        .bytes_field(3, "1")
+        .msg_field(7, g_)
+        .msg_field(8, opset);
+    return m.bytes();
+  }
+
+ private:
+  void initializer(const std::string& name, const Shape& dims, int type, const std::string& raw) {
+    Msg t;
+    for (int64_t d : dims) t.varint_field(1, (uint64_t)d);
+    t.varint_field(2, (uint64_t)type).bytes_field(8, name).bytes_field(9, raw);
+    g_.msg_field(5, t);
+  }
+  // dims: -1 is the symbolic batch dimension "N".
+  static Msg value_info(const std::string& name, const std::vector<int64_t>& dims) {
+    Msg shape;
+    for (int64_t d : dims) {
+      Msg dim;
+      if (d < 0)
+        dim.bytes_field(2, "N");
+      else
+        dim.varint_field(1, (uint64_t)d);
+      shape.msg_field(1, dim);
+    }
+    Msg tensor;
+    tensor.varint_field(1, kFloat).msg_field(2, shape);
+    Msg type;
+    type.msg_field(1, tensor);
+    Msg vi;
+    vi.bytes_field(1, name).msg_field(2, type);
+    return vi;
+  }
+
+  Msg g_;
+  std::map<std::string, Tensor> params_;
+  std::map<std::string, bool> added_;
+  int count_ = 0;
+};
+
+// The autoencoder's encoder on x: E1..E4.
+std::vector<std::string> encoder(Graph& g, const std::string& x) {
+  std::vector<std::string> e;
+  std::string h = x;
+  for (int i = 0; i < 4; ++i) {
+    h = g.block("ae.enc" + std::to_string(i + 1), i == 0 ? h : g.pool(h));
+    e.push_back(h);
+  }
+  return e;
+}
+
+}  // namespace
+
+std::string onnx_model_bytes(SGSFModel& model, int s) {
+  Graph g(model);
+  g.input("image", {-1, 3, s, s});
+  g.input("guidance", {-1, 3, s, s});
+  // Self-supervised module on the guidance image: its encoder or decoder features guide.
+  std::vector<std::string> e = encoder(g, "guidance");
+  std::vector<std::string> guide = e;
+  if (model.guidance == GuidanceSource::Decoder) {
+    std::vector<std::string> d(4);
+    d[3] = e[3];
+    for (int i = 2; i >= 0; --i) {
+      const std::string k = std::to_string(i + 1);
+      d[(size_t)i] = g.block("ae.dec" + k, g.up("ae.up" + k, d[(size_t)i + 1]));
+    }
+    guide = d;
+  }
+  // Segmentation module: each encoder scale concatenated with the guidance features.
+  std::vector<std::string> fused(4);
+  std::string h = "image";
+  for (int i = 0; i < 4; ++i) {
+    std::string a = g.block("seg.enc" + std::to_string(i + 1), i == 0 ? h : g.pool(h));
+    fused[(size_t)i] = g.concat(a, guide[(size_t)i]);
+    h = fused[(size_t)i];
+  }
+  std::string x = fused[3];
+  for (int i = 2; i >= 0; --i) {
+    const std::string k = std::to_string(i + 1);
+    std::string skip = g.cbr("seg.skip" + k, fused[(size_t)i]);
+    x = g.block("seg.dec" + k, g.concat(g.up("seg.up" + k, x), skip));
+  }
+  std::string logits = g.node("Conv", {x, g.param("seg.out.weight"), g.param("seg.out.bias")},
+                              {Attr::ints("kernel_shape", {3, 3}), Attr::ints("pads", {1, 1, 1, 1})});
+  std::string prob = g.node("Softmax", {logits}, {Attr::i("axis", 1)});
+  g.node("Slice", {prob, g.const_int64s("slice_starts", {1}), g.const_int64s("slice_ends", {2}),
+                   g.const_int64s("slice_axes", {1})},
+         {}, "anomaly_map");
+  std::string pooled = g.node("AveragePool", {"anomaly_map"},
+                              {Attr::ints("kernel_shape", {21, 21}), Attr::ints("strides", {1, 1}),
+                               Attr::ints("pads", {10, 10, 10, 10}), Attr::i("count_include_pad", 1)});
+  g.node("ReduceMax", {pooled}, {Attr::ints("axes", {1, 2, 3}), Attr::i("keepdims", 0)}, "score");
+  g.output("anomaly_map", {-1, 1, s, s});
+  g.output("score", {-1});
+  return g.model_bytes("sgsf");
+}
+
+std::string onnx_features_bytes(SGSFModel& model, int s) {
+  Graph g(model);
+  g.input("image", {-1, 3, s, s});
+  std::vector<std::string> e = encoder(g, "image");
+  g.node("ReduceMean", {e[3]}, {Attr::ints("axes", {2, 3}), Attr::i("keepdims", 0)}, "features");
+  g.output("features", {-1, 8 * model.width});
+  return g.model_bytes("sgsf_features");
+}
+
+}  // namespace sg::sgsf
