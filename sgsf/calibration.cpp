@@ -12,6 +12,7 @@
 #include "engine/common.h"
 #include "engine/file_io.h"
 #include "engine/json_subset.h"
+#include "sgsf/config.h"
 
 namespace fs = std::filesystem;
 

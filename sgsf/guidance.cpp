@@ -11,6 +11,7 @@
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "engine/common.h"
+#include "sgsf/config.h"
 #include "sgsf/contrast.h"
 #include "sgsf/model.h"
 
