@@ -15,19 +15,6 @@
 
 namespace sg::test {
 
-// Built with AddressSanitizer (tests/sanitizers.sh): timings there say nothing about speed.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 // |a - b| <= atol + rtol * |b| everywhere; on failure, report the max error and the first bad index.
 inline bool all_close(const std::vector<float>& a, const std::vector<float>& b, float atol,
                       float rtol, std::string* report = nullptr) {
