@@ -383,18 +383,29 @@ TEST_CASE("a non-finite loss stops training with a message and keeps the last go
 // ---- the same on the GPU -------------------------------------------------------------------------
 
 namespace {
-// scores.csv rows: (guidance, score) per test image.
+// scores.csv rows: (guidance, score) per test image, the columns found by their header names.
 std::vector<std::pair<std::string, double>> read_scores(const fs::path& csv) {
-  std::vector<std::pair<std::string, double>> rows;
-  std::istringstream in(read_file(csv));
-  std::string line;
-  std::getline(in, line);  // header: path,defect,label,score,guidance
-  while (std::getline(in, line)) {
+  auto split = [](const std::string& line) {
     std::vector<std::string> f;
     std::istringstream ls(line);
     for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
-    REQUIRE(f.size() == 5);
-    rows.emplace_back(f[4], std::stod(f[3]));
+    return f;
+  };
+  std::vector<std::pair<std::string, double>> rows;
+  std::istringstream in(read_file(csv));
+  std::string line;
+  std::getline(in, line);
+  const std::vector<std::string> header = split(line);
+  const auto column = [&](const char* name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    REQUIRE_MESSAGE(it != header.end(), "scores.csv has no column ", name, ": ", line);
+    return (size_t)(it - header.begin());
+  };
+  const size_t score = column("score"), guidance = column("guidance");
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = split(line);
+    REQUIRE(f.size() == header.size());
+    rows.emplace_back(f[guidance], std::stod(f[score]));
   }
   return rows;
 }
