@@ -41,10 +41,13 @@ bool parse_uint64(const std::string& s, uint64_t* out) {
   return true;
 }
 
-bool parse_number(const std::string& s, float* out) {
+namespace {
+// The whole string must be one number: `convert` is std::stof or std::stod.
+template <typename T, typename Convert>
+bool parse_whole(const std::string& s, T* out, Convert convert) {
   try {
     size_t pos = 0;
-    float x = std::stof(s, &pos);
+    T x = convert(s, &pos);
     if (pos != s.size()) return false;
     *out = x;
     return true;
@@ -52,17 +55,13 @@ bool parse_number(const std::string& s, float* out) {
     return false;
   }
 }
+}  // namespace
 
+bool parse_number(const std::string& s, float* out) {
+  return parse_whole(s, out, [](const std::string& t, size_t* pos) { return std::stof(t, pos); });
+}
 bool parse_number(const std::string& s, double* out) {
-  try {
-    size_t pos = 0;
-    double x = std::stod(s, &pos);
-    if (pos != s.size()) return false;
-    *out = x;
-    return true;
-  } catch (...) {
-    return false;
-  }
+  return parse_whole(s, out, [](const std::string& t, size_t* pos) { return std::stod(t, pos); });
 }
 
 void apply_preset(TrainConfig& c, const std::string& preset) {
