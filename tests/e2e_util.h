@@ -125,6 +125,22 @@ inline std::string read_file(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
+// A CSV file (the reports sgsf_test and training write: no quoting) as rows of columns.
+inline std::vector<std::vector<std::string>> csv_rows(const fs::path& p) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(read_file(p));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cols;
+    std::string col;
+    std::istringstream l(line);
+    while (std::getline(l, col, ',')) cols.push_back(col);
+    if (!line.empty() && line.back() == ',') cols.push_back("");
+    rows.push_back(cols);
+  }
+  return rows;
+}
+
 // One line of train_log.jsonl: its iteration, mean loss and phase.
 struct LogLine {
   int64_t iteration = 0;

@@ -80,22 +80,6 @@ const fs::path& plain_run() {
   return dir;
 }
 
-// scores.csv of --score as rows of columns.
-std::vector<std::vector<std::string>> csv_rows(const fs::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(read_file(p));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cols;
-    std::string col;
-    std::istringstream l(line);
-    while (std::getline(l, col, ',')) cols.push_back(col);
-    if (!line.empty() && line.back() == ',') cols.push_back("");
-    rows.push_back(cols);
-  }
-  return rows;
-}
-
 // The numpy-default (linear) percentile, written out independently of the library's.
 double percentile_linear(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());

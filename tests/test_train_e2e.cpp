@@ -385,27 +385,19 @@ TEST_CASE("a non-finite loss stops training with a message and keeps the last go
 namespace {
 // scores.csv rows: (guidance, score) per test image, the columns found by their header names.
 std::vector<std::pair<std::string, double>> read_scores(const fs::path& csv) {
-  auto split = [](const std::string& line) {
-    std::vector<std::string> f;
-    std::istringstream ls(line);
-    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
-    return f;
-  };
-  std::vector<std::pair<std::string, double>> rows;
-  std::istringstream in(read_file(csv));
-  std::string line;
-  std::getline(in, line);
-  const std::vector<std::string> header = split(line);
+  const std::vector<std::vector<std::string>> table = csv_rows(csv);
+  REQUIRE(!table.empty());
+  const std::vector<std::string>& header = table[0];
   const auto column = [&](const char* name) {
     const auto it = std::find(header.begin(), header.end(), name);
-    REQUIRE_MESSAGE(it != header.end(), "scores.csv has no column ", name, ": ", line);
+    REQUIRE_MESSAGE(it != header.end(), "scores.csv has no column ", name);
     return (size_t)(it - header.begin());
   };
   const size_t score = column("score"), guidance = column("guidance");
-  while (std::getline(in, line)) {
-    std::vector<std::string> f = split(line);
-    REQUIRE(f.size() == header.size());
-    rows.emplace_back(f[guidance], std::stod(f[score]));
+  std::vector<std::pair<std::string, double>> rows;
+  for (size_t i = 1; i < table.size(); ++i) {
+    REQUIRE(table[i].size() == header.size());
+    rows.emplace_back(table[i][guidance], std::stod(table[i][score]));
   }
   return rows;
 }
