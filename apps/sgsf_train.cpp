@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "data/image_io.h"
 #include "engine/checkpoint.h"
+#include "sgsf/step_profile.h"
 #include "sgsf/trainer.h"
 
 namespace fs = std::filesystem;
@@ -73,6 +74,8 @@ int main(int argc, char** argv) {
                                   "0 to 0.5; 0: none (a layout with validation/good uses that folder instead)");
     args.flag("resume", "continue from <out>/checkpoint.safetensors");
     args.flag("quiet", "no progress bar");
+    args.flag("profile", "time every op and print where the training time went, by op family (slows a GPU run: "
+                         "each op waits for the device)");
     if (!args.parse(argc, argv)) return 0;
 
     sgsf::TrainConfig cfg;
@@ -140,7 +143,13 @@ int main(int argc, char** argv) {
       c.category = cat;
       if (categories.size() > 1 || cfg.category == "all") c.out = (fs::path(cfg.out) / cat).string();
       if (categories.size() > 1) std::cerr << "=== category " << cat << " ===\n";
+      if (args.get_flag("profile")) profile::start(parse_device(c.device));
       sgsf::TrainResult r = sgsf::train(c, args.get_flag("resume"), &g_stop, !args.get_flag("quiet"));
+      if (args.get_flag("profile")) {
+        profile::stop();
+        std::cerr << "\nprofile of " << r.iterations_done << " iterations (" << c.out << "):\n"
+                  << sgsf::profile_table(profile::entries(), std::max<int64_t>(1, r.iterations_done), false);
+      }
       status = r.status;
       if (status != sgsf::kTrainOk) break;
     }

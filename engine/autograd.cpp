@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "engine/ops.h"
+#include "engine/profile.h"
 
 namespace sg {
 
@@ -40,6 +41,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
   }
   check_same_shape(root, seed, "backward");
 
+  profile::Region region("autograd sweep");
   // 1. Topological order of the tensors reachable through grad_fn edges (iterative DFS, so a
   //    deep network cannot overflow the stack). `order` ends with the root.
   std::vector<Tensor> order;
@@ -73,12 +75,17 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
     if (!node) {  // a leaf: accumulate into .grad
       Tensor acc = t.grad();
       Tensor leaf = t;
+      SG_PROFILE_OP("leaf gradients");
       leaf.set_grad(acc.defined() ? add(acc, g) : g.clone());
       continue;
     }
     SG_CHECK(node->backward, "backward: the graph through '", node->op,
              "' was already freed by an earlier backward()");
-    std::vector<Tensor> in_grads = node->backward(g);
+    std::vector<Tensor> in_grads;
+    {
+      profile::OpScope scope(node->op.c_str(), /*backward=*/true);
+      in_grads = node->backward(g);
+    }
     SG_CHECK(in_grads.size() == node->inputs.size(), "backward of '", node->op, "' returned ",
              in_grads.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < in_grads.size(); ++i) {
@@ -90,8 +97,10 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
       auto slot = grads.find(in.impl());
       if (slot == grads.end())
         grads.emplace(in.impl(), in_grads[i]);
-      else
+      else {
+        SG_PROFILE_OP("gradient sums");
         slot->second = add(slot->second, in_grads[i]);
+      }
     }
     // Free the graph: the saved tensors in the closure and the edges.
     node->backward = nullptr;

@@ -9,6 +9,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/elementwise.h"
+#include "engine/profile.h"
 
 namespace sg {
 using kernels::BinaryOp;
@@ -46,6 +47,7 @@ static void broadcast_strides(const Shape& s, const Shape& out, int64_t* strides
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  SG_PROFILE_OP("sum_to");
   check_defined(x, "sum_to", "input");
   if (x.shape() == shape) return x;
   Shape full = x.shape();
@@ -71,6 +73,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 static Tensor binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  SG_PROFILE_OP(name);
   check_defined(a, name, "first input");
   check_defined(b, name, "second input");
   check_same_device(a, b, name);
@@ -124,6 +127,7 @@ Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, "mul
 Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, "div", a, b); }
 
 static Tensor unary(UnaryOp op, const char* name, const Tensor& x, float p = 0.f) {
+  SG_PROFILE_OP(name);
   check_defined(x, name, "input");
   Tensor y = Tensor::empty(x.shape(), x.device());
   int64_t n = x.numel();

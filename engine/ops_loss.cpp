@@ -11,10 +11,12 @@
 #include "kernels/mse.h"
 #include "kernels/reduce.h"
 #include "kernels/softmax.h"
+#include "engine/profile.h"
 
 namespace sg {
 
 Tensor softmax(const Tensor& x, int64_t dim) {
+  SG_PROFILE_OP("softmax");
   check_defined(x, "softmax", "input");
   const Shape& s = x.shape();
   int64_t nd = x.dim();
@@ -38,6 +40,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target) {
+  SG_PROFILE_OP("mse_loss");
   check_defined(pred, "mse_loss", "pred");
   check_defined(target, "mse_loss", "target");
   check_same_device(pred, target, "mse_loss");

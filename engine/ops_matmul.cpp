@@ -9,6 +9,7 @@
 #include "engine/dispatch.h"
 #include "engine/eigen_maps.h"
 #include "engine/ops.h"
+#include "engine/profile.h"
 #ifdef SGSF_WITH_CUDA
 #include "engine/cuda_check.h"
 #endif
@@ -62,6 +63,7 @@ void gemm(Device d, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const flo
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  SG_PROFILE_OP("matmul");
   check_defined(a, "matmul", "first input");
   check_defined(b, "matmul", "second input");
   check_same_device(a, b, "matmul");

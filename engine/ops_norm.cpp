@@ -7,6 +7,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/batchnorm.h"
+#include "engine/profile.h"
 
 namespace sg {
 using kernels::BnLayout;
@@ -20,6 +21,7 @@ static void check_channel_vector(const Tensor& t, int64_t C, const Tensor& x, co
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, float momentum, float eps) {
+  SG_PROFILE_OP("batch_norm2d");
   check_defined(x, "batch_norm2d", "input");
   SG_CHECK(x.dim() == 4, "batch_norm2d: expects a 4-D input (N, C, H, W), got ", shape_str(x.shape()));
   const int64_t C = x.size(1);

@@ -8,6 +8,7 @@
 #include "engine/ops.h"
 #include "kernels/pool.h"
 #include "kernels/resize.h"
+#include "engine/profile.h"
 
 namespace sg {
 
@@ -17,6 +18,7 @@ static void check_image(const Tensor& x, const char* op) {
 }
 
 Tensor max_pool2d(const Tensor& x) {
+  SG_PROFILE_OP("max_pool2d");
   check_image(x, "max_pool2d");
   const Shape& s = x.shape();
   int64_t P = s[0] * s[1], H = s[2], W = s[3];
@@ -50,6 +52,7 @@ static Tensor box_filter(const Tensor& x, int k) {
 }
 
 Tensor avg_pool2d(const Tensor& x, int k) {
+  SG_PROFILE_OP("avg_pool2d");
   check_image(x, "avg_pool2d");
   SG_CHECK(k >= 1 && k % 2 == 1, "avg_pool2d: the window size k must be odd and positive (padding k/2 ",
            "keeps the shape), got k = ", k, " for input ", shape_str(x.shape()));
@@ -62,6 +65,7 @@ Tensor avg_pool2d(const Tensor& x, int k) {
 }
 
 Tensor upsample_bilinear2x(const Tensor& x) {
+  SG_PROFILE_OP("upsample_bilinear2x");
   check_image(x, "upsample_bilinear2x");
   const Shape& s = x.shape();
   int64_t P = s[0] * s[1], H = s[2], W = s[3];

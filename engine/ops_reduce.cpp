@@ -5,10 +5,12 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/reduce.h"
+#include "engine/profile.h"
 
 namespace sg {
 
 Tensor sum(const Tensor& x) {
+  SG_PROFILE_OP("sum");
   check_defined(x, "sum", "input");
   Tensor out = Tensor::empty({}, x.device());
   SG_DISPATCH(x.device(), kernels::sum_all_cpu(x.data(), x.numel(), out.data()),
@@ -20,6 +22,7 @@ Tensor sum(const Tensor& x) {
 }
 
 Tensor mean(const Tensor& x) {
+  SG_PROFILE_OP("mean");
   SG_CHECK(x.numel() > 0, "mean: empty tensor ", shape_str(x.shape()));
   return mul_scalar(sum(x), 1.0f / (float)x.numel());
 }
@@ -32,6 +35,7 @@ static int64_t wrap_dim(const Tensor& x, int64_t dim, const char* op) {
 }
 
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
+  SG_PROFILE_OP("sum");
   check_defined(x, "sum", "input");
   int64_t d = wrap_dim(x, dim, "sum");
   const Shape& s = x.shape();
@@ -55,6 +59,7 @@ Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
+  SG_PROFILE_OP("mean");
   int64_t d = wrap_dim(x, dim, "mean");
   int64_t len = x.shape()[(size_t)d];
   SG_CHECK(len > 0, "mean: empty dimension ", dim, " in ", shape_str(x.shape()));

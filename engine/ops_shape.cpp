@@ -8,6 +8,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/concat.h"
+#include "engine/profile.h"
 
 namespace sg {
 
@@ -45,6 +46,7 @@ static Tensor take_slab(const Tensor& x, int64_t d, int64_t start, int64_t count
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  SG_PROFILE_OP("concat");
   SG_CHECK(!xs.empty(), "concat: no tensors given");
   for (size_t j = 0; j < xs.size(); ++j) SG_CHECK(xs[j].defined(), "concat: tensor ", j, " is undefined");
   const Shape& s0 = xs[0].shape();
@@ -87,6 +89,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  SG_PROFILE_OP("slice");
   check_defined(x, "slice", "input");
   const Shape& s = x.shape();
   SG_CHECK(x.dim() > 0, "slice: cannot slice a 0-dimensional tensor");

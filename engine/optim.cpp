@@ -7,6 +7,7 @@
 #include "engine/dispatch.h"
 #include "engine/nn.h"
 #include "kernels/adam.h"
+#include "engine/profile.h"
 
 namespace sg {
 
@@ -52,10 +53,12 @@ int64_t Adam::step_count() const {
 }
 
 void Adam::zero_grad() {
+  SG_PROFILE_OP("zero_grad");
   for (auto& kv : params_) kv.second.zero_grad();
 }
 
 void Adam::step() {
+  SG_PROFILE_OP("adam step");
   // Each parameter counts its own steps (as PyTorch's Adam does), so a parameter that receives its
   // first gradient late (the segmentation module after the autoencoder's warm-up) starts with the
   // full bias correction of a first step.

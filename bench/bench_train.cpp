@@ -1,0 +1,155 @@
+// bench_train.cpp — one SGSF training step, timed: the autoencoder and the guided segmentation
+// network forward, L2 + SSIM + focal loss, backward, Adam. The same work as the PyTorch step of
+// bench/train_side_by_side.py, which runs this program beside PyTorch and prints the ratio.
+//
+//   bench_train [--width W] [--size S] [--batch N] [--steps K] [--warmup K] [--device cpu|cuda]
+//               [--profile | --ops] [--json]
+//
+// Inputs are fixed random tensors (image and guidance uniform in [0, 1], a mask with about 3 %
+// of its pixels set), so the data loader is not timed: `sgsf_train --profile` times the whole loop.
+// The loss is read back once per step, as a training loop that logs it would. Prints the median
+// step time over K steps after the warm-up steps, images per second, and the peak resident memory
+// of the process; with --profile, a second pass of K steps records the time per op family (--ops:
+// per op, with call counts).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/optim.h"
+#include "engine/profile.h"
+#include "sgsf/model.h"
+#include "sgsf/step_profile.h"
+#include "sgsf/trainer.h"
+
+using namespace sg;
+
+namespace {
+
+struct Options {
+  int width = 8, size = 64, batch = 16, steps = 10, warmup = 3;
+  std::string device = "cpu";
+  bool profile = false, ops = false, json = false;
+};
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr, "bench_train: %s\nusage: bench_train [--width W] [--size S] [--batch N] [--steps K] "
+               "[--warmup K] [--device cpu|cuda] [--profile | --ops] [--json]\n", msg);
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](int lo, int hi) {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      char* end = nullptr;
+      long v = std::strtol(argv[++i], &end, 10);
+      if (*end || v < lo || v > hi) usage((a + " takes an integer from " + std::to_string(lo) + " to " + std::to_string(hi)).c_str());
+      return (int)v;
+    };
+    if (a == "--width") o.width = value(1, 256);
+    else if (a == "--size") o.size = value(8, 1024);
+    else if (a == "--batch") o.batch = value(2, 256);
+    else if (a == "--steps") o.steps = value(1, 100000);
+    else if (a == "--warmup") o.warmup = value(0, 100000);
+    else if (a == "--device") {
+      if (i + 1 >= argc) usage("missing value after --device");
+      o.device = argv[++i];
+    } else if (a == "--profile") o.profile = true;
+    else if (a == "--ops") o.profile = o.ops = true;
+    else if (a == "--json") o.json = true;
+    else usage(("unknown option " + a).c_str());
+  }
+  if (o.size % 8) usage("--size must be divisible by 8");
+  return o;
+}
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_maxrss / 1024.0;  // Linux: kilobytes
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  try {
+    const Device dev = parse_device(o.device);
+    sgsf::SGSFModel model(o.width, sgsf::GuidanceSource::Decoder, /*seed=*/0);
+    model.to(dev);
+    model.train();
+    Adam opt(model.named_parameters(), 1e-4f);
+    const Shape img{o.batch, 3, o.size, o.size}, px{o.batch, 1, o.size, o.size};
+    Tensor image = Tensor::uniform(img, 0.f, 1.f, 1, dev);
+    Tensor guide = Tensor::uniform(img, 0.f, 1.f, 2, dev);
+    std::vector<float> m = Tensor::uniform(px, 0.f, 1.f, 3, Device::CPU).to_vector();
+    for (float& v : m) v = v > 0.97f ? 1.f : 0.f;
+    Tensor mask = Tensor::from_vector(px, m, dev);
+
+    float last_loss = 0;
+    auto step = [&]() {
+      sgsf::StepLosses L = sgsf::training_losses(model, image, guide, mask, false, 1.f, 2.f);
+      opt.zero_grad();
+      L.loss.backward();
+      opt.step();
+      last_loss = L.loss.item();
+    };
+    auto seconds = [&](int k) {
+      std::vector<double> t;
+      for (int i = 0; i < k; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        step();
+        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      std::sort(t.begin(), t.end());
+      return t[t.size() / 2];
+    };
+    for (int i = 0; i < o.warmup; ++i) step();
+    const double med = seconds(o.steps);
+    const double rss = peak_rss_mib();
+    std::map<std::string, double> fam;
+    std::vector<profile::Entry> raw;
+    if (o.profile) {
+      profile::start(dev);
+      for (int i = 0; i < o.steps; ++i) {
+        profile::Region r("other (outside ops)");
+        step();
+      }
+      profile::stop();
+      raw = profile::entries();
+      fam = sgsf::profile_by_family(raw, o.steps);
+    }
+    const double ips = o.batch / med;
+    if (o.json) {
+      std::printf("{\"width\": %d, \"size\": %d, \"batch\": %d, \"device\": \"%s\", \"step_ms\": %.3f, "
+                  "\"images_per_s\": %.3f, \"peak_rss_mib\": %.1f, \"loss\": %.6f",
+                  o.width, o.size, o.batch, o.device.c_str(), med * 1e3, ips, rss, last_loss);
+      if (o.profile) {
+        std::printf(", \"profile_ms\": {");
+        bool first = true;
+        for (const auto& [k, v] : fam) {
+          std::printf("%s\"%s\": %.3f", first ? "" : ", ", k.c_str(), v);
+          first = false;
+        }
+        std::printf("}");
+      }
+      std::printf("}\n");
+    } else {
+      std::printf("w=%d %dx%d batch %d on %s: %.1f ms a step (median of %d), %.1f images/s, peak RSS %.0f MiB\n",
+                  o.width, o.size, o.size, o.batch, o.device.c_str(), med * 1e3, o.steps, ips, rss);
+      if (o.profile) std::printf("\nprofiled pass, %d steps:\n%s", o.steps, sgsf::profile_table(raw, o.steps, o.ops).c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
