@@ -10,6 +10,8 @@
 // thread; smaller batches run image by image and let Eigen parallelise each GEMM.
 // Backward (per image):  gw += gy[n] (Cout, HW) x col^T,  gcol = w^T gy[n],  gx[n] = col2im(gcol),
 // gb = sum of gy over (N, Hout, Wout). Per-thread gw partials are summed in thread order.
+// With oneDNN in the build, the CPU uses its kernels instead (engine/dnnl_conv.*); these loops stay
+// the reference the tests compare it against.
 // GPU: cuDNN (engine/cudnn_conv.*); gb by the deterministic per-channel reduction of batchnorm.
 // The emulated CUDA build (engine/cuda_emu) has no cuDNN: the CPU loops run on the device buffers.
 #include <algorithm>
@@ -20,6 +22,7 @@
 
 #include "engine/cudnn_conv.h"
 #include "engine/dispatch.h"
+#include "engine/dnnl_conv.h"
 #ifdef SGSF_WITH_CUDA
 #include "engine/cuda_check.h"
 #endif
@@ -27,6 +30,7 @@
 #include "engine/ops.h"
 #include "kernels/batchnorm.h"
 #include "kernels/im2col.h"
+#include "engine/profile.h"
 
 namespace sg {
 namespace {
@@ -89,7 +93,7 @@ int64_t block_rows(const kernels::ConvGeom& g) {
 // y = conv(x, w) + b on the CPU. The tasks are (image, block of output rows) pairs: they write
 // disjoint parts of y, so they run on OpenMP threads (each GEMM single-threaded) whenever there
 // are enough of them, which keeps both cores busy even for a single image.
-void conv_forward_cpu(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+void conv_forward_im2col(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
   const kernels::ConvGeom g = geom_of(s);
   const int64_t rows = g.rows(), cols = g.cols(), in_sz = s.Cin * s.H * s.W, out_sz = s.Cout * cols;
   const bool direct = is_pointwise(s);
@@ -113,8 +117,8 @@ void conv_forward_cpu(const ConvShape& s, const float* x, const float* w, const 
 }
 
 // Gradients on the CPU; gx / gw may be null (not wanted). gw is overwritten.
-void conv_backward_cpu(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx,
-                       float* gw) {
+void conv_backward_im2col(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx,
+                          float* gw) {
   const kernels::ConvGeom g = geom_of(s);
   const int64_t rows = g.rows(), cols = g.cols(), in_sz = s.Cin * s.H * s.W, out_sz = s.Cout * cols;
   const int64_t w_sz = s.Cout * rows;
@@ -155,12 +159,28 @@ void conv_backward_cpu(const ConvShape& s, const float* x, const float* w, const
   }
 }
 
+// The CPU side: oneDNN when the build has it and it is chosen (engine/dnnl_conv.h), else the
+// im2col reference above.
+void conv_forward_cpu(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+#ifdef SGSF_WITH_DNNL
+  if (cpu_conv() == CpuConv::Onednn) return dnnl_conv::forward(s, x, w, b, y);
+#endif
+  conv_forward_im2col(s, x, w, b, y);
+}
+
+void conv_backward_cpu(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw) {
+#ifdef SGSF_WITH_DNNL
+  if (cpu_conv() == CpuConv::Onednn) return dnnl_conv::backward(s, x, w, gy, gx, gw);
+#endif
+  conv_backward_im2col(s, x, w, gy, gx, gw);
+}
+
 #ifdef SGSF_WITH_CUDA
 // The CUDA side: cuDNN, or in the emulated build the CPU loops above on the device buffers, in
 // stream order (cuDNN is the one part of the GPU path the emulator does not run).
 void conv_forward_cuda(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
 #ifdef SGSF_CUDA_EMULATION
-  cuda_emu::on_device(cuda::stream(), [&] { conv_forward_cpu(s, x, w, b, y); });
+  cuda_emu::on_device(cuda::stream(), [&] { conv_forward_im2col(s, x, w, b, y); });
 #else
   cudnn_conv::forward(s, x, w, b, y);
 #endif
@@ -169,7 +189,7 @@ void conv_forward_cuda(const ConvShape& s, const float* x, const float* w, const
 void conv_backward_cuda(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx,
                         float* gw) {
 #ifdef SGSF_CUDA_EMULATION
-  cuda_emu::on_device(cuda::stream(), [&] { conv_backward_cpu(s, x, w, gy, gx, gw); });
+  cuda_emu::on_device(cuda::stream(), [&] { conv_backward_im2col(s, x, w, gy, gx, gw); });
 #else
   if (gx) cudnn_conv::backward_data(s, w, gy, gx);
   if (gw) cudnn_conv::backward_filter(s, x, gy, gw);
@@ -187,6 +207,7 @@ void conv_bias_grad(Device dev, const ConvShape& s, const float* gy, float* gb) 
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+  SG_PROFILE_OP("conv2d");
   check_defined(x, "conv2d", "input");
   check_defined(w, "conv2d", "weight");
   check_same_device(x, w, "conv2d");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the build needs, if any is missing: a C++17 compiler, CMake >= 3.25,
-# Ninja, Eigen, doctest and stb. (The CUDA toolkit, when present, is used; it is never installed.)
+# Ninja, Eigen, doctest and stb, and oneDNN (optional for the build: CPU convolutions use it). (The CUDA toolkit, when present, is used; it is never installed.)
 # Options (any number):
 #   --emulation   Boost.Context, for the emulated CUDA device that CI runs the gpu tests on, and
 #                 ccache, so that its second build reuses most of the first's objects;
@@ -8,7 +8,7 @@
 #                 tests/sanitizers.sh and tests/fuzz.sh.
 # Usage: bash tests/install_deps.sh [--emulation] [--sanitizers]
 set -euo pipefail
-pkgs=(g++ cmake ninja-build libeigen3-dev doctest-dev libstb-dev)
+pkgs=(g++ cmake ninja-build libeigen3-dev doctest-dev libstb-dev libdnnl-dev)
 for opt in "$@"; do
   case "$opt" in
     --emulation) pkgs+=(libboost-context-dev ccache) ;;

@@ -1,5 +1,6 @@
 // test_conv.cpp — conv2d: values against a naive direct convolution, im2col/col2im against their
 // per-element definitions, finite-difference gradients, shape errors, and the CUDA path vs the CPU.
+#include "engine/dnnl_conv.h"
 #include "kernels/im2col.h"
 #include "tests/test_util.h"
 
@@ -74,6 +75,20 @@ const Case kCases[] = {
     {5, 3, 4, 4, 2, 3, 3, 2, 2, true},    // padding larger than half the kernel
 };
 
+// The CPU convolutions this build has: the im2col reference, and oneDNN when it is in the build.
+std::vector<CpuConv> cpu_convs() {
+  std::vector<CpuConv> v{CpuConv::Im2col};
+  if (onednn_available()) v.push_back(CpuConv::Onednn);
+  return v;
+}
+
+// Selects a CPU convolution for a scope.
+struct UseConv {
+  CpuConv before = cpu_conv();
+  explicit UseConv(CpuConv c) { set_cpu_conv(c); }
+  ~UseConv() { set_cpu_conv(before); }
+};
+
 std::string case_str(const Case& c) {
   return str("N", c.N, " Cin", c.Cin, " ", c.H, "x", c.W, " Cout", c.Cout, " k", c.kh, "x", c.kw, " s",
              c.stride, " p", c.pad, c.bias ? " bias" : " no-bias");
@@ -82,9 +97,11 @@ std::string case_str(const Case& c) {
 }  // namespace
 
 TEST_CASE("conv2d matches a direct convolution") {
+  for (CpuConv impl : cpu_convs()) {
+  UseConv use(impl);
   uint64_t seed = 10;
   for (const Case& c : kCases) {
-    INFO(case_str(c));
+    INFO(cpu_conv_name(impl), ": ", case_str(c));
     Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.W}, -1.f, 1.f, seed++, Device::CPU);
     Tensor w = Tensor::uniform({c.Cout, c.Cin, c.kh, c.kw}, -1.f, 1.f, seed++, Device::CPU);
     Tensor b = c.bias ? Tensor::uniform({c.Cout}, -1.f, 1.f, seed++, Device::CPU) : Tensor();
@@ -92,6 +109,7 @@ TEST_CASE("conv2d matches a direct convolution") {
     int64_t Ho = (c.H + 2 * c.pad - c.kh) / c.stride + 1, Wo = (c.W + 2 * c.pad - c.kw) / c.stride + 1;
     CHECK(y.shape() == Shape{c.N, c.Cout, Ho, Wo});
     SG_CHECK_CLOSE(y.to_vector(), naive_conv(x, w, b, c.stride, c.pad), 1e-5f, 1e-5f);
+  }
   }
 }
 
@@ -145,8 +163,10 @@ TEST_CASE("conv2d on images spanning several column blocks, forward and backward
   // 64 input channels make each column block only a few output rows, so the blocked im2col,
   // the strided GEMM output and the accumulated col2im are all exercised.
   struct Big { int64_t N, H, W, kh, kw; int s, p; };
+  for (CpuConv impl : cpu_convs())
   for (Big c : {Big{3, 20, 40, 3, 3, 1, 1}, Big{2, 41, 40, 5, 3, 2, 1}, Big{1, 23, 17, 3, 3, 1, 1}}) {
-    INFO("N", c.N, " ", c.H, "x", c.W, " k", c.kh, "x", c.kw, " s", c.s, " p", c.p);
+    UseConv use(impl);
+    INFO(cpu_conv_name(impl), ": N", c.N, " ", c.H, "x", c.W, " k", c.kh, "x", c.kw, " s", c.s, " p", c.p);
     Tensor x = Tensor::uniform({c.N, 64, c.H, c.W}, -1.f, 1.f, 1, Device::CPU);
     Tensor w = Tensor::uniform({5, 64, c.kh, c.kw}, -0.2f, 0.2f, 2, Device::CPU);
     Tensor b = Tensor::uniform({5}, -1.f, 1.f, 3, Device::CPU);
@@ -161,6 +181,40 @@ TEST_CASE("conv2d on images spanning several column blocks, forward and backward
     naive_conv_backward(x, w, gy, c.s, c.p, gx, gw);
     SG_CHECK_CLOSE(xr.grad().to_vector(), gx, 1e-4f, 1e-4f);
     SG_CHECK_CLOSE(wr.grad().to_vector(), gw, 1e-3f, 1e-4f);
+  }
+}
+
+TEST_CASE("oneDNN's conv2d equals the im2col reference at the network's shapes, forward and backward") {
+  if (!onednn_available()) {
+    MESSAGE("this build has no oneDNN (libdnnl-dev): conv2d uses the im2col reference only");
+    return;
+  }
+  // The layers of the tiny and small presets (3 input channels, 2 output channels, concatenated
+  // widths), an odd size, stride 2 and a pointwise kernel.
+  struct Shape6 { int64_t N, Cin, H, Cout, k; int s, p; };
+  uint64_t seed = 100;
+  for (Shape6 c : {Shape6{4, 3, 32, 8, 3, 1, 1}, Shape6{2, 16, 16, 8, 3, 1, 1}, Shape6{2, 128, 8, 64, 3, 1, 1},
+                   Shape6{2, 64, 8, 256, 3, 1, 1}, Shape6{3, 8, 32, 2, 3, 1, 1}, Shape6{2, 24, 13, 40, 3, 2, 1},
+                   Shape6{2, 32, 9, 16, 1, 1, 0}}) {
+    INFO("N", c.N, " Cin", c.Cin, " ", c.H, "x", c.H, " Cout", c.Cout, " k", c.k, " s", c.s, " p", c.p);
+    Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.H}, -1.f, 1.f, seed++, Device::CPU);
+    Tensor w = Tensor::uniform({c.Cout, c.Cin, c.k, c.k}, -0.2f, 0.2f, seed++, Device::CPU);
+    Tensor b = Tensor::uniform({c.Cout}, -1.f, 1.f, seed++, Device::CPU);
+    std::vector<float> y[2], gx[2], gw[2], gb[2];
+    int i = 0;
+    for (CpuConv impl : {CpuConv::Im2col, CpuConv::Onednn}) {
+      UseConv use(impl);
+      Tensor xr = x.detach(), wr = w.detach(), br = b.detach();
+      for (Tensor* t : {&xr, &wr, &br}) t->requires_grad_(true);
+      Tensor out = conv2d(xr, wr, br, c.s, c.p);
+      out.backward(Tensor::uniform(out.shape(), -1.f, 1.f, 7, Device::CPU));
+      y[i] = out.to_vector(), gx[i] = xr.grad().to_vector(), gw[i] = wr.grad().to_vector(), gb[i] = br.grad().to_vector();
+      ++i;
+    }
+    SG_CHECK_CLOSE(y[1], y[0], 1e-4f, 1e-5f);
+    SG_CHECK_CLOSE(gx[1], gx[0], 1e-4f, 1e-5f);
+    SG_CHECK_CLOSE(gw[1], gw[0], 1e-3f, 1e-5f);
+    CHECK(gb[1] == gb[0]);  // the bias gradient is the engine's own channel sum on both
   }
 }
 

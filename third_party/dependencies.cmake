@@ -2,6 +2,7 @@
 #   Eigen   -> libeigen3-dev   (CPU GEMM, FFT)        hint: -DEIGEN3_INCLUDE_DIR=...
 #   doctest -> doctest-dev     (unit tests)           hint: -DDOCTEST_INCLUDE_DIR=...
 #   stb     -> libstb-dev      (image decode/encode)  hint: -DSTB_INCLUDE_DIR=...
+#   oneDNN  -> libdnnl-dev     (CPU convolution; optional: without it conv2d uses im2col + Eigen)
 # A folder passed as -DSGSF_THIRD_PARTY_HINTS=<dir> is searched first (it may hold eigen3/,
 # doctest/ and stb/ copied from those packages, for machines without a package registry).
 find_package(Threads REQUIRED)
@@ -32,3 +33,21 @@ add_library(sgsf::doctest ALIAS sgsf_doctest)
 add_library(sgsf_stb INTERFACE)
 target_include_directories(sgsf_stb SYSTEM INTERFACE ${STB_INCLUDE_DIR})
 add_library(sgsf::stb ALIAS sgsf_stb)
+
+# oneDNN: optional. Found -> conv2d's CPU side uses it (engine/dnnl_conv.*); -DSGSF_WITH_DNNL=OFF
+# leaves it out, and the build is then complete without it.
+option(SGSF_WITH_DNNL "Use oneDNN (libdnnl-dev) for CPU convolutions when it is installed" ON)
+add_library(sgsf_dnnl INTERFACE)
+if(SGSF_WITH_DNNL)
+  find_path(DNNL_INCLUDE_DIR NAMES dnnl.hpp PATHS ${_sgsf_hint_dirs})
+  find_library(DNNL_LIBRARY NAMES dnnl)
+  if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
+    message(STATUS "SGSF: oneDNN found (${DNNL_LIBRARY}): CPU convolutions use it")
+    target_include_directories(sgsf_dnnl SYSTEM INTERFACE ${DNNL_INCLUDE_DIR})
+    target_link_libraries(sgsf_dnnl INTERFACE ${DNNL_LIBRARY})
+    target_compile_definitions(sgsf_dnnl INTERFACE SGSF_WITH_DNNL=1)
+  else()
+    message(STATUS "SGSF: oneDNN not found (apt-get install libdnnl-dev): CPU convolutions use im2col + Eigen")
+  endif()
+endif()
+add_library(sgsf::dnnl ALIAS sgsf_dnnl)

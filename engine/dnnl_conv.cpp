@@ -1,0 +1,223 @@
+// dnnl_conv.cpp — conv2d's oneDNN side (see dnnl_conv.h).
+#include "engine/dnnl_conv.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+#include <tuple>
+#include <unordered_map>
+
+#include "engine/common.h"
+
+#ifdef SGSF_WITH_DNNL
+#include <dnnl.hpp>
+#endif
+
+namespace sg {
+
+namespace {
+CpuConv initial_choice() {
+#ifdef SGSF_WITH_DNNL
+  const char* env = std::getenv("SGSF_CPU_CONV");
+  if (env && std::strcmp(env, "im2col") == 0) return CpuConv::Im2col;
+  return CpuConv::Onednn;
+#else
+  return CpuConv::Im2col;
+#endif
+}
+CpuConv g_choice = initial_choice();
+}  // namespace
+
+bool onednn_available() {
+#ifdef SGSF_WITH_DNNL
+  return true;
+#else
+  return false;
+#endif
+}
+CpuConv cpu_conv() { return g_choice; }
+void set_cpu_conv(CpuConv c) {
+  SG_CHECK(c != CpuConv::Onednn || onednn_available(), "conv2d: this build has no oneDNN (libdnnl-dev)");
+  g_choice = c;
+}
+const char* cpu_conv_name(CpuConv c) { return c == CpuConv::Onednn ? "oneDNN" : "im2col + Eigen GEMM"; }
+
+#ifdef SGSF_WITH_DNNL
+namespace dnnl_conv {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& cpu_stream() {
+  static dnnl::stream s(cpu_engine());
+  return s;
+}
+
+// Reorder buffers, shared by every shape (calls are serialised): one per role a call can need at
+// once, grown to the largest request and kept.
+void* scratch(int role, size_t bytes) {
+  struct Buffer {
+    void* p = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(p); }
+  };
+  static Buffer buf[3];
+  Buffer& b = buf[role];
+  if (b.size < bytes) {
+    std::free(b.p);
+    b.size = (bytes + 63) / 64 * 64;
+    b.p = std::aligned_alloc(64, b.size);
+    SG_CHECK(b.p, "conv2d: out of memory for a ", b.size, "-byte oneDNN reorder buffer");
+  }
+  return b.p;
+}
+
+// A plain tensor the caller owns, seen through the layout a primitive wants: either the caller's
+// buffer itself (same layout) or a scratch buffer in the primitive's layout with a reorder.
+struct Port {
+  memory::desc plain, want;
+  int role = 0;  // which scratch buffer holds the reordered copy
+  bool reordered() const { return want != plain; }
+  void init(const memory::desc& p, const memory::desc& w, int r) {
+    plain = p;
+    want = w;
+    role = r;
+  }
+  memory buffer() const { return memory(want, cpu_engine(), scratch(role, want.get_size())); }
+  // The memory the primitive reads: the caller's data, reordered in when needed.
+  memory in(const float* data) const {
+    memory user(plain, cpu_engine(), const_cast<float*>(data));
+    if (!reordered()) return user;
+    memory b = buffer();
+    dnnl::reorder(user, b).execute(cpu_stream(), user, b);
+    return b;
+  }
+  // The memory the primitive writes; finish() moves it to the caller's buffer.
+  memory out(float* data) const { return reordered() ? buffer() : memory(plain, cpu_engine(), data); }
+  void finish(float* data) const {
+    if (!reordered()) return;
+    memory user(plain, cpu_engine(), data), b = buffer();
+    dnnl::reorder(b, user).execute(cpu_stream(), b, user);
+  }
+};
+
+struct Plan {
+  dnnl::convolution_forward fwd;
+  Port fwd_x, fwd_w, fwd_y;
+  memory::desc bias;
+  bool has_bw = false;
+  dnnl::convolution_backward_data bwd_data;
+  dnnl::convolution_backward_weights bwd_weights;
+  Port bd_gy, bd_w, bd_gx, bw_x, bw_gy, bw_gw;
+};
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+
+struct Geometry {
+  memory::dims x, w, y, b, strides, pad_l, pad_r;
+  explicit Geometry(const ConvShape& s)
+      : x{s.N, s.Cin, s.H, s.W},
+        w{s.Cout, s.Cin, s.kh, s.kw},
+        y{s.N, s.Cout, s.Hout, s.Wout},
+        b{s.Cout},
+        strides{s.stride, s.stride},
+        pad_l{s.pad, s.pad},
+        // oneDNN wants the padding that makes the sizes agree on the right/bottom edge
+        pad_r{(s.Hout - 1) * s.stride + s.kh - s.H - s.pad, (s.Wout - 1) * s.stride + s.kw - s.W - s.pad} {}
+};
+
+// One call at a time: the plans' reorder buffers are shared (conv2d is called from one thread in
+// training; the lock keeps concurrent callers correct).
+std::mutex& call_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
+  static std::map<Key, std::unique_ptr<Plan>> cache;
+  std::unique_ptr<Plan>& slot = cache[Key{s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, bias}];
+  if (slot && (slot->has_bw || !backward)) return *slot;
+  const Geometry g(s);
+  const memory::desc any_x(g.x, dt::f32, tag::any), any_w(g.w, dt::f32, tag::any), any_y(g.y, dt::f32, tag::any);
+  const memory::desc plain_x(g.x, dt::f32, tag::nchw), plain_w(g.w, dt::f32, tag::oihw),
+      plain_y(g.y, dt::f32, tag::nchw);
+  const memory::desc bias_md = bias ? memory::desc(g.b, dt::f32, tag::x) : memory::desc();
+  const dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                           any_x, any_w, bias_md, any_y, g.strides, g.pad_l, g.pad_r);
+  const dnnl::convolution_forward::primitive_desc fpd(fd, cpu_engine());
+  if (!slot) {
+    slot = std::make_unique<Plan>();
+    slot->fwd = dnnl::convolution_forward(fpd);
+    slot->fwd_x.init(plain_x, fpd.src_desc(), 0);
+    slot->fwd_w.init(plain_w, fpd.weights_desc(), 1);
+    slot->fwd_y.init(plain_y, fpd.dst_desc(), 2);
+    slot->bias = bias_md;
+  }
+  Plan& p = *slot;
+  if (backward) {
+    const dnnl::convolution_backward_data::desc dd(dnnl::algorithm::convolution_direct, any_x, any_w, any_y,
+                                                   g.strides, g.pad_l, g.pad_r);
+    const dnnl::convolution_backward_data::primitive_desc dpd(dd, cpu_engine(), fpd);
+    const dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, any_x, any_w, any_y,
+                                                      g.strides, g.pad_l, g.pad_r);
+    const dnnl::convolution_backward_weights::primitive_desc wpd(wd, cpu_engine(), fpd);
+    p.bwd_data = dnnl::convolution_backward_data(dpd);
+    p.bwd_weights = dnnl::convolution_backward_weights(wpd);
+    // Roles: the output gradient stays in buffer 0 from the data pass to the weights pass when
+    // both want the same layout; the weights pass then reuses 1 and 2.
+    p.bd_gy.init(plain_y, dpd.diff_dst_desc(), 0);
+    p.bd_w.init(plain_w, dpd.weights_desc(), 1);
+    p.bd_gx.init(plain_x, dpd.diff_src_desc(), 2);
+    p.bw_gy.init(plain_y, wpd.diff_dst_desc(), 0);
+    p.bw_x.init(plain_x, wpd.src_desc(), 1);
+    p.bw_gw.init(plain_w, wpd.diff_weights_desc(), 2);
+    p.has_bw = true;
+  }
+  return p;
+}
+
+}  // namespace
+
+void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+  std::lock_guard<std::mutex> lock(call_mutex());
+  Plan& p = plan_for(s, b != nullptr, false);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_x.in(x)}, {DNNL_ARG_WEIGHTS, p.fwd_w.in(w)},
+                                       {DNNL_ARG_DST, p.fwd_y.out(y)}};
+  if (b) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<float*>(b)));
+  p.fwd.execute(cpu_stream(), args);
+  p.fwd_y.finish(y);
+  cpu_stream().wait();
+}
+
+void backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw) {
+  std::lock_guard<std::mutex> lock(call_mutex());
+  Plan& p = plan_for(s, false, true);
+  memory gy_data;  // the output gradient in the backward-data layout, reused by backward-weights when alike
+  if (gx) {
+    gy_data = p.bd_gy.in(gy);
+    p.bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, gy_data}, {DNNL_ARG_WEIGHTS, p.bd_w.in(w)},
+                                      {DNNL_ARG_DIFF_SRC, p.bd_gx.out(gx)}});
+    p.bd_gx.finish(gx);
+  }
+  if (gw) {
+    const memory gy_w = gx && p.bw_gy.want == p.bd_gy.want ? gy_data : p.bw_gy.in(gy);
+    p.bwd_weights.execute(cpu_stream(), {{DNNL_ARG_SRC, p.bw_x.in(x)}, {DNNL_ARG_DIFF_DST, gy_w},
+                                         {DNNL_ARG_DIFF_WEIGHTS, p.bw_gw.out(gw)}});
+    p.bw_gw.finish(gw);
+  }
+  cpu_stream().wait();
+}
+
+}  // namespace dnnl_conv
+#endif
+
+}  // namespace sg

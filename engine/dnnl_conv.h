@@ -1,0 +1,34 @@
+// dnnl_conv.h — 2-D convolution on the CPU through oneDNN (Debian's libdnnl), when the build has it.
+//
+// conv2d's CPU side has two implementations: im2col + an Eigen GEMM (ops_conv.cpp), short and
+// readable, the reference every test compares against; and this one, oneDNN's JIT kernels, which
+// are faster at the channel counts of the larger presets. oneDNN computes in its own blocked
+// layouts (e.g. channels in groups of 8 for AVX2), so each call reorders its plain NCHW inputs in
+// and its output back; the backward reorders the output gradient once for both gradients. Each
+// shape's primitives and reorder buffers are built on first use and cached.
+//
+// The build uses oneDNN when CMake finds it (-DSGSF_WITH_DNNL=OFF leaves it out), and conv2d uses
+// it by default; SGSF_CPU_CONV=im2col in the environment, or set_cpu_conv(CpuConv::Im2col), picks
+// the reference instead.
+#pragma once
+#include "engine/cudnn_conv.h"
+
+namespace sg {
+
+enum class CpuConv { Im2col, Onednn };
+bool onednn_available();     // compiled with oneDNN
+CpuConv cpu_conv();          // what conv2d uses on the CPU now
+void set_cpu_conv(CpuConv);  // Onednn without oneDNN in the build is an error
+const char* cpu_conv_name(CpuConv);
+
+namespace dnnl_conv {
+using cudnn_conv::ConvShape;
+#ifdef SGSF_WITH_DNNL
+// y = conv(x, w) (+ b per channel when b is not null).
+void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y);
+// gx and gw from gy; either may be null (not wanted). Both are overwritten.
+void backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw);
+#endif
+}  // namespace dnnl_conv
+
+}  // namespace sg
