@@ -28,6 +28,32 @@ void note_alloc(MemoryStats& s, size_t bytes) {
   if (s.bytes_in_use > s.peak_bytes_in_use) s.peak_bytes_in_use = s.bytes_in_use;
 }
 
+// CPU blocks of at least this size are cached: a training step allocates the same activation and
+// gradient sizes every iteration, and handing a block straight back avoids the page faults of fresh
+// memory from the system (measured: a 2 MiB ReLU gradient took 5x longer to write into fresh pages
+// than into a reused block). Smaller blocks go back to malloc, which reuses them well by itself.
+constexpr size_t kCpuCacheMin = size_t(1) << 16;
+
+// Rounded size -> free CPU blocks of exactly that size.
+std::multimap<size_t, void*>& free_cpu_blocks() {
+  static std::multimap<size_t, void*> m;
+  return m;
+}
+
+size_t round_cpu(size_t bytes) {
+  const size_t align = bytes >= kCpuCacheMin ? 4096 : 64;
+  return (bytes + align - 1) / align * align;
+}
+
+void release_cpu_cache_locked(MemoryStats& s) {
+  for (auto& kv : free_cpu_blocks()) {
+    std::free(kv.second);
+    s.device_frees++;
+  }
+  free_cpu_blocks().clear();
+  s.bytes_cached = 0;
+}
+
 #ifdef SGSF_WITH_CUDA
 // Rounded size -> free blocks of exactly that size.
 std::multimap<size_t, void*>& free_blocks() {
@@ -58,8 +84,22 @@ void* allocate(Device d, size_t bytes) {
   Counters& c = counters(d);
   std::lock_guard<std::mutex> lock(c.mu);
   if (d == Device::CPU) {
-    size_t rounded = (bytes + 63) / 64 * 64;
+    const size_t rounded = round_cpu(bytes);
+    if (rounded >= kCpuCacheMin) {
+      auto it = free_cpu_blocks().find(rounded);
+      if (it != free_cpu_blocks().end()) {
+        void* p = it->second;
+        free_cpu_blocks().erase(it);
+        c.stats.bytes_cached -= rounded;
+        note_alloc(c.stats, rounded);
+        return p;
+      }
+    }
     void* p = std::aligned_alloc(64, rounded);
+    if (!p && c.stats.bytes_cached > 0) {  // give the cache back and try once more
+      release_cpu_cache_locked(c.stats);
+      p = std::aligned_alloc(64, rounded);
+    }
     SG_CHECK(p != nullptr, "allocate: out of host memory asking for ", bytes, " bytes");
     c.stats.device_allocs++;
     note_alloc(c.stats, rounded);
@@ -95,9 +135,17 @@ void deallocate(Device d, void* p, size_t bytes) {
   Counters& c = counters(d);
   std::lock_guard<std::mutex> lock(c.mu);
   if (d == Device::CPU) {
-    std::free(p);
-    c.stats.device_frees++;
-    c.stats.bytes_in_use -= (bytes + 63) / 64 * 64;
+    const size_t rounded = round_cpu(bytes);
+    c.stats.bytes_in_use -= rounded;
+    // Cache it unless the cache would outgrow the most memory ever in use (a bound on what blocks
+    // of sizes no longer asked for, after a change of batch or image size, can hold).
+    if (rounded >= kCpuCacheMin && c.stats.bytes_cached + rounded <= c.stats.peak_bytes_in_use) {
+      c.stats.bytes_cached += rounded;
+      free_cpu_blocks().emplace(rounded, p);
+    } else {
+      std::free(p);
+      c.stats.device_frees++;
+    }
     return;
   }
 #ifdef SGSF_WITH_CUDA
@@ -121,8 +169,13 @@ void reset_peak_memory(Device d) {
 }
 
 void empty_cache(Device d) {
+  if (d == Device::CPU) {
+    Counters& c = counters(d);
+    std::lock_guard<std::mutex> lock(c.mu);
+    release_cpu_cache_locked(c.stats);
+    return;
+  }
 #ifdef SGSF_WITH_CUDA
-  if (d != Device::CUDA) return;
   Counters& c = counters(d);
   std::lock_guard<std::mutex> lock(c.mu);
   cudaDeviceSynchronize();

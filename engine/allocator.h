@@ -1,6 +1,8 @@
 // allocator.h — raw memory for tensor storage.
 //
-// CPU: 64-byte aligned blocks from the system allocator.
+// CPU: 64-byte aligned blocks from the system allocator; blocks of 64 KiB and more are cached like
+// the GPU's (exact rounded size, 4 KiB), so the same shapes step after step reuse warm pages. The
+// CPU cache never holds more than the peak memory in use.
 // CUDA: a caching allocator. Freed blocks go back to a per-size free list instead of cudaFree, and
 // the next request of the same rounded size reuses them, so a training loop that allocates the same
 // shapes every step calls cudaMalloc only during its first step and never calls cudaFree. Sizes
@@ -26,7 +28,7 @@ void deallocate(Device d, void* p, size_t bytes);
 
 MemoryStats memory_stats(Device d);
 void reset_peak_memory(Device d);
-// Return every cached block to the driver (CUDA); a no-op on the CPU.
+// Return every cached block to the system (CPU) or the driver (CUDA).
 void empty_cache(Device d);
 
 // Page-locked host memory for asynchronous host->device copies (plain malloc without CUDA).

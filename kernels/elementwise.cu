@@ -32,7 +32,7 @@ __global__ void unary_backward_kernel(UnaryOp op, float p, const float* __restri
                                       const float* __restrict__ y, const float* __restrict__ g,
                                       float* __restrict__ gx, int64_t n) {
   SG_GRID_STRIDE(i, n)
-    gx[i] = g[i] * unary_derivative(op, x[i], y[i], p);
+    gx[i] = unary_grad(op, x[i], y[i], g[i], p);
 }
 
 __global__ void sum_to_kernel(SumToLayout L, const float* __restrict__ x, float* __restrict__ out, int64_t n_out) {

@@ -86,6 +86,14 @@ SG_HD float unary_derivative(UnaryOp op, float x, float y, float p) {
   return 0.f;
 }
 
+// The input gradient g * dy/dx. ReLU's is a select of g (equal to g times its 0/1 derivative for
+// finite g, and what PyTorch's threshold_backward computes): a CPU compiler vectorises a select,
+// while the product with a 0/1 branch stayed a branch per element, 7x slower on mixed signs.
+SG_HD float unary_grad(UnaryOp op, float x, float y, float g, float p) {
+  if (op == UnaryOp::Relu) return x > 0.f ? g : 0.f;
+  return g * unary_derivative(op, x, y, p);
+}
+
 // sum_to: out (shape `out_shape`, same rank as `shape`, 1 where reduced) receives, for each of its
 // elements, the sum of x over the reduced dimensions. One output element per call, so that the CPU
 // loop and one CUDA thread do exactly the same additions in the same order (deterministic).

@@ -43,7 +43,7 @@ static void unary_loop(float p, const float* x, float* y, int64_t n) {
 template <UnaryOp kOp>
 static void unary_backward_loop(float p, const float* x, const float* y, const float* g, float* gx, int64_t n) {
 #pragma omp parallel for if (n > (1 << 16)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * unary_derivative(kOp, x[i], y[i], p);
+  for (int64_t i = 0; i < n; ++i) gx[i] = unary_grad(kOp, x[i], y[i], g[i], p);
 }
 
 #define SG_UNARY_CASES(CALL)                                   \
