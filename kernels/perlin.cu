@@ -17,6 +17,10 @@ __global__ void perlin_gradients_kernel(uint64_t seed, int64_t n, float* __restr
 }
 
 // grid: (ceil(w / 32), ceil(h / 8), n), block 32 x 8, for both passes.
+__global__ void perlin_params_kernel(uint64_t seed, int64_t n, PerlinSample* __restrict__ params) {
+  SG_GRID_STRIDE(s, n) params[s] = perlin_sample_params(seed, s);
+}
+
 __global__ void perlin_field_kernel(const PerlinSample* __restrict__ params, const float* __restrict__ grads,
                                     int h, int w, float* __restrict__ field) {
   int j = blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y * blockDim.y + threadIdx.y;
@@ -39,6 +43,11 @@ __global__ void perlin_rotate_kernel(const PerlinSample* __restrict__ params, co
 void perlin_gradients_cuda(uint64_t seed, int64_t n, float* grads) {
   int64_t total = n * kPerlinLattice * kPerlinLattice;
   SG_LAUNCH(perlin_gradients_kernel, cuda::grid(total), cuda::kBlock, 0, cuda::stream())(seed, n, grads);
+  SG_KERNEL_CHECK();
+}
+
+void perlin_params_cuda(uint64_t seed, int64_t n, PerlinSample* params) {
+  SG_LAUNCH(perlin_params_kernel, cuda::grid(n), cuda::kBlock, 0, cuda::stream())(seed, n, params);
   SG_KERNEL_CHECK();
 }
 

@@ -108,6 +108,8 @@ void perlin_field_cpu(const PerlinSample* params, const float* grads, int64_t n,
 void perlin_rotate_cpu(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out);
 // ---- CUDA launchers (perlin.cu); params is a device pointer ----
 void perlin_gradients_cuda(uint64_t seed, int64_t n, float* grads);
+// params[s] = perlin_sample_params(seed, s) for s < n, on the device (nothing to upload).
+void perlin_params_cuda(uint64_t seed, int64_t n, PerlinSample* params);
 void perlin_field_cuda(const PerlinSample* params, const float* grads, int64_t n, int h, int w, float* field);
 void perlin_rotate_cuda(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out);
 

@@ -23,16 +23,18 @@ __global__ void sam_sum_kernel(const float* __restrict__ s, int64_t hw, double* 
   if (threadIdx.x == 0) sums[k] = part[0];
 }
 
-// grid: (ceil(hw / kBlock), n). Counts: one atomicAdd per block of the block's mask pixels.
+// grid: (ceil(hw / kBlock), n). Each thread derives its sample's scalars (a Philox draw, cheap
+// beside the pixel traffic). Counts: one atomicAdd per block of the block's mask pixels, whole
+// numbers below 2^24, so exact in any order.
 __global__ void sam_forge_kernel(const float* __restrict__ a, const float* __restrict__ s,
-                                 const float* __restrict__ b, const float* __restrict__ noise,
-                                 const SamSample* __restrict__ params, int64_t c, int64_t hw,
-                                 float* __restrict__ image, float* __restrict__ mask, int* __restrict__ counts) {
+                                 const float* __restrict__ b, const float* __restrict__ noise, uint64_t seed,
+                                 SamConfig cfg, const double* __restrict__ sums, int64_t c, int64_t hw,
+                                 float* __restrict__ image, float* __restrict__ mask, float* __restrict__ counts) {
   int64_t k = blockIdx.y;
   int64_t i = blockIdx.x * (int64_t)kBlock + threadIdx.x;
   float m = 0.f;
   if (i < hw) {
-    SamSample p = params[k];
+    const SamSample p = sam_sample(seed, k, cfg, sums[k], hw);
     m = sam_mask(p, noise[k * hw + i], s[k * hw + i]);
     mask[k * hw + i] = m;
     for (int64_t ch = 0; ch < c; ++ch) {
@@ -41,7 +43,7 @@ __global__ void sam_forge_kernel(const float* __restrict__ a, const float* __res
     }
   }
   int block_count = __syncthreads_count(m > 0.f);
-  if (threadIdx.x == 0 && block_count) atomicAdd(counts + k, block_count);
+  if (threadIdx.x == 0 && block_count) atomicAdd(counts + k, (float)block_count);
 }
 
 }  // namespace
@@ -51,11 +53,13 @@ void sam_saliency_sum_cuda(const float* s, int64_t n, int64_t hw, double* sums) 
   SG_KERNEL_CHECK();
 }
 
-void sam_forge_cuda(const float* a, const float* s, const float* b, const float* noise, const SamSample* params,
-                    int64_t n, int64_t c, int64_t hw, float* image, float* mask, int* counts) {
-  SG_CUDA_CHECK(cudaMemsetAsync(counts, 0, sizeof(int) * (size_t)n, cuda::stream()));
+void sam_forge_cuda(const float* a, const float* s, const float* b, const float* noise, uint64_t seed,
+                    const SamConfig& cfg, const double* sums, int64_t n, int64_t c, int64_t hw, float* image,
+                    float* mask, float* counts) {
+  SG_CUDA_CHECK(cudaMemsetAsync(counts, 0, sizeof(float) * (size_t)n, cuda::stream()));
   dim3 grid(cuda::grid_for(hw, kBlock), (unsigned)n);
-  SG_LAUNCH(sam_forge_kernel, grid, kBlock, 0, cuda::stream())(a, s, b, noise, params, c, hw, image, mask, counts);
+  SG_LAUNCH(sam_forge_kernel, grid, kBlock, 0, cuda::stream())(a, s, b, noise, seed, cfg, sums, c, hw, image, mask,
+                                                                counts);
   SG_KERNEL_CHECK();
 }
 

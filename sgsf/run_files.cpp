@@ -88,10 +88,11 @@ int save_forged_samples(const std::string& out_dir, const data::TrainBatch& batc
   static int counter = 0;
   // Samples with a forged region first: they are the ones worth looking at.
   std::vector<int64_t> order;
+  const std::vector<float> fraction = forged.mask_fraction();
   for (int64_t k = 0; k < n; ++k)
-    if (forged.mask_fraction[(size_t)k] > 0) order.push_back(k);
+    if (fraction[(size_t)k] > 0) order.push_back(k);
   for (int64_t k = 0; k < n; ++k)
-    if (!(forged.mask_fraction[(size_t)k] > 0)) order.push_back(k);
+    if (!(fraction[(size_t)k] > 0)) order.push_back(k);
   for (int64_t k : order) {
     if (written >= max_count) break;
     ++written;

@@ -12,6 +12,7 @@
 #include "kernels/random.h"
 #include "kernels/sam.h"
 #include "kernels/ssim.h"
+#include "engine/profile.h"
 
 namespace sg::sgsf {
 namespace {
@@ -19,15 +20,6 @@ namespace {
 // A scratch buffer of `bytes` bytes on `device`, held by a float tensor (the engine has one dtype).
 Tensor scratch_bytes(size_t bytes, Device device) {
   return Tensor::empty({(int64_t)((bytes + sizeof(float) - 1) / sizeof(float))}, device);
-}
-
-// Copy a host array of POD structs to a scratch tensor on `device`.
-template <typename T>
-Tensor upload(const std::vector<T>& v, Device device) {
-  Tensor t = scratch_bytes(sizeof(T) * v.size(), device);
-  copy_floats(t.data(), device, reinterpret_cast<const float*>(v.data()), Device::CPU,
-              (int64_t)(sizeof(T) * v.size() / sizeof(float)));
-  return t;
 }
 
 void check_nchw(const Tensor& t, const char* op, const char* what, int64_t channels = -1) {
@@ -41,6 +33,7 @@ void check_nchw(const Tensor& t, const char* op, const char* what, int64_t chann
 
 // ---- Perlin noise -------------------------------------------------------------------------------
 Tensor perlin_noise(int64_t n, int64_t h, int64_t w, uint64_t seed, Device device) {
+  SG_PROFILE_OP("perlin_noise");
   SG_CHECK(n > 0 && h > 0 && w > 0, "perlin_noise: sizes must be positive, got n=", n, " h=", h, " w=", w);
   static_assert(sizeof(kernels::PerlinSample) % sizeof(float) == 0, "PerlinSample must be float-sized");
   std::vector<kernels::PerlinSample> params((size_t)n);
@@ -55,8 +48,9 @@ Tensor perlin_noise(int64_t n, int64_t h, int64_t w, uint64_t seed, Device devic
                kernels::perlin_field_cpu(params.data(), grads.data(), n, hi, wi, field.data()),
                kernels::perlin_rotate_cpu(params.data(), field.data(), n, hi, wi, out.data())),
               {
-                Tensor pt = upload(params, device);
-                const auto* pd = reinterpret_cast<const kernels::PerlinSample*>(pt.data());
+                Tensor pt = scratch_bytes(sizeof(kernels::PerlinSample) * (size_t)n, device);
+                auto* pd = reinterpret_cast<kernels::PerlinSample*>(pt.data());
+                kernels::perlin_params_cuda(seed, n, pd);
                 kernels::perlin_gradients_cuda(seed, n, grads.data());
                 kernels::perlin_field_cuda(pd, grads.data(), n, hi, wi, field.data());
                 kernels::perlin_rotate_cuda(pd, field.data(), n, hi, wi, out.data());
@@ -68,6 +62,7 @@ Tensor perlin_noise(int64_t n, int64_t h, int64_t w, uint64_t seed, Device devic
 Forged forge_anomalies(const Tensor& A, const Tensor& S, const Tensor& B, const Tensor& noise, const SamParams& p,
                        uint64_t seed) {
   const char* op = "forge_anomalies";
+  SG_PROFILE_OP(op);
   check_nchw(A, op, "A", 3);
   check_nchw(S, op, "S", 1);
   check_nchw(B, op, "B", 3);
@@ -82,47 +77,37 @@ Forged forge_anomalies(const Tensor& A, const Tensor& S, const Tensor& B, const 
   const int64_t n = A.size(0), c = A.size(1), hw = A.size(2) * A.size(3);
   const Device dev = A.device();
 
-  // Pass 1: per-sample sum of S (double), read back to decide the per-sample scalars.
-  std::vector<double> sums((size_t)n);
-  SG_DISPATCH(dev, kernels::sam_saliency_sum_cpu(S.data(), n, hw, sums.data()), {
-    Tensor d = scratch_bytes(sizeof(double) * (size_t)n, dev);
-    kernels::sam_saliency_sum_cuda(S.data(), n, hw, reinterpret_cast<double*>(d.data()));
-    copy_floats(reinterpret_cast<float*>(sums.data()), Device::CPU, d.data(), dev, 2 * n);
-  });
-  std::vector<kernels::SamSample> params((size_t)n);
+  // Pass 1: per-sample sum of S (double). Pass 2 derives each sample's scalars from it where it
+  // runs; the host draws the same forged/alpha values for the caller, with no copy back.
+  const kernels::SamConfig cfg{p.a, p.b, p.alpha_lo, p.alpha_hi, p.forge_prob};
+  Tensor sums = scratch_bytes(sizeof(double) * (size_t)n, dev);
+  double* sums_p = reinterpret_cast<double*>(sums.data());
   Forged f;
-  f.forged.resize((size_t)n);
-  f.alpha.resize((size_t)n);
-  f.mask_fraction.resize((size_t)n);
-  for (int64_t k = 0; k < n; ++k) {
-    rnd::U32x4 r = rnd::draw4(seed, kernels::kSamTag | (uint64_t)k, 0);
-    kernels::SamSample& s = params[(size_t)k];
-    s.forged = rnd::to_unit(r.v[0]) < p.forge_prob ? 1 : 0;
-    s.alpha = p.alpha_lo + (p.alpha_hi - p.alpha_lo) * rnd::to_unit(r.v[1]);
-    s.fallback = sums[(size_t)k] == 0.0 ? 1 : 0;
-    float mean_s = s.fallback ? 1.f : (float)(sums[(size_t)k] / (double)hw);
-    s.mu = p.a + p.b * mean_s;
-    f.forged[(size_t)k] = s.forged;
-    f.alpha[(size_t)k] = s.alpha;
-  }
-
-  // Pass 2: fused mask + blend + mask counts.
   f.image = Tensor::empty(A.shape(), dev);
   f.mask = Tensor::empty(S.shape(), dev);
-  std::vector<int> counts((size_t)n);
+  f.mask_pixels = Tensor::empty({n}, dev);
   SG_DISPATCH(dev,
-              kernels::sam_forge_cpu(A.data(), S.data(), B.data(), noise.data(), params.data(), n, c, hw,
-                                     f.image.data(), f.mask.data(), counts.data()),
-              {
-                Tensor pd = upload(params, dev);
-                Tensor cd = scratch_bytes(sizeof(int) * (size_t)n, dev);
-                kernels::sam_forge_cuda(A.data(), S.data(), B.data(), noise.data(),
-                                        reinterpret_cast<const kernels::SamSample*>(pd.data()), n, c, hw,
-                                        f.image.data(), f.mask.data(), reinterpret_cast<int*>(cd.data()));
-                copy_floats(reinterpret_cast<float*>(counts.data()), Device::CPU, cd.data(), dev, n);
-              });
-  for (int64_t k = 0; k < n; ++k) f.mask_fraction[(size_t)k] = (float)counts[(size_t)k] / (float)hw;
+              (kernels::sam_saliency_sum_cpu(S.data(), n, hw, sums_p),
+               kernels::sam_forge_cpu(A.data(), S.data(), B.data(), noise.data(), seed, cfg, sums_p, n, c, hw,
+                                      f.image.data(), f.mask.data(), f.mask_pixels.data())),
+              (kernels::sam_saliency_sum_cuda(S.data(), n, hw, sums_p),
+               kernels::sam_forge_cuda(A.data(), S.data(), B.data(), noise.data(), seed, cfg, sums_p, n, c, hw,
+                                       f.image.data(), f.mask.data(), f.mask_pixels.data())));
+  f.forged.resize((size_t)n);
+  f.alpha.resize((size_t)n);
+  for (int64_t k = 0; k < n; ++k) {  // the draws only: the saliency sum does not change them
+    const kernels::SamSample sk = kernels::sam_sample(seed, k, cfg, 1.0, hw);
+    f.forged[(size_t)k] = sk.forged;
+    f.alpha[(size_t)k] = sk.alpha;
+  }
   return f;
+}
+
+std::vector<float> Forged::mask_fraction() const {
+  std::vector<float> v = mask_pixels.to_vector();
+  const float hw = (float)(mask.size(2) * mask.size(3));
+  for (float& x : v) x /= hw;
+  return v;
 }
 
 // ---- SSIM ---------------------------------------------------------------------------------------
@@ -138,6 +123,7 @@ void check_ssim_inputs(const Tensor& x, const Tensor& y, const char* op) {
 }  // namespace
 
 Tensor ssim_map(const Tensor& x, const Tensor& y) {
+  SG_PROFILE_OP("ssim_map");
   check_ssim_inputs(x, y, "ssim_map");
   const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
   const kernels::SsimTaps taps = kernels::ssim_gaussian_taps();
@@ -149,6 +135,7 @@ Tensor ssim_map(const Tensor& x, const Tensor& y) {
 }
 
 Tensor ssim_mean(const Tensor& recon, const Tensor& target) {
+  SG_PROFILE_OP("ssim");
   check_ssim_inputs(recon, target, "ssim_mean");
   const int64_t planes = recon.size(0) * recon.size(1), h = recon.size(2), w = recon.size(3);
   const kernels::SsimTaps taps = kernels::ssim_gaussian_taps();
@@ -188,6 +175,7 @@ Tensor ssim_loss(const Tensor& recon, const Tensor& target) { return rsub_scalar
 
 // ---- focal loss ---------------------------------------------------------------------------------
 Tensor focal_loss(const Tensor& logits, const Tensor& mask, float gamma) {
+  SG_PROFILE_OP("focal_loss");
   const char* op = "focal_loss";
   check_nchw(logits, op, "logits", 2);
   check_nchw(mask, op, "mask", 1);
@@ -217,6 +205,7 @@ Tensor focal_loss(const Tensor& logits, const Tensor& mask, float gamma) {
 
 // ---- guided concatenation -----------------------------------------------------------------------
 Tensor guided_concat(const Tensor& seg, const Tensor& guide) {
+  SG_PROFILE_OP("guided_concat");
   const char* op = "guided_concat";
   check_nchw(seg, op, "seg");
   check_nchw(guide, op, "guide");

@@ -23,18 +23,21 @@ struct SamParams {
 };
 
 struct Forged {
-  Tensor image;                      // (N,3,H,W)
-  Tensor mask;                       // (N,1,H,W) in {0,1}
-  std::vector<float> mask_fraction;  // per sample: mask pixels / (H*W)
-  std::vector<int> forged;           // per sample 0/1: drawn as forged
-  std::vector<float> alpha;          // per sample: the blend factor drawn
+  Tensor image;               // (N,3,H,W)
+  Tensor mask;                // (N,1,H,W) in {0,1}
+  Tensor mask_pixels;         // (N), on the images' device: mask pixels per sample
+  std::vector<int> forged;    // per sample 0/1: drawn as forged
+  std::vector<float> alpha;   // per sample: the blend factor drawn
+  // Per sample: mask pixels / (H*W). Reads mask_pixels back (on a GPU, waits for it).
+  std::vector<float> mask_fraction() const;
 };
 
 // A: normal images (N,3,H,W), S: saliency (N,1,H,W) in [0,1], B: auxiliary images (N,3,H,W),
 // noise: (N,1,H,W). Per sample (Philox keyed by seed, sample): forged ~ Bernoulli(forge_prob),
 // alpha ~ U[alpha_lo, alpha_hi]. S' = S, or 1 everywhere if sum(S) == 0 (Eq. 3); G = noise * S';
 // mu = a + b * mean(S'); M = [G > mu], 0 for non-forged samples; I = A(1-M) + alpha B M + (1-alpha) A M.
-// No gradient. Two passes: one reduction (per-sample sum of S) and one fused pass.
+// No gradient. Two passes: one reduction (per-sample sum of S) and one fused pass; on a GPU nothing
+// is copied between host and device.
 Forged forge_anomalies(const Tensor& A, const Tensor& S, const Tensor& B, const Tensor& noise, const SamParams& p,
                        uint64_t seed);
 

@@ -28,6 +28,7 @@
 #include "engine/allocator.h"
 #include "engine/checkpoint.h"
 #include "engine/optim.h"
+#include "engine/profile.h"
 #include "engine/rng.h"
 #include "sgsf/calibration.h"
 #include "sgsf/contrast.h"
@@ -280,14 +281,75 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   WindowStats window;
   int forged_saved = 0;
   const int64_t refresh_every = (int64_t)cfg.contrast_refresh * per_epoch;
+  // The loss terms and mask statistics of each iteration stay on the device until they are read
+  // back, all at once, when a log line is due or before a checkpoint is written: on a GPU an
+  // iteration never waits for the host. A non-finite loss is found there, at most --log-every
+  // iterations late, and always before a checkpoint could store the diverged weights.
+  struct Pending {
+    int64_t iteration;
+    bool warm;
+    Tensor values;  // (4 + batch): loss, L2, SSIM, focal, then the mask pixels of each sample
+  };
+  std::vector<Pending> pending;
+  WindowStats shown;  // what the progress line shows: the last window read back
+  int64_t diverged_at = -1;
+  float diverged_loss = 0;
+  const float plane = (float)cfg.size * (float)cfg.size;
+  auto flush = [&]() {  // read back what is pending into the window; false when the loss diverged
+    if (pending.empty()) return true;
+    std::vector<float> v;
+    {
+      NoGradGuard ng;
+      std::vector<Tensor> parts;
+      for (const Pending& p : pending) parts.push_back(p.values);
+      v = concat(parts, 0).to_vector();
+    }
+    size_t at = 0;
+    for (const Pending& p : pending) {
+      const size_t len = (size_t)p.values.numel();
+      const float* x = v.data() + at;
+      at += len;
+      if (!finite(x[0])) {
+        diverged_at = p.iteration;
+        diverged_loss = x[0];
+        break;
+      }
+      float area = 0, nonempty = 0;
+      const size_t n = len - 4;
+      for (size_t k = 0; k < n; ++k) {
+        area += x[4 + k] / plane;
+        nonempty += x[4 + k] > 0 ? 1.f : 0.f;
+      }
+      if (n) area /= (float)n, nonempty /= (float)n;
+      window.add(x[0], x[1], x[2], x[3], area, nonempty, p.warm ? 0 : 1);
+      if (p.iteration == start) result.first_loss = x[0];
+    }
+    pending.clear();
+    return diverged_at < 0;
+  };
+  auto diverged = [&]() {
+    bar.finish();
+    std::cerr << "error: the loss became " << diverged_loss << " at iteration " << diverged_at << " (epoch "
+              << diverged_at / per_epoch + 1 << "); training stopped. "
+              << (fs::exists(ckpt) ? "The last good checkpoint is kept at " + ckpt : std::string("No checkpoint was written."))
+              << "\n";
+    result.status = kTrainDiverged;
+    result.iterations_done = diverged_at;
+    return result;
+  };
   // A log line or preview image that cannot be written (a full disk, say) ends training with an
   // error, but first the checkpoint of the iterations done is saved, if the disk allows.
   auto output_failed = [&](const Error& e, int64_t done) -> Error {
     bar.finish();
     std::string saved;
     try {
-      save(done);
-      saved = str("checkpoint saved at iteration ", done, " to ", ckpt, " (continue with --resume)");
+      if (!flush()) {
+        saved = str("no checkpoint written: the loss had diverged at iteration ", diverged_at, "; ",
+                    fs::exists(ckpt) ? "the previous one is kept" : "none was written");
+      } else {
+        save(done);
+        saved = str("checkpoint saved at iteration ", done, " to ", ckpt, " (continue with --resume)");
+      }
     } catch (const Error& e2) {
       saved = str("the checkpoint could not be saved either (", e2.what(), "); ",
                   fs::exists(ckpt) ? "the previous one is kept" : "none was written");
@@ -298,6 +360,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
     const bool asked = it == cfg.stop_at_iteration;
     const int signal = stop ? stop->load() : 0;
     if (asked || signal != 0) {
+      if (!flush()) return diverged();
       bar.finish();
       save(it);
       std::cerr << (asked ? "stopped" : signal == SIGTERM ? "terminated (SIGTERM)" : "interrupted")
@@ -311,10 +374,14 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
     if (it == warmup_end || (refresh_every > 0 && it > warmup_end && (it - warmup_end) % refresh_every == 0))
       rebuild_contrast();
 
-    data::TrainBatch b = loader.next();
+    data::TrainBatch b;
+    {
+      profile::Region region("data loading");
+      b = loader.next();
+    }
     const uint64_t it_seed = cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t)it;
     StepLosses L;
-    float mask_area = 0, nonempty = 0;
+    Tensor mask_pixels;
     if (warm) {
       L = training_losses(model, b.image, Tensor(), Tensor(), true, cfg.lambda, cfg.gamma);
     } else {
@@ -324,12 +391,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
         Tensor noise = perlin_noise(b.image.size(0), cfg.size, cfg.size, it_seed, dev);
         fg = forge_anomalies(b.image, b.saliency, b.aux, noise, sam, it_seed);
       }
-      for (float a : fg.mask_fraction) {
-        mask_area += a;
-        nonempty += a > 0 ? 1.f : 0.f;
-      }
-      mask_area /= (float)fg.mask_fraction.size();
-      nonempty /= (float)fg.mask_fraction.size();
+      mask_pixels = fg.mask_pixels;
       if (forged_saved < cfg.save_forged) {
         try {
           forged_saved += save_forged_samples(cfg.out, b, fg, cfg.save_forged - forged_saved);
@@ -339,29 +401,25 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
       }
       L = training_losses(model, fg.image, b.guidance, fg.mask, false, cfg.lambda, cfg.gamma);
     }
-    const float loss_v = L.loss.item();
-    if (!finite(loss_v)) {
-      bar.finish();
-      std::cerr << "error: the loss became " << loss_v << " at iteration " << it << " (epoch " << it / per_epoch + 1
-                << "); training stopped. "
-                << (fs::exists(ckpt) ? "The last good checkpoint is kept at " + ckpt : std::string("No checkpoint was written."))
-                << "\n";
-      result.status = kTrainDiverged;
-      result.iterations_done = it;
-      return result;
-    }
     opt.set_lr(sched.lr(it));
     opt.zero_grad();
     L.loss.backward();
     opt.step();
+    {
+      NoGradGuard ng;
+      std::vector<Tensor> parts{L.loss.detach().reshape({1}), L.l2.detach().reshape({1}), L.ssim.detach().reshape({1}),
+                                L.focal.defined() ? L.focal.detach().reshape({1}) : Tensor::zeros({1}, dev)};
+      if (mask_pixels.defined()) parts.push_back(mask_pixels);
+      pending.push_back({it, warm, concat(parts, 0)});
+    }
 
-    window.add(loss_v, L.l2.item(), L.ssim.item(), L.focal.defined() ? L.focal.item() : 0.f, mask_area, nonempty,
-               warm ? 0 : 1);
-    if (it == start) result.first_loss = loss_v;
     const int64_t epoch = it / per_epoch + 1, total_epochs = (total + per_epoch - 1) / per_epoch;
+    const bool log_now = (it + 1) % cfg.log_every == 0 || it + 1 == total;
+    const bool save_now = cfg.checkpoint_every > 0 && (it + 1) % per_epoch == 0 && (epoch % cfg.checkpoint_every) == 0;
+    if ((log_now || save_now) && !flush()) return diverged();
     bar.update(it - start + 1, str("epoch ", epoch, "/", total_epochs, warm ? " warm-up" : ""),
-               window.progress_text(bar.elapsed_seconds(), it - start + 1, cfg.batch));
-    if ((it + 1) % cfg.log_every == 0 || it + 1 == total) {
+               shown.progress_text(bar.elapsed_seconds(), it - start + 1, cfg.batch));
+    if (log_now) {
       try {
         log.write(window.json_line(it + 1, epoch, sched.lr(it), bar.elapsed_seconds(), it - start + 1, cfg.batch,
                                    loader.saliency_fallbacks()));
@@ -369,9 +427,10 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
         throw output_failed(e, it + 1);
       }
       result.last_loss = window.mean_loss();
+      shown = window;
       window.reset();
     }
-    if (cfg.checkpoint_every > 0 && (it + 1) % per_epoch == 0 && (epoch % cfg.checkpoint_every) == 0) save(it + 1);
+    if (save_now) save(it + 1);
   }
   bar.finish();
   save(total);

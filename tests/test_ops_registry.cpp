@@ -278,7 +278,7 @@ std::vector<OpLine> registry() {
                      sgsf::SamParams p;
                      sgsf::Forged f = sgsf::forge_anomalies(x[0], x[1], x[2], x[3], p, 11);
                      std::vector<float> forged(f.forged.begin(), f.forged.end());
-                     return Outputs{f.image, f.mask, vec(f.mask_fraction, dev), vec(forged, dev), vec(f.alpha, dev)};
+                     return Outputs{f.image, f.mask, vec(f.mask_fraction(), dev), vec(forged, dev), vec(f.alpha, dev)};
                    })
                   .forward_only("declared without a gradient (it forges training inputs)")
                   .dev(1e-6f, 1e-6f));

@@ -173,7 +173,7 @@ int main(int argc, char** argv) try {
     const uint64_t s = seed * 7919ull + (uint64_t)d.batch_index;
     Tensor nz = sgsf::perlin_noise(batch, size, size, s, Device::CPU);
     sgsf::Forged f = sgsf::forge_anomalies(d.image, d.saliency, d.aux, nz, sam, s);
-    std::vector<float> bv = d.aux.to_vector();
+    std::vector<float> bv = d.aux.to_vector(), fraction = f.mask_fraction();
     for (int k = 0; k < batch; ++k) {
       rotated.push_back(d.angles[(size_t)k] != 0.f ? 1.f : 0.f);
       angle.push_back(d.angles[(size_t)k]);
@@ -181,7 +181,7 @@ int main(int argc, char** argv) try {
       gpos.push_back((float)(std::find(set.begin(), set.end(), d.guidance_indices[(size_t)k]) - set.begin()));
       forged.push_back((float)f.forged[(size_t)k]);
       alpha.push_back(f.alpha[(size_t)k]);
-      area.push_back(f.mask_fraction[(size_t)k]);
+      area.push_back(fraction[(size_t)k]);
       double sum = 0, sq = 0;
       for (int64_t i = 0; i < 3 * (int64_t)plane; ++i) {
         double v = bv[(size_t)(k * 3 * (int64_t)plane + i)];
