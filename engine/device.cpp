@@ -1,6 +1,7 @@
 // device.cpp — device discovery and the process-wide default device.
 #include "engine/device.h"
 
+#include <atomic>
 #include <cstdlib>
 
 #include "engine/common.h"
@@ -75,9 +76,18 @@ Device parse_device(const std::string& s) {
   throw Error(str("device: unknown device '", s, "' (expected cpu, cuda or auto)"));
 }
 
+namespace {
+std::atomic<int64_t> g_host_waits{0};
+}
+int64_t cuda_host_waits() { return g_host_waits.load(); }
+void note_cuda_host_wait() { g_host_waits.fetch_add(1); }
+
 void synchronize(Device d) {
 #ifdef SGSF_WITH_CUDA
-  if (d == Device::CUDA) cudaDeviceSynchronize();
+  if (d == Device::CUDA) {
+    note_cuda_host_wait();
+    cudaDeviceSynchronize();
+  }
 #else
   (void)d;
 #endif

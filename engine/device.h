@@ -27,4 +27,11 @@ Device parse_device(const std::string& s);
 // Wait for all queued GPU work (no-op on the CPU). Benchmarks and tests use it before reading time.
 void synchronize(Device d);
 
+// How many times the host has waited for the GPU's queued work: synchronize(CUDA) and every copy
+// from the device to the host (item(), to_vector(), ...). A training iteration should add none;
+// a test counts them. (The loader's waits on the events of its pinned staging ring are not
+// counted: each waits for a copy issued several batches earlier.)
+int64_t cuda_host_waits();
+void note_cuda_host_wait();  // for the engine's own wait points
+
 }  // namespace sg

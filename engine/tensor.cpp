@@ -30,7 +30,10 @@ void copy_floats(float* dst, Device dst_dev, const float* src, Device src_dev, i
                             ? (src_dev == Device::CUDA ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                             : cudaMemcpyDeviceToHost;
   SG_CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)n * sizeof(float), kind, cuda::stream()));
-  if (kind == cudaMemcpyDeviceToHost) SG_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  if (kind == cudaMemcpyDeviceToHost) {
+    note_cuda_host_wait();
+    SG_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  }
 #else
   throw Error("copy: this build has no CUDA backend");
 #endif

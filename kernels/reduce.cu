@@ -3,6 +3,7 @@
 #include <cfloat>
 
 #include "engine/cuda_check.h"
+#include "engine/device.h"
 #include "kernels/reduce.h"
 
 namespace sg::kernels {
@@ -62,6 +63,7 @@ float max_all_cuda(const float* x, int64_t n) {
   if (!result) SG_CUDA_CHECK(cudaMalloc(&result, sizeof(float)));
   reduce_all<true>(x, n, result);
   float h = 0;
+  note_cuda_host_wait();
   SG_CUDA_CHECK(cudaMemcpy(&h, result, sizeof(float), cudaMemcpyDeviceToHost));
   return h;
 }

@@ -467,3 +467,23 @@ TEST_CASE("CUDA: training lowers the loss, is reproducible and resumable, and sc
   }
   CHECK(other_guidance <= 1);
 }
+
+TEST_CASE("a CUDA training iteration does not wait for the device: the waits do not grow with the iterations" *
+          doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  // Same schedule shape at 12 and at 24 iterations (one contrast build at the end of the warm-up,
+  // calibration and guidance bank at the end), one log line each: any per-iteration wait (a loss
+  // read back, a SAM count copied to the host, a pageable upload) would add at least 12.
+  auto waits = [](int64_t iterations) {
+    fs::path d = scratch_dir("gpu_waits_" + std::to_string(iterations));
+    sgsf::TrainConfig c = tiny_config(d, iterations);
+    c.device = "cuda";
+    c.log_every = (int)iterations;
+    const int64_t before = cuda_host_waits();
+    REQUIRE(quiet_train(c).status == sgsf::kTrainOk);
+    return cuda_host_waits() - before;
+  };
+  const int64_t w12 = waits(12), w24 = waits(24);
+  MESSAGE("host waits for the device: ", w12, " in a 12-iteration run, ", w24, " in a 24-iteration run");
+  CHECK(w24 == w12);
+}
