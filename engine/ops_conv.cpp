@@ -201,7 +201,8 @@ void conv_backward_cuda(const ConvShape& s, const float* x, const float* w, cons
 void conv_bias_grad(Device dev, const ConvShape& s, const float* gy, float* gb) {
   const int64_t hw = s.Hout * s.Wout;
   SG_DISPATCH(dev, kernels::channel_sum_cpu(s.N, s.Cout, hw, gy, gb),
-              kernels::channel_sum_cuda(s.N, s.Cout, hw, gy, gb));
+              kernels::channel_sum_cuda(s.N, s.Cout, hw, gy, gb,
+                                        Tensor::empty({kernels::bn_scratch_floats({s.N, s.Cout, hw})}, dev).data()));
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
     mean = Tensor::empty({C}, dev);
     var = Tensor::empty({C}, dev);
     SG_DISPATCH(dev, kernels::bn_stats_cpu(L, x.data(), mean.data(), var.data()),
-                kernels::bn_stats_cuda(L, x.data(), mean.data(), var.data()));
+                kernels::bn_stats_cuda(L, x.data(), mean.data(), var.data(),
+                                       Tensor::empty({kernels::bn_scratch_floats(L)}, dev).data()));
     SG_DISPATCH(dev,
                 kernels::bn_update_running_cpu(L, running_mean.data(), running_var.data(), mean.data(),
                                                var.data(), momentum),
@@ -69,7 +70,8 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
                 kernels::bn_backward_reduce_cpu(L, g.data(), xs.data(), mean.data(), invstd.data(),
                                                 sum_g.data(), sum_gx.data()),
                 kernels::bn_backward_reduce_cuda(L, g.data(), xs.data(), mean.data(), invstd.data(),
-                                                 sum_g.data(), sum_gx.data()));
+                                                 sum_g.data(), sum_gx.data(),
+                                                 Tensor::empty({kernels::bn_scratch_floats(L)}, dev).data()));
     Tensor gx;
     if (need_x) {
       gx = Tensor::empty(xs.shape(), dev);

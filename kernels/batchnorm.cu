@@ -1,6 +1,7 @@
-// batchnorm.cu — CUDA twins of batchnorm_cpu.cpp. Per-channel reductions run one block per
-// channel: each thread sums a fixed strided subset of the channel's M = N*HW elements, then a
-// shared-memory tree combines the partial sums. No atomics, so results are bitwise reproducible.
+// batchnorm.cu — CUDA twins of batchnorm_cpu.cpp. Per-channel reductions run in two stages: a
+// grid of (channel, part) blocks, each summing one contiguous part of the channel's M = N*HW
+// elements (every thread a fixed strided subset, then a shared-memory tree), then one thread per
+// channel adding its parts in order. No atomics, so results are bitwise reproducible.
 #include "engine/cuda_check.h"
 #include "kernels/batchnorm.h"
 
@@ -25,26 +26,34 @@ __device__ __forceinline__ int64_t channel_index(const BnLayout& L, int64_t c, i
   return (n * L.C + c) * L.HW + i;
 }
 
-__global__ void stats_kernel(BnLayout L, const float* __restrict__ x, float* __restrict__ mean,
-                             float* __restrict__ var) {
+// Part p of channel c: its elements [p M / P, (p + 1) M / P). With `center`, sums (x - center[c])^2.
+__global__ void part_sums_kernel(BnLayout L, int64_t P, const float* __restrict__ x, const float* __restrict__ center,
+                                 float* __restrict__ part) {
   __shared__ float sh[kBlock];
-  const int64_t c = blockIdx.x, M = L.count();
+  const int64_t c = blockIdx.x, p = blockIdx.y, M = L.count();
+  const int64_t k0 = p * M / P, k1 = (p + 1) * M / P;
+  const float mu = center ? center[c] : 0.f;
   float s = 0.f;
-  for (int64_t k = threadIdx.x; k < M; k += kBlock) s += x[channel_index(L, c, k)];
+  for (int64_t k = k0 + threadIdx.x; k < k1; k += kBlock) {
+    float v = x[channel_index(L, c, k)];
+    if (center) {
+      v -= mu;
+      v *= v;
+    }
+    s += v;
+  }
   sh[threadIdx.x] = s;
   block_tree_sum(sh);
-  const float mu = M ? sh[0] / (float)M : 0.f;
-  __syncthreads();
-  float ss = 0.f;
-  for (int64_t k = threadIdx.x; k < M; k += kBlock) {
-    float d = x[channel_index(L, c, k)] - mu;
-    ss += d * d;
-  }
-  sh[threadIdx.x] = ss;
-  block_tree_sum(sh);
-  if (threadIdx.x == 0) {
-    mean[c] = mu;
-    var[c] = M ? sh[0] / (float)M : 0.f;
+  if (threadIdx.x == 0) part[c * P + p] = sh[0];
+}
+
+// out[c] = (sum of the P parts of channel c, in order) / divisor.
+__global__ void finish_sums_kernel(int64_t C, int64_t P, const float* __restrict__ part, float divisor,
+                                   float* __restrict__ out) {
+  SG_GRID_STRIDE(c, C) {
+    float s = 0.f;
+    for (int64_t p = 0; p < P; ++p) s += part[c * P + p];
+    out[c] = divisor > 0.f ? s / divisor : 0.f;
   }
 }
 
@@ -66,16 +75,18 @@ __global__ void update_running_kernel(BnLayout L, float* r_mean, float* r_var, c
   SG_GRID_STRIDE(c, L.C) bn_update_running(r_mean[c], r_var[c], mean[c], var[c], momentum, L.count());
 }
 
-__global__ void backward_reduce_kernel(BnLayout L, const float* __restrict__ g, const float* __restrict__ x,
-                                       const float* __restrict__ mean, const float* __restrict__ invstd,
-                                       float* __restrict__ sum_g, float* __restrict__ sum_gx) {
+// Both backward sums of part p of channel c: g, and g * xhat when part_gx is not null.
+__global__ void backward_parts_kernel(BnLayout L, int64_t P, const float* __restrict__ g, const float* __restrict__ x,
+                                      const float* __restrict__ mean, const float* __restrict__ invstd,
+                                      float* __restrict__ part_g, float* __restrict__ part_gx) {
   __shared__ float sh_g[kBlock];
   __shared__ float sh_gx[kBlock];
-  const int64_t c = blockIdx.x, M = L.count();
-  const bool with_x = sum_gx != nullptr;
+  const int64_t c = blockIdx.x, p = blockIdx.y, M = L.count();
+  const int64_t k0 = p * M / P, k1 = (p + 1) * M / P;
+  const bool with_x = part_gx != nullptr;
   const float mu = with_x ? mean[c] : 0.f, r = with_x ? invstd[c] : 0.f;
   float a = 0.f, b = 0.f;
-  for (int64_t k = threadIdx.x; k < M; k += kBlock) {
+  for (int64_t k = k0 + threadIdx.x; k < k1; k += kBlock) {
     int64_t idx = channel_index(L, c, k);
     float gv = g[idx];
     a += gv;
@@ -92,8 +103,8 @@ __global__ void backward_reduce_kernel(BnLayout L, const float* __restrict__ g, 
     __syncthreads();
   }
   if (threadIdx.x == 0) {
-    if (sum_g) sum_g[c] = sh_g[0];
-    if (sum_gx) sum_gx[c] = sh_gx[0];
+    part_g[c * P + p] = sh_g[0];
+    if (with_x) part_gx[c * P + p] = sh_gx[0];
   }
 }
 
@@ -111,9 +122,18 @@ __global__ void backward_input_kernel(BnLayout L, bool training, const float* __
 
 }  // namespace
 
-void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var) {
+void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var, float* scratch) {
   if (L.C == 0) return;
-  SG_LAUNCH(stats_kernel, (unsigned)L.C, kBlock, 0, cuda::stream())(L, x, mean, var);
+  const int64_t P = bn_parts(L);
+  const float M = (float)L.count();
+  const dim3 parts((unsigned)L.C, (unsigned)P);
+  SG_LAUNCH(part_sums_kernel, parts, kBlock, 0, cuda::stream())(L, P, x, nullptr, scratch);
+  SG_KERNEL_CHECK();
+  SG_LAUNCH(finish_sums_kernel, grid(L.C), kBlock, 0, cuda::stream())(L.C, P, scratch, M, mean);
+  SG_KERNEL_CHECK();
+  SG_LAUNCH(part_sums_kernel, parts, kBlock, 0, cuda::stream())(L, P, x, mean, scratch);
+  SG_KERNEL_CHECK();
+  SG_LAUNCH(finish_sums_kernel, grid(L.C), kBlock, 0, cuda::stream())(L.C, P, scratch, M, var);
   SG_KERNEL_CHECK();
 }
 
@@ -139,10 +159,22 @@ void bn_update_running_cuda(const BnLayout& L, float* r_mean, float* r_var, cons
 }
 
 void bn_backward_reduce_cuda(const BnLayout& L, const float* g, const float* x, const float* mean,
-                             const float* invstd, float* sum_g, float* sum_gx) {
+                             const float* invstd, float* sum_g, float* sum_gx, float* scratch) {
   if (L.C == 0) return;
-  SG_LAUNCH(backward_reduce_kernel, (unsigned)L.C, kBlock, 0, cuda::stream())(L, g, x, mean, invstd, sum_g, sum_gx);
+  const int64_t P = bn_parts(L);
+  float* part_g = scratch;
+  float* part_gx = sum_gx ? scratch + L.C * P : nullptr;
+  SG_LAUNCH(backward_parts_kernel, dim3((unsigned)L.C, (unsigned)P), kBlock, 0, cuda::stream())(L, P, g, x, mean,
+                                                                                               invstd, part_g, part_gx);
   SG_KERNEL_CHECK();
+  if (sum_g) {
+    SG_LAUNCH(finish_sums_kernel, grid(L.C), kBlock, 0, cuda::stream())(L.C, P, part_g, 1.f, sum_g);
+    SG_KERNEL_CHECK();
+  }
+  if (sum_gx) {
+    SG_LAUNCH(finish_sums_kernel, grid(L.C), kBlock, 0, cuda::stream())(L.C, P, part_gx, 1.f, sum_gx);
+    SG_KERNEL_CHECK();
+  }
 }
 
 void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, const float* x,
@@ -155,10 +187,10 @@ void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, co
   SG_KERNEL_CHECK();
 }
 
-void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum) {
+void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum, float* scratch) {
   BnLayout L;
   L.N = N, L.C = C, L.HW = HW;
-  bn_backward_reduce_cuda(L, g, nullptr, nullptr, nullptr, sum, nullptr);
+  bn_backward_reduce_cuda(L, g, nullptr, nullptr, nullptr, sum, nullptr, scratch);
 }
 
 }  // namespace sg::kernels

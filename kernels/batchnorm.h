@@ -9,7 +9,9 @@
 // which are also the gradients of beta and gamma.
 //
 // Reductions are per channel, in a fixed order: CPU loops accumulate in double; the CUDA kernels
-// use one block per channel with a shared-memory tree (no atomics), so both are deterministic.
+// split each channel into bn_parts() contiguous parts, one block each with a shared-memory tree,
+// then add the parts in order (no atomics), so both are deterministic. The split depends on the
+// shape only, never on the GPU, so every GPU gives the same sums.
 // The plain per-channel sum of that reduction is also the gradient of a convolution's bias
 // (channel_sum, called by conv2d's backward).
 #pragma once
@@ -25,6 +27,17 @@ struct BnLayout {
   SG_HD int64_t count() const { return N * HW; }  // elements per channel (M)
   SG_HD int64_t channel_of(int64_t idx) const { return (idx / HW) % C; }
 };
+
+// Blocks per channel of the CUDA reductions: enough blocks in all (about 512) to fill a large GPU
+// when channels are few (64 channels were 64 blocks on a 132-SM H200), but parts of at least 4096
+// elements, so the second stage (the parts added in order) stays short.
+SG_HD int64_t bn_parts(const BnLayout& L) {
+  const int64_t want = (512 + L.C - 1) / (L.C > 0 ? L.C : 1), most = L.count() / 4096;
+  const int64_t p = want < most ? want : most;
+  return p > 1 ? p : 1;
+}
+// Scratch floats the CUDA reductions need: the parts of two sums per channel.
+SG_HD int64_t bn_scratch_floats(const BnLayout& L) { return 2 * L.C * bn_parts(L); }
 
 SG_HD float bn_invstd(float var, float eps) { return 1.f / sqrtf(var + eps); }
 
@@ -78,18 +91,18 @@ void bn_backward_input_cpu(const BnLayout& L, bool training, const float* g, con
 // bn_backward_reduce (the same reduction, so the same values).
 void channel_sum_cpu(int64_t N, int64_t C, int64_t HW, const float* g, float* sum);
 
-// ---- CUDA launchers (batchnorm.cu) ----
-void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var);
+// ---- CUDA launchers (batchnorm.cu); `scratch`: bn_scratch_floats(L) device floats ----
+void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var, float* scratch);
 void bn_forward_cuda(const BnLayout& L, const float* x, const float* mean, const float* invstd,
                      const float* gamma, const float* beta, float* y);
 void bn_invstd_cuda(int64_t C, const float* var, float eps, float* invstd);
 void bn_update_running_cuda(const BnLayout& L, float* r_mean, float* r_var, const float* mean,
                             const float* var, float momentum);
 void bn_backward_reduce_cuda(const BnLayout& L, const float* g, const float* x, const float* mean,
-                             const float* invstd, float* sum_g, float* sum_gx);
+                             const float* invstd, float* sum_g, float* sum_gx, float* scratch);
 void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, const float* x,
                             const float* mean, const float* invstd, const float* gamma,
                             const float* sum_g, const float* sum_gx, float* gx);
-void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum);
+void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum, float* scratch);
 
 }  // namespace sg::kernels

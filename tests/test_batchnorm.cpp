@@ -2,6 +2,7 @@
 // finite-difference gradients (training and eval), shape errors, CUDA vs CPU on large channels.
 #include <cmath>
 
+#include "kernels/batchnorm.h"
 #include "tests/test_util.h"
 
 using namespace sg;
@@ -123,11 +124,14 @@ TEST_CASE("batch_norm2d shape errors") {
 }
 
 // The registry (test_ops_registry.cpp) runs batch_norm2d on CUDA at a small size; this case adds
-// channels of 8192 and 300 elements, reduced by many threads of one block each.
+// channels of 8192 and 300 elements, and 3 channels of 3 x 4096 + 7 elements, which the GPU
+// reduces in parts (bn_parts: 3 parts of uneven length, added in order).
 TEST_CASE("batch_norm2d on CUDA matches the CPU on large channels, forward, running stats and backward" *
           doctest::test_suite("gpu")) {
   SG_REQUIRE_GPU();
-  const int64_t shapes[][4] = {{8, 16, 32, 32}, {1, 4, 1, 300}};
+  const int64_t shapes[][4] = {{8, 16, 32, 32}, {1, 4, 1, 300}, {1, 3, 1, 3 * 4096 + 7}};
+  CHECK(kernels::bn_parts({1, 3, 3 * 4096 + 7}) == 3);
+  CHECK(kernels::bn_parts({8, 16, 1024}) == 2);
   for (auto& s : shapes) {
     for (int training = 0; training < 2; ++training) {
       INFO("shape ", shape_str({s[0], s[1], s[2], s[3]}), std::string(training ? " training" : " eval"));
