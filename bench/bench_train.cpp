@@ -9,7 +9,7 @@
 // of its pixels set), so the data loader is not timed: `sgsf_train --profile` times the whole loop.
 // The loss is read back once per step, as a training loop that logs it would. Prints the median
 // step time over K steps after the warm-up steps, images per second, and the peak resident memory
-// of the process; with --profile, a second pass of K steps records the time per op family (--ops:
+// of the process (on a GPU also the peak device memory in use); with --profile, a second pass of K steps records the time per op family (--ops:
 // per op, with call counts).
 #include <sys/resource.h>
 
@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/optim.h"
 #include "engine/profile.h"
 #include "sgsf/model.h"
@@ -128,10 +129,12 @@ int main(int argc, char** argv) {
       fam = sgsf::profile_by_family(raw, o.steps);
     }
     const double ips = o.batch / med;
+    const double device_mib = dev == Device::CUDA ? (double)memory_stats(dev).peak_bytes_in_use / (1 << 20) : 0.0;
+    const MemoryStats cpu_mem = memory_stats(Device::CPU);
     if (o.json) {
       std::printf("{\"width\": %d, \"size\": %d, \"batch\": %d, \"device\": \"%s\", \"step_ms\": %.3f, "
-                  "\"images_per_s\": %.3f, \"peak_rss_mib\": %.1f, \"loss\": %.6f",
-                  o.width, o.size, o.batch, o.device.c_str(), med * 1e3, ips, rss, last_loss);
+                  "\"images_per_s\": %.3f, \"peak_rss_mib\": %.1f, \"peak_device_mib\": %.1f, \"loss\": %.6f",
+                  o.width, o.size, o.batch, o.device.c_str(), med * 1e3, ips, rss, device_mib, last_loss);
       if (o.profile) {
         std::printf(", \"profile_ms\": {");
         bool first = true;
@@ -143,8 +146,10 @@ int main(int argc, char** argv) {
       }
       std::printf("}\n");
     } else {
-      std::printf("w=%d %dx%d batch %d on %s: %.1f ms a step (median of %d), %.1f images/s, peak RSS %.0f MiB\n",
-                  o.width, o.size, o.size, o.batch, o.device.c_str(), med * 1e3, o.steps, ips, rss);
+      std::printf("w=%d %dx%d batch %d on %s: %.1f ms a step (median of %d), %.1f images/s, peak RSS %.0f MiB "
+                  "(tensors: peak %.0f MiB in use, %.0f MiB cached now)\n",
+                  o.width, o.size, o.size, o.batch, o.device.c_str(), med * 1e3, o.steps, ips, rss,
+                  cpu_mem.peak_bytes_in_use / 1048576.0, cpu_mem.bytes_cached / 1048576.0);
       if (o.profile) std::printf("\nprofiled pass, %d steps:\n%s", o.steps, sgsf::profile_table(raw, o.steps, o.ops).c_str());
     }
   } catch (const std::exception& e) {

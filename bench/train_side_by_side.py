@@ -36,13 +36,14 @@ CONFIGS = {  # name: (width, size, batch)
 
 
 # ---- the PyTorch step -----------------------------------------------------------------------------
-def torch_step_child(width, size, batch, steps, warmup, threads):
+def torch_step_child(width, size, batch, steps, warmup, threads, device='cpu'):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    dev = torch.device(device)
 
     def cbr(cin, cout):
         return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=True), nn.BatchNorm2d(cout), nn.ReLU())
@@ -113,14 +114,15 @@ def torch_step_child(width, size, batch, steps, warmup, threads):
         p = torch.softmax(logits, 1)[:, 1:2].clamp(1e-6, 1 - 1e-6)
         return torch.where(mask > 0.5, -(1 - p) ** gamma * p.log(), -p ** gamma * (1 - p).log()).mean()
 
-    ae, seg = AE(), Seg()
+    window = window.to(dev)
+    ae, seg = AE().to(dev), Seg().to(dev)
     ae.train()
     seg.train()
     opt = torch.optim.Adam(list(ae.parameters()) + list(seg.parameters()), lr=1e-4)
     gen = torch.Generator().manual_seed(1)
-    image = torch.rand(batch, 3, size, size, generator=gen)
-    guide = torch.rand(batch, 3, size, size, generator=gen)
-    mask = (torch.rand(batch, 1, size, size, generator=gen) > 0.97).float()
+    image = torch.rand(batch, 3, size, size, generator=gen).to(dev)
+    guide = torch.rand(batch, 3, size, size, generator=gen).to(dev)
+    mask = (torch.rand(batch, 1, size, size, generator=gen) > 0.97).float().to(dev)
 
     def step():
         recon, feats = ae(guide)
@@ -140,8 +142,10 @@ def torch_step_child(width, size, batch, steps, warmup, threads):
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"step_ms": med * 1e3, "images_per_s": batch / med, "peak_rss_mib": rss,
-                      "torch": torch.__version__}))
+    out = {"step_ms": med * 1e3, "images_per_s": batch / med, "peak_rss_mib": rss, "torch": torch.__version__}
+    if dev.type == 'cuda':  # the step's loss.item() has synchronised every step
+        out["peak_device_mib"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    print(json.dumps(out))
 
 
 # ---- the driver -----------------------------------------------------------------------------------
@@ -158,25 +162,29 @@ def main():
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="cuda: both sides on the GPU (memory: peak device memory allocated)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--torch-child", nargs=3, type=int, metavar=("W", "S", "N"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_child:
-        torch_step_child(*a.torch_child, a.steps, a.warmup, a.threads)
+        torch_step_child(*a.torch_child, a.steps, a.warmup, a.threads, a.device)
         return
     bench = os.path.join(a.build, "bench_train")
     if not os.access(bench, os.X_OK):
         sys.exit(f"train_side_by_side: no {bench}; build it first (cmake --build {a.build} --target bench_train)")
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    mem = "peak_device_mib" if a.device == "cuda" else "peak_rss_mib"
     rows = []
     for name in a.configs:
         w, s, n = CONFIGS[name]
         ours, theirs = [], []
         for r in range(a.repeats):
             theirs.append(run_json([sys.executable, __file__, "--torch-child", str(w), str(s), str(n),
-                                    "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)], env))
+                                    "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads),
+                                    "--device", a.device], env))
             ours.append(run_json([bench, "--width", str(w), "--size", str(s), "--batch", str(n), "--steps", str(a.steps),
-                                  "--warmup", str(a.warmup), "--json"], env))
+                                  "--warmup", str(a.warmup), "--device", a.device, "--json"], env))
             print(f"  {name} repeat {r + 1}: PyTorch {theirs[-1]['images_per_s']:.1f} img/s, "
                   f"ours {ours[-1]['images_per_s']:.1f} img/s", flush=True)
         t_ips = statistics.median(x["images_per_s"] for x in theirs)
@@ -184,15 +192,16 @@ def main():
         ratios = [o["images_per_s"] / t["images_per_s"] for o, t in zip(ours, theirs)]
         rows.append({"config": name, "width": w, "size": s, "batch": n, "torch_images_per_s": t_ips,
                      "ours_images_per_s": o_ips, "ratio": o_ips / t_ips, "ratio_min": min(ratios),
-                     "ratio_max": max(ratios), "torch_peak_rss_mib": max(x["peak_rss_mib"] for x in theirs),
-                     "ours_peak_rss_mib": max(x["peak_rss_mib"] for x in ours), "threads": a.threads,
+                     "ratio_max": max(ratios), "torch_mib": max(x.get(mem, 0) for x in theirs),
+                     "ours_mib": max(x.get(mem, 0) for x in ours), "memory": mem, "device": a.device,
+                     "threads": a.threads,
                      "torch_version": theirs[0]["torch"]})
     print(f"\n{'config':28} {'PyTorch img/s':>13} {'ours img/s':>10} {'ratio':>6} {'(range)':>13} "
-          f"{'PyTorch MiB':>11} {'ours MiB':>8}")
+          f"{'PyTorch MiB':>11} {'ours MiB':>8}   ({a.device}; MiB: {'peak device memory' if a.device == 'cuda' else 'peak resident memory'})")
     for r in rows:
         label = f"{r['config']} (w={r['width']}, {r['size']}², b{r['batch']})"
         print(f"{label:28} {r['torch_images_per_s']:13.1f} {r['ours_images_per_s']:10.1f} {r['ratio']:6.2f} "
-              f"{r['ratio_min']:6.2f}–{r['ratio_max']:<6.2f} {r['torch_peak_rss_mib']:11.0f} {r['ours_peak_rss_mib']:8.0f}")
+              f"{r['ratio_min']:6.2f}–{r['ratio_max']:<6.2f} {r['torch_mib']:11.0f} {r['ours_mib']:8.0f}")
     print(f"(PyTorch {rows[0]['torch_version']}, {a.threads} threads each, median of {a.repeats} alternating "
           f"repeats of the median of {a.steps} steps)")
     if a.json:

@@ -3,10 +3,12 @@
 // Training: normalise with the batch mean and biased variance, and update running_mean /
 // running_var in place (momentum blend; the running variance takes the unbiased batch variance).
 // Eval: normalise with the running statistics. The backward (derivation in kernels/batchnorm.h)
-// needs only the per-channel sums of g and g * xhat, which are also d beta and d gamma.
+// needs only the per-channel sums of g and g * xhat, which are also d beta and d gamma. With relu,
+// the ReLU is applied to the output in place and its backward masks g by y > 0 first.
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/batchnorm.h"
+#include "kernels/elementwise.h"
 #include "engine/profile.h"
 
 namespace sg {
@@ -20,8 +22,8 @@ static void check_channel_vector(const Tensor& t, int64_t C, const Tensor& x, co
 }
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                    Tensor& running_var, bool training, float momentum, float eps) {
-  SG_PROFILE_OP("batch_norm2d");
+                    Tensor& running_var, bool training, float momentum, float eps, bool relu) {
+  SG_PROFILE_OP(relu ? "batch_norm2d + relu" : "batch_norm2d");
   check_defined(x, "batch_norm2d", "input");
   SG_CHECK(x.dim() == 4, "batch_norm2d: expects a 4-D input (N, C, H, W), got ", shape_str(x.shape()));
   const int64_t C = x.size(1);
@@ -60,11 +62,22 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
   SG_DISPATCH(dev,
               kernels::bn_forward_cpu(L, x.data(), mean.data(), invstd.data(), gamma.data(), beta.data(), y.data()),
               kernels::bn_forward_cuda(L, x.data(), mean.data(), invstd.data(), gamma.data(), beta.data(), y.data()));
+  const int64_t n = x.numel();
+  if (relu)  // in place: the elementwise loops read each element before writing it
+    SG_DISPATCH(dev, kernels::unary_cpu(kernels::UnaryOp::Relu, 0.f, y.data(), y.data(), n),
+                kernels::unary_cuda(kernels::UnaryOp::Relu, 0.f, y.data(), y.data(), n));
   if (!grad_enabled() || !(x.requires_grad() || gamma.requires_grad() || beta.requires_grad())) return y;
 
   const bool need_x = x.requires_grad(), need_gamma = gamma.requires_grad(), need_beta = beta.requires_grad();
-  Tensor xs = x.detach(), gs = gamma.detach();
-  return attach_grad(y, "batch_norm2d", {x, gamma, beta}, [=](const Tensor& g) {
+  Tensor xs = x.detach(), gs = gamma.detach(), ys = relu ? y.detach() : Tensor();
+  return attach_grad(y, relu ? "batch_norm2d + relu" : "batch_norm2d", {x, gamma, beta}, [=](const Tensor& g_out) {
+    Tensor g = g_out;
+    if (relu) {  // through the ReLU first: its mask is y > 0 (ys stands for both input and output)
+      g = Tensor::empty(ys.shape(), dev);
+      SG_DISPATCH(dev,
+                  kernels::unary_backward_cpu(kernels::UnaryOp::Relu, 0.f, ys.data(), ys.data(), g_out.data(), g.data(), n),
+                  kernels::unary_backward_cuda(kernels::UnaryOp::Relu, 0.f, ys.data(), ys.data(), g_out.data(), g.data(), n));
+    }
     Tensor sum_g = Tensor::empty({C}, dev), sum_gx = Tensor::empty({C}, dev);
     SG_DISPATCH(dev,
                 kernels::bn_backward_reduce_cpu(L, g.data(), xs.data(), mean.data(), invstd.data(),

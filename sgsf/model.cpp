@@ -18,7 +18,7 @@ ConvBnRelu::ConvBnRelu(Rng& rng, int cin, int cout) {
   conv_ = register_module("conv", std::make_shared<nn::Conv2d>(rng, cin, cout, 3, 1, 1, true));
   bn_ = register_module("bn", std::make_shared<nn::BatchNorm2d>(rng, cout));
 }
-Tensor ConvBnRelu::forward(const Tensor& x) { return relu(bn_->forward(conv_->forward(x))); }
+Tensor ConvBnRelu::forward(const Tensor& x) { return bn_->forward(conv_->forward(x), /*relu=*/true); }
 
 Block::Block(Rng& rng, int cin, int cout) {
   a_ = register_module("cbr1", std::make_shared<ConvBnRelu>(rng, cin, cout));

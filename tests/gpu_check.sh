@@ -63,7 +63,7 @@ grep "SGSF:" "$LOG/configure.log"
 phase configure
 
 # ---- 2. build only what runs here
-if ! cmake --build "$BUILD" -j "$(nproc)" --target sgsf_gpu_tests bench_kernels bench_conv >"$LOG/build.log" 2>&1; then
+if ! cmake --build "$BUILD" -j "$(nproc)" --target sgsf_gpu_tests bench_kernels bench_conv bench_train >"$LOG/build.log" 2>&1; then
   grep -E "error|Error" "$LOG/build.log" | head -40
   die "build"
 fi
@@ -83,6 +83,11 @@ phase "gpu tests"
 bench_rc=$?
 "$BUILD/bench_conv" --gpu-only --runs 5 >"$LOG/bench_conv.txt" 2>&1
 conv_rc=$?
+# One training step beside PyTorch's on the same GPU (the machine's python3 has PyTorch with CUDA);
+# informational: its failure does not fail the check.
+timeout 240 python3 bench/train_side_by_side.py --build "$BUILD" --device cuda --repeats 2 --steps 10 \
+  >"$LOG/bench_train.txt" 2>&1
+train_rc=$?
 phase benchmarks
 
 # ---- 5. the results, the summary last
@@ -92,9 +97,11 @@ echo "===================== bench_kernels (GPU) ====================="
 cat "$LOG/bench_kernels.txt"
 echo "===================== bench_conv (GPU) ====================="
 cat "$LOG/bench_conv.txt"
+echo "===================== training step beside PyTorch (GPU) ====================="
+tail -8 "$LOG/bench_train.txt"
 echo "===================== SUMMARY ====================="
 grep -E "tests passed|tests failed" "$LOG/gpu_tests.log"
-echo "gpu tests rc=$tests_rc (${ran:-?} run), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc"
+echo "gpu tests rc=$tests_rc (${ran:-?} run), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | bench_train rc=$train_rc"
 echo "total $(($(date +%s) - start)) s; logs in $LOG"
 if [ "$tests_rc" -eq 0 ] && [ "$skipped" = "0" ] && [ -n "${ran:-}" ] && [ "$ran" -gt 0 ] && [ "$bench_rc" -eq 0 ] && [ "$conv_rc" -eq 0 ]; then
   echo "SUMMARY: PASSED"

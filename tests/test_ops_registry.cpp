@@ -217,6 +217,14 @@ std::vector<OpLine> registry() {
   r.push_back(line("batch_norm2d", "training: batch statistics, running statistics updated", bn_in, bn(true))
                   .dev(2e-4f, 2e-4f));
   r.push_back(line("batch_norm2d", "eval: running statistics", bn_in, bn(false)).dev(2e-4f, 2e-4f));
+  auto bn_relu = [](bool training) {
+    return [training](V x, Device) {
+      Tensor rm = x[3].clone(), rv = x[4].clone();
+      return Outputs{batch_norm2d(x[0], x[1], x[2], rm, rv, training, 0.1f, 1e-5f, /*relu=*/true), rm, rv};
+    };
+  };
+  r.push_back(line("batch_norm2d", "relu = true, training", bn_in, bn_relu(true)).dev(2e-4f, 2e-4f));
+  r.push_back(line("batch_norm2d", "relu = true, eval", bn_in, bn_relu(false)).dev(2e-4f, 2e-4f));
   r.push_back(unary("max_pool2d", "distinct values, H != W", {2, 3, 4, 6}, distinct(0.03f),
                     [](const Tensor& x) { return max_pool2d(x); })
                   .dev(0.f, 0.f));
