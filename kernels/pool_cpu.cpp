@@ -9,10 +9,24 @@
 
 namespace sg::kernels {
 
+// Output row by output row (no index arithmetic per element). Each value is the one
+// max_pool2x2_element picks: the first of the window's maxima, in the order of max2x2_argmax.
 void max_pool2x2_cpu(const float* x, float* out, int64_t P, int64_t H, int64_t W) {
-  int64_t n = P * (H / 2) * (W / 2);
-#pragma omp parallel for if (n > 16384) schedule(static)
-  for (int64_t o = 0; o < n; ++o) out[o] = max_pool2x2_element(x, H, W, o);
+  const int64_t Ho = H / 2, Wo = W / 2;
+#pragma omp parallel for if (P * Ho * Wo > 16384) schedule(static)
+  for (int64_t ph = 0; ph < P * Ho; ++ph) {
+    const int64_t p = ph / Ho, oh = ph % Ho;
+    const float* top = x + (p * H + 2 * oh) * W;
+    const float* bot = top + W;
+    float* o = out + ph * Wo;
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      float m = top[2 * ow];
+      m = top[2 * ow + 1] > m ? top[2 * ow + 1] : m;
+      m = bot[2 * ow] > m ? bot[2 * ow] : m;
+      m = bot[2 * ow + 1] > m ? bot[2 * ow + 1] : m;
+      o[ow] = m;
+    }
+  }
 }
 
 // Window by window: one argmax per window fills its four gradient entries (the same values as

@@ -90,16 +90,20 @@ void upsample2x_backward_cpu(const float* g, float* gx, int64_t P, int64_t H, in
           }
           rows[(size_t)(oh * W + iw)] = row;
         }
+      // Along H a whole row at a time: the taps of input row ih are the same for every column, so
+      // the inner loop runs over contiguous columns (vectorised); each element still adds its
+      // taps in the order oh = lo, lo + 1, ...
       float* dst = gx + p * H * W;
-      for (int64_t ih = 0; ih < H; ++ih)
-        for (int64_t iw = 0; iw < W; ++iw) {
-          float acc = 0.f;
-          for (int64_t oh = ah.lo[(size_t)ih], k = 0; oh <= ah.hi[(size_t)ih]; ++oh, ++k) {
-            const float wh = ah.w[(size_t)(5 * ih + k)];
-            if (wh != 0.f) acc += wh * rows[(size_t)(oh * W + iw)];
-          }
-          dst[ih * W + iw] = acc;
+      for (int64_t ih = 0; ih < H; ++ih) {
+        float* d = dst + ih * W;
+        for (int64_t iw = 0; iw < W; ++iw) d[iw] = 0.f;
+        for (int64_t oh = ah.lo[(size_t)ih], k = 0; oh <= ah.hi[(size_t)ih]; ++oh, ++k) {
+          const float wh = ah.w[(size_t)(5 * ih + k)];
+          if (wh == 0.f) continue;
+          const float* r = rows.data() + oh * W;
+          for (int64_t iw = 0; iw < W; ++iw) d[iw] += wh * r[iw];
         }
+      }
     }
   }
 }

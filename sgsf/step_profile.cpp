@@ -13,6 +13,7 @@ std::string op_family(const std::string& name) {
   const std::string op = bw ? name.substr(0, name.size() - kBackward.size()) : name;
   if (op == "conv2d") return bw ? "conv backward (input + weight gradients)" : "conv forward";
   if (op == "batch_norm2d") return bw ? "batch norm backward" : "batch norm forward";
+  if (op == "batch_norm2d + relu") return bw ? "batch norm + ReLU backward" : "batch norm + ReLU forward";
   if (op == "relu") return bw ? "ReLU backward" : "ReLU forward";
   if (op == "max_pool2d" || op == "upsample_bilinear2x" || op == "avg_pool2d") return "pooling, upsampling";
   if (op == "ssim" || op == "ssim_map") return "SSIM";

@@ -240,7 +240,7 @@ TEST_CASE("upsample_bilinear2x rejects non-4D input") {
 
 // ---- CUDA twins ---------------------------------------------------------------------------------
 
-TEST_CASE("the CPU max-pool backward agrees with max_pool2x2_backward_element, ties included") {
+TEST_CASE("the CPU max-pool forward and backward agree with the per-element functions, ties included") {
   // max_pool2x2_backward_cpu walks windows and fills four entries per argmax; pool.cu evaluates
   // max_pool2x2_backward_element once per input element. Evaluate it over every element here.
   const int64_t P = 5, H = 6, W = 10;
@@ -252,7 +252,7 @@ TEST_CASE("the CPU max-pool backward agrees with max_pool2x2_backward_element, t
   kernels::max_pool2x2_backward_cpu(x.data(), g.data(), gx.data(), P, H, W);
   for (int64_t i = 0; i < P * H * W; ++i) ref[(size_t)i] = kernels::max_pool2x2_backward_element(x.data(), g.data(), H, W, i);
   CHECK(gx == ref);
-  // and the forward, which does call the per-element function, routes to the same elements
+  // and the forward, row by row on the CPU, picks the value max_pool2x2_element picks
   std::vector<float> y((size_t)(P * (H / 2) * (W / 2)));
   kernels::max_pool2x2_cpu(x.data(), y.data(), P, H, W);
   for (size_t o = 0; o < y.size(); ++o) CHECK(y[o] == kernels::max_pool2x2_element(x.data(), H, W, (int64_t)o));
