@@ -320,6 +320,17 @@ TEST_CASE("the largest seed trains, is written to config.json and the run is tes
   CHECK(r.code() == 0);
 }
 
+TEST_CASE("sgsf_train --profile prints where the time went, by op family") {
+  fs::path s = scratch_dir("profile");
+  ProgramResult t = run_program("sgsf_train", with(train_args(s / "run", 4), {"--profile"}), s);
+  CAPTURE(t.describe());
+  REQUIRE(t.code() == 0);
+  CHECK(t.err.find("profile of 4 iterations") != std::string::npos);
+  for (const char* family : {"op family", "conv forward", "conv backward", "batch norm + ReLU forward", "SSIM",
+                             "focal loss", "Adam", "data loading", "total"})
+    CHECK_MESSAGE(t.err.find(family) != std::string::npos, family);
+}
+
 TEST_CASE("config.json: an integer beyond its field's range is refused, not truncated") {
   fs::path s = scratch_dir("config_range");
   fs::path m = run_copy("wide_width");
