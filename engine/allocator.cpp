@@ -34,11 +34,28 @@ void note_alloc(MemoryStats& s, size_t bytes) {
 // than into a reused block). Smaller blocks go back to malloc, which reuses them well by itself.
 constexpr size_t kCpuCacheMin = size_t(1) << 16;
 
-// Rounded size -> free CPU blocks of exactly that size.
-std::multimap<size_t, void*>& free_cpu_blocks() {
-  static std::multimap<size_t, void*> m;
-  return m;
+// Rounded size -> free CPU blocks of exactly that size. Created once and never destroyed, so a
+// tensor freed during the program's exit (a static one) still finds it; `closed` is set when the
+// program ends, and from then on blocks go straight back to the system.
+struct CpuCache {
+  std::multimap<size_t, void*> blocks;
+  bool closed = false;
+};
+CpuCache& cpu_cache() {
+  static CpuCache* c = new CpuCache;
+  return *c;
 }
+std::multimap<size_t, void*>& free_cpu_blocks() { return cpu_cache().blocks; }
+
+// At exit, the cached blocks go back to the system (so that a leak checker sees none).
+struct CpuCacheCloser {
+  ~CpuCacheCloser() {
+    CpuCache& c = cpu_cache();
+    for (auto& kv : c.blocks) std::free(kv.second);
+    c.blocks.clear();
+    c.closed = true;
+  }
+} g_cpu_cache_closer;
 
 size_t round_cpu(size_t bytes) {
   const size_t align = bytes >= kCpuCacheMin ? 4096 : 64;
@@ -139,7 +156,7 @@ void deallocate(Device d, void* p, size_t bytes) {
     c.stats.bytes_in_use -= rounded;
     // Cache it unless the cache would outgrow the most memory ever in use (a bound on what blocks
     // of sizes no longer asked for, after a change of batch or image size, can hold).
-    if (rounded >= kCpuCacheMin && c.stats.bytes_cached + rounded <= c.stats.peak_bytes_in_use) {
+    if (rounded >= kCpuCacheMin && !cpu_cache().closed && c.stats.bytes_cached + rounded <= c.stats.peak_bytes_in_use) {
       c.stats.bytes_cached += rounded;
       free_cpu_blocks().emplace(rounded, p);
     } else {
