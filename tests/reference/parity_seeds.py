@@ -68,6 +68,47 @@ def run_ref(cfg, seed, out, log):
     return {k: 100 * m[k] for k in ('image_auroc', 'pixel_auroc', 'pixel_ap')}
 
 
+def auroc(pos, neg):
+    """Area under the ROC curve of scores pos (label 1) against neg (label 0): the probability that a
+    positive outranks a negative, ties counted half (the Mann-Whitney statistic)."""
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return 100.0 * wins / (len(pos) * len(neg))
+
+
+def image_scores(out, side, seed):
+    """{'<defect>/<file>': score} of one finished run, or None when its files are gone."""
+    if side == 'ours':
+        path = os.path.join(out, f'ours-s{seed}', 'test', 'scores.csv')
+        if not os.path.exists(path):
+            return None
+        import csv
+        # paths are test/<defect>/<file>
+        return {'/'.join(r['path'].split('/')[-2:]): float(r['score']) for r in csv.DictReader(open(path))}
+    path = os.path.join(out, f'ref-s{seed}.json')
+    return json.load(open(path)).get('image_scores') if os.path.exists(path) else None
+
+
+def per_defect(out, rows):
+    """Image AUROC of each defect type against the good test images, per side (mean over the seeds
+    whose score files are still in <out>): where the two sides rank images differently."""
+    table = {}
+    for r in rows:
+        sc = image_scores(out, r['side'], r['seed'])
+        if not sc:
+            continue
+        good = [v for k, v in sc.items() if k.startswith('good/')]
+        for d in sorted({k.split('/')[0] for k in sc} - {'good'}):
+            table.setdefault(d, {}).setdefault(r['side'], []).append(
+                auroc([v for k, v in sc.items() if k.startswith(d + '/')], good))
+    if not table:
+        return
+    print('\nimage AUROC per defect type against the good images (mean over the seeds with score files kept, count)')
+    print('| defect | reference | ours |\n| --- | ---: | ---: |')
+    for d, sides in table.items():
+        cell = lambda v: f'{statistics.mean(v):.1f} ({len(v)})' if v else '-'
+        print(f"| {d} | {cell(sides.get('reference', []))} | {cell(sides.get('ours', []))} |")
+
+
 def report(path):
     rows = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
     keys = ('image_auroc', 'pixel_auroc', 'pixel_ap')
@@ -85,6 +126,7 @@ def report(path):
         ok = {k: stats['ours'][k][0] >= stats['reference'][k][0] - stats['reference'][k][1] for k in keys}
         print('parity (our mean >= reference mean - 1 sd): ' +
               ', '.join(f"{k} {'yes' if v else 'NO'}" for k, v in ok.items()))
+    per_defect(os.path.dirname(path), rows)
 
 
 if __name__ == '__main__':
