@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
     args.option("save-forged", "0", "write this many forged samples (<out>/forged) and saliency maps (<out>/saliency) as PNG");
     args.option("holdout", "0.1", "fraction of the training images held out (seeded) to calibrate the decision threshold, "
                                   "0 to 0.5; 0: none (a layout with validation/good uses that folder instead)");
+    args.option("score-pool", "auto", "image score = maximum of the anomaly map after N x N mean pooling, N odd; "
+                                      "auto: the odd size nearest 21 * size / 256 (21 at 256, 11 at 128, 5 at 64)");
     args.flag("resume", "continue from <out>/checkpoint.safetensors");
     args.flag("quiet", "no progress bar");
     args.flag("profile", "time every op and print where the training time went, by op family (slows a GPU run: "
@@ -115,6 +117,11 @@ int main(int argc, char** argv) {
     cfg.save_forged = args.get_int("save-forged", 0, INT32_MAX);
     cfg.holdout = (float)args.get_double("holdout");
     SG_CHECK(cfg.holdout >= 0 && cfg.holdout <= 0.5f, "--holdout must be from 0 to 0.5, got ", args.get("holdout"));
+    if (args.get("score-pool") != "auto") {
+      cfg.score_pool = args.get_int("score-pool", 1, cfg.size);
+      SG_CHECK(cfg.score_pool % 2 == 1, "--score-pool must be odd (the window is centred on each pixel), got ",
+               cfg.score_pool);
+    }
     cfg.layout = args.get("layout");
     cfg.data = args.get("data");
     cfg.category = args.get("category");

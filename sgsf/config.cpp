@@ -134,13 +134,19 @@ const std::vector<Field>& fields() {
       SG_BOOL_FIELD(rotate_guidance), SG_FLOAT_FIELD(lambda), SG_FLOAT_FIELD(gamma),
       SG_INT_FIELD(seed), SG_STR_FIELD(device), SG_INT_FIELD(workers), SG_STR_FIELD(out),
       SG_INT_FIELD(checkpoint_every), SG_INT_FIELD(log_every), SG_INT_FIELD(save_forged),
-      SG_FLOAT_FIELD(holdout),
+      SG_FLOAT_FIELD(holdout), SG_INT_FIELD(score_pool),
   };
   return f;
 }
 }  // namespace
 
-bool is_added_key(const std::string& key) { return key == "holdout"; }
+const char* added_key_legacy(const std::string& key) {
+  if (key == "holdout") return "0";      // no calibration hold-out
+  if (key == "score_pool") return "21";  // the 21 x 21 pooling at every size
+  return nullptr;
+}
+
+int score_pool_size(const TrainConfig& c) { return c.score_pool > 0 ? c.score_pool : 2 * (21 * c.size / 512) + 1; }
 
 KeyValues to_key_values(const TrainConfig& c) {
   KeyValues kv;
@@ -184,6 +190,9 @@ void validate(const TrainConfig& c) {
   SG_CHECK(c.checkpoint_every >= 0, "config: checkpoint_every must be >= 0, got ", c.checkpoint_every);
   SG_CHECK(c.log_every >= 1, "config: log_every must be at least 1, got ", c.log_every);
   SG_CHECK(c.holdout >= 0 && c.holdout <= 0.5f, "config: holdout must be in [0, 0.5], got ", c.holdout);
+  SG_CHECK(c.score_pool >= 0 && c.score_pool <= c.size && (c.score_pool == 0 || c.score_pool % 2 == 1),
+           "config: score_pool must be 0 (by the size) or an odd number from 1 to the size ", c.size, ", got ",
+           c.score_pool);
   SG_CHECK(c.save_forged >= 0, "config: save_forged must be >= 0, got ", c.save_forged);
   SG_CHECK(c.guidance == "decoder" || c.guidance == "encoder", "config: guidance must be decoder or encoder, got '",
            c.guidance, "'");
@@ -219,6 +228,8 @@ TrainConfig parse_config_json(const std::string& text, const std::string& path) 
     if (msg.rfind("JSON: ", 0) == 0) throw Error(str("config: '", path, "' is not valid JSON: ", msg));
     throw;
   }
+  for (const Field& f : fields())  // a run from before a key existed had that key's legacy value
+    if (const char* legacy = added_key_legacy(f.key)) kv.emplace(f.key, legacy);
   try {
     return from_key_values(kv);
   } catch (const Error& e) {

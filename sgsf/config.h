@@ -51,6 +51,8 @@ struct TrainConfig {
   // calibration: the fraction of the training images held out (seeded) to set the decision
   // threshold, where the layout has no validation/good folder (0: none; sgsf_train's default is 0.1)
   float holdout = 0.f;
+  // testing: the image score's mean-pooling window (odd); 0 = chosen by the size, score_pool_size()
+  int score_pool = 0;
   // Run control, not part of the run's identity (so neither serialised nor compared on --resume):
   // before this iteration, save a checkpoint and return as if interrupted (-1: never).
   int64_t stop_at_iteration = -1;
@@ -71,9 +73,14 @@ KeyValues to_key_values(const TrainConfig& c);
 // Every known key is read; unknown keys are an error (naming the key), missing keys keep defaults.
 TrainConfig from_key_values(const KeyValues& kv);
 
-// True for keys that later versions added: a checkpoint written before them lacks them, which
-// means their default.
-bool is_added_key(const std::string& key);
+// For keys that later versions added, the value a run written before them had (a checkpoint or
+// config.json without the key means this value); null for every other key.
+const char* added_key_legacy(const std::string& key);
+
+// The image score's mean-pooling window: score_pool when set, else the odd size nearest
+// 21 * size / 256 (the paper's 21 x 21 at 256 x 256; 11 at 128, 5 at 64), so that the window
+// covers the same part of the image at every size.
+int score_pool_size(const TrainConfig& c);
 
 // Validate ranges (width, size divisible by 8, batch >= 1, probabilities in [0,1], ...).
 void validate(const TrainConfig& c);

@@ -41,10 +41,10 @@ LoadedRun load_run(const std::string& run, Device dev) {
   SafetensorsFile f = load_safetensors(ckpt_path);
   SG_CHECK(f.metadata.count("format") && f.metadata.at("format") == "sgsf-checkpoint-1", "test: '", ckpt_path,
            "' is not an SGSF checkpoint (no format tag in its metadata)");
-  const KeyValues defaults = to_key_values(TrainConfig());
   for (const auto& [k, v] : to_key_values(r.cfg)) {
     // A key that a newer version added is absent from older checkpoints: there it has its default.
-    if (!f.metadata.count(k) && is_added_key(k) && v == defaults.at(k)) continue;
+    const char* legacy = added_key_legacy(k);
+    if (!f.metadata.count(k) && legacy && v == legacy) continue;
     SG_CHECK(f.metadata.count(k) && f.metadata.at(k) == v, "test: '", ckpt_path, "' and '", cfg_path,
              "' disagree on ", k, " ('", f.metadata.count(k) ? f.metadata.at(k) : std::string("missing"), "' vs '", v,
              "')");
@@ -57,8 +57,8 @@ LoadedRun load_run(const std::string& run, Device dev) {
   return r;
 }
 
-Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank, int batch,
-                Device dev, bool progress) {
+Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank, int pool,
+                int batch, Device dev, bool progress) {
   Inference inf;
   NoGradGuard ng;
   Progress bar((int64_t)images.size(), progress);
@@ -75,7 +75,7 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
     }
     SGSFModel::Output o = model.forward(x, data::stack_images(guides, dev));
     Tensor map = anomaly_map(o.logits);
-    std::vector<float> sc = image_scores(map, 21), mv = map.to_vector();
+    std::vector<float> sc = image_scores(map, pool), mv = map.to_vector();
     size_t plane = (size_t)(map.size(2) * map.size(3));
     for (size_t k = 0; k < part.size(); ++k) {
       inf.maps.emplace_back(mv.begin() + (long)(k * plane), mv.begin() + (long)((k + 1) * plane));
@@ -180,7 +180,7 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   std::vector<data::TestImage> test = data::load_test_images(ds.test, cfg.size, opt.workers);
   std::vector<const data::Image*> test_images;
   for (const auto& t : test) test_images.push_back(&t.image);
-  Inference inf = infer(*run.model, test_images, bank, opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, test_images, bank, score_pool_size(run.cfg), opt.batch, dev, opt.progress);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // ---- metrics ---------------------------------------------------------------------------
@@ -323,7 +323,7 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
   std::vector<const data::Image*> ptrs;
   for (const auto& t : imgs) ptrs.push_back(&t.image);
-  Inference inf = infer(*run.model, ptrs, bank, opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, ptrs, bank, score_pool_size(run.cfg), opt.batch, dev, opt.progress);
   std::ostringstream csv;
   csv << "path,score,normalized_score,decision\n";
   for (size_t i = 0; i < imgs.size(); ++i) {

@@ -211,7 +211,7 @@ std::vector<std::string> encoder(Graph& g, const std::string& x) {
 
 }  // namespace
 
-std::string onnx_model_bytes(SGSFModel& model, int s) {
+std::string onnx_model_bytes(SGSFModel& model, int s, int pool) {
   Graph g(model);
   g.input("image", {-1, 3, s, s});
   g.input("guidance", {-1, 3, s, s});
@@ -248,8 +248,9 @@ std::string onnx_model_bytes(SGSFModel& model, int s) {
                    g.const_int64s("slice_axes", {1})},
          {}, "anomaly_map");
   std::string pooled = g.node("AveragePool", {"anomaly_map"},
-                              {Attr::ints("kernel_shape", {21, 21}), Attr::ints("strides", {1, 1}),
-                               Attr::ints("pads", {10, 10, 10, 10}), Attr::i("count_include_pad", 1)});
+                              {Attr::ints("kernel_shape", {pool, pool}), Attr::ints("strides", {1, 1}),
+                               Attr::ints("pads", {pool / 2, pool / 2, pool / 2, pool / 2}),
+                               Attr::i("count_include_pad", 1)});
   g.node("ReduceMax", {pooled}, {Attr::ints("axes", {1, 2, 3}), Attr::i("keepdims", 0)}, "score");
   g.output("anomaly_map", {-1, 1, s, s});
   g.output("score", {-1});

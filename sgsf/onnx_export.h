@@ -22,8 +22,9 @@ class SGSFModel;
 
 constexpr int kOnnxOpset = 17;
 
-// The whole network (image, guidance -> anomaly_map, score) as ONNX bytes; `size` is s.
-std::string onnx_model_bytes(SGSFModel& model, int size);
+// The whole network (image, guidance -> anomaly_map, score) as ONNX bytes; `size` is s, `pool` the
+// score's mean-pooling window (score_pool_size of the run).
+std::string onnx_model_bytes(SGSFModel& model, int size, int pool);
 // The features network (image -> features) as ONNX bytes.
 std::string onnx_features_bytes(SGSFModel& model, int size);
 

@@ -49,6 +49,13 @@ namespace {
 
 constexpr const char* kFormat = "sgsf-checkpoint-1";
 
+// The command-line option of a config key: score_pool -> score-pool.
+std::string flag_name(std::string key) {
+  for (char& ch : key)
+    if (ch == '_') ch = '-';
+  return key;
+}
+
 Tensor contrast_tensor(const std::vector<std::vector<int>>& sets) {
   int64_t m = (int64_t)sets.size(), n = sets.empty() ? 0 : (int64_t)sets[0].size();
   std::vector<float> v;
@@ -93,7 +100,7 @@ void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoade
   } else {
     std::vector<const data::Image*> ptrs;
     for (const auto& t : held) ptrs.push_back(&t.image);
-    Inference inf = infer(model, ptrs, bank, cfg.batch, dev, false);
+    Inference inf = infer(model, ptrs, bank, score_pool_size(cfg), cfg.batch, dev, false);
     Calibration c = calibrate(inf.scores);
     c.source = source;
     c.weights_fingerprint = fingerprint;
@@ -234,12 +241,12 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
     KeyValues saved = f.metadata;
     for (const char* k : {"format", "iteration", "total_iterations"}) saved.erase(k);
     KeyValues now = to_key_values(cfg);
-    const KeyValues defaults = to_key_values(TrainConfig());
     for (const auto& [k, v] : now)
-      if (k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every" &&
-          !(!saved.count(k) && is_added_key(k) && v == defaults.at(k))) {
-        SG_CHECK(saved.count(k) || !is_added_key(k), "--resume: the checkpoint comes from an older version, "
-                 "trained without ", k, "; resume it with --", k, " ", defaults.at(k));
+      if (const char* legacy = added_key_legacy(k);
+          k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every" &&
+          !(!saved.count(k) && legacy && v == legacy)) {
+        SG_CHECK(saved.count(k) || !legacy, "--resume: the checkpoint comes from an older version, trained without ",
+                 k, "; resume it with --", flag_name(k), " ", legacy ? legacy : "");
         SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
                  saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
       }

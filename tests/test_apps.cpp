@@ -280,6 +280,8 @@ TEST_CASE("sgsf_train: out-of-range options are refused with the option and its 
       {{"--workers", "0"}, "--workers must be from 1 to 64, got 0"},
       {{"--workers", "100000"}, "--workers must be from 1 to 64, got 100000"},
       {{"--iterations", "-5"}, "--iterations must be from 0 to"},
+      {{"--score-pool", "4"}, "--score-pool must be odd"},
+      {{"--score-pool", "0"}, "--score-pool must be from 1 to"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.second);

@@ -1,5 +1,6 @@
 // test_model.cpp — the SGSF networks: output shapes, the parameter count sgsf/README.md gives for
 // w = 128, guidance choices, anomaly maps and image scores.
+#include "sgsf/config.h"
 #include "sgsf/model.h"
 #include "tests/test_util.h"
 
@@ -60,4 +61,35 @@ TEST_CASE("image score = max of the 21x21 mean-pooled map (zero padding counted)
   std::vector<float> s = image_scores(ones, 21);
   CHECK(s[0] == doctest::Approx(1.0));  // an interior window is all ones
   CHECK(s[1] == doctest::Approx(1.0));
+}
+
+TEST_CASE("the score's pooling window follows the image size unless set; runs from before it keep 21") {
+  sgsf::TrainConfig c;
+  const std::vector<std::pair<int, int>> by_size = {{16, 1}, {32, 3}, {64, 5}, {128, 11}, {256, 21}, {512, 43}, {1024, 85}};
+  for (const auto& [size, pool] : by_size) {
+    CAPTURE(size);
+    c.size = size;
+    CHECK(sgsf::score_pool_size(c) == pool);  // the odd size nearest 21 * size / 256
+  }
+  c.size = 64;
+  c.score_pool = 21;
+  CHECK(sgsf::score_pool_size(c) == 21);
+  sgsf::validate(c);
+  for (int bad : {-1, 4, 65}) {
+    CAPTURE(bad);
+    c.score_pool = bad;
+    CHECK_THROWS_WITH_AS(sgsf::validate(c), doctest::Contains("score_pool must be 0 (by the size) or an odd number"),
+                         Error);
+  }
+  // A config.json written before the key existed scored with 21 x 21 pooling: it still does.
+  c.score_pool = 0;
+  sgsf::KeyValues kv = sgsf::to_key_values(c);
+  kv.erase("score_pool");
+  std::string text = "{";
+  for (const auto& [k, v] : kv) text += (text.size() > 1 ? ", \"" : "\"") + k + "\": \"" + v + "\"";
+  text += "}";
+  CHECK(sgsf::parse_config_json(text, "old.json").score_pool == 21);
+  CHECK(sgsf::score_pool_size(sgsf::parse_config_json(text, "old.json")) == 21);
+  kv["score_pool"] = "0";
+  CHECK(sgsf::from_key_values(kv).score_pool == 0);
 }

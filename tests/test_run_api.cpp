@@ -33,6 +33,21 @@ std::vector<std::string> with(std::vector<std::string> args, const std::vector<s
 std::vector<std::string> test_args(const fs::path& run, const fs::path& out) {
   return {"--run", run.string(), "--device", "cpu", "--workers", "1", "--quiet", "--out", out.string()};
 }
+// The image score by its definition, written out: the maximum over pixels of the mean of the k x k
+// window centred there, zero padding counted.
+double pooled_max(const std::vector<float>& map, int size, int k) {
+  double best = -1;
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) {
+      double sum = 0;
+      for (int dy = -k / 2; dy <= k / 2; ++dy)
+        for (int dx = -k / 2; dx <= k / 2; ++dx)
+          if (y + dy >= 0 && y + dy < size && x + dx >= 0 && x + dx < size) sum += map[(size_t)((y + dy) * size + x + dx)];
+      best = std::max(best, sum / (k * k));
+    }
+  return best;
+}
+
 void check_error(const ProgramResult& r, const std::string& program, const std::string& what) {
   CAPTURE(r.describe());
   CHECK(r.code() == 1);
@@ -276,13 +291,16 @@ TEST_CASE("a run folder from an older version still tests and says what is unava
   fs::create_directories(old);
   // The checkpoint and config.json only, without the keys a later version added.
   SafetensorsFile f = load_safetensors(sgsf::checkpoint_path(plain_run().string()));
-  REQUIRE(f.metadata.count("holdout"));
-  f.metadata.erase("holdout");
-  save_safetensors(sgsf::checkpoint_path(old.string()), f.tensors, f.metadata);
   std::string cfg = read_file(plain_run() / "config.json");
-  const size_t at = cfg.find("  \"holdout\"");
-  REQUIRE(at != std::string::npos);
-  cfg.erase(at, cfg.find('\n', at) - at + 1);
+  for (const char* key : {"holdout", "score_pool"}) {
+    CAPTURE(key);
+    REQUIRE(f.metadata.count(key));
+    f.metadata.erase(key);
+    const size_t at = cfg.find(std::string("  \"") + key + "\"");
+    REQUIRE(at != std::string::npos);
+    cfg.erase(at, cfg.find('\n', at) - at + 1);
+  }
+  save_safetensors(sgsf::checkpoint_path(old.string()), f.tensors, f.metadata);
   write_text(old / "config.json", cfg);
 
   ProgramResult r = run_program("sgsf_test", test_args(old, s / "out"), s);
@@ -298,10 +316,18 @@ TEST_CASE("a run folder from an older version still tests and says what is unava
   CHECK(th.out.find("--threshold") != std::string::npos);
   // --score: scores without decisions.
   const fs::path good = fs::path(tiny_dataset_root()) / tiny_dataset_options().category / "test" / "good";
-  ProgramResult sc = run_program("sgsf_test", with(test_args(old, s / "sc"), {"--score", good.string()}), s);
+  ProgramResult sc = run_program("sgsf_test", with(test_args(old, s / "sc"), {"--score", good.string(), "--maps"}), s);
   REQUIRE(sc.code() == 0);
-  for (const auto& row : csv_rows(s / "sc" / "scores.csv")) CHECK(row.size() == 4);
-  CHECK(csv_rows(s / "sc" / "scores.csv")[1][3] == "");
+  const auto old_rows = csv_rows(s / "sc" / "scores.csv");
+  for (const auto& row : old_rows) CHECK(row.size() == 4);
+  CHECK(old_rows[1][3] == "");
+  // Its scores pool 21 x 21 windows, as it was calibrated with (a newer run of this size pools 3 x 3).
+  SafetensorsFile old_maps = load_safetensors((s / "sc" / "maps.safetensors").string());
+  for (size_t i = 1; i < old_rows.size(); ++i) {
+    CAPTURE(old_rows[i][0]);
+    std::vector<float> m = find_tensor(old_maps.tensors, fs::path(old_rows[i][0]).filename().string()).to_vector();
+    CHECK(std::stod(old_rows[i][1]) == doctest::Approx(pooled_max(m, 32, 21)).epsilon(1e-5));
+  }
   // The Detector loads it too, without a threshold until one is set.
   sgsf::Detector det(old.string(), "cpu");
   CHECK_FALSE(det.has_threshold());
@@ -332,6 +358,9 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
   sgsf::Detector det(c.run.string(), "cpu");
   REQUIRE(det.has_threshold());
   CHECK(det.input_size() == 32);
+  // At 32 x 32 the score pools 3 x 3 windows (score_pool_size), not the paper's 21 x 21 at 256.
+  const int pool = sgsf::score_pool_size(sgsf::read_config_json((c.run / "config.json").string()));
+  CHECK(pool == 3);
   std::vector<std::string> files;
   for (size_t i = 1; i < rows.size(); ++i) files.push_back(rows[i][0]);
   std::vector<sgsf::Detection> got = det.detect_files(files);
@@ -346,6 +375,7 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
     float diff = 0;
     for (size_t k = 0; k < rv.size(); ++k) diff = std::max(diff, std::fabs(rv[k] - d.model_map[k]));
     CHECK(diff <= 1e-6f);
+    CHECK(std::stod(rows[i + 1][1]) == doctest::Approx(pooled_max(rv, 32, pool)).epsilon(1e-5));
     CHECK(d.score == doctest::Approx(std::stod(rows[i + 1][1])).epsilon(1e-5));
     CHECK((d.defect ? "defect" : "ok") == rows[i + 1][3]);
     CHECK(d.normalized == doctest::Approx(std::stod(rows[i + 1][2])).epsilon(1e-5));

@@ -44,14 +44,22 @@ def sh(cmd, log):
         subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
 
 
+def same_scoring(train):
+    """sgsf_train arguments that make our image score the reference's: a 21 x 21 mean pool at every
+    size. Builds from before --score-pool existed always pooled 21 x 21 and take no argument."""
+    usage = subprocess.run([train, '--help'], capture_output=True, text=True)
+    return ['--score-pool', '21'] if '--score-pool' in usage.stdout + usage.stderr else []
+
+
 def run_ours(cfg, seed, out, log, extra):
     # --holdout 0: the reference trains on every training image, so ours does too (no calibration
     # hold-out; a layout with validation/good is calibrated on that folder without touching training)
     data, w, s, b, iters, refresh = cfg
     run = os.path.join(out, f'ours-s{seed}')
-    sh([os.path.join(args.build, 'sgsf_train'), '--data', data, '--aux', DTD, '--width', str(w), '--size', str(s),
+    train = os.path.join(args.build, 'sgsf_train')
+    sh([train, '--data', data, '--aux', DTD, '--width', str(w), '--size', str(s),
         '--batch', str(b), '--iterations', str(iters), '--saliency', 'border', '--contrast-refresh', str(refresh),
-        '--seed', str(seed), '--holdout', '0', '--out', run] + extra, log)
+        '--seed', str(seed), '--holdout', '0', '--out', run] + same_scoring(train) + extra, log)
     sh([os.path.join(args.build, 'sgsf_test'), '--run', run, '--overlays', 'none'], log)
     rep = json.load(open(os.path.join(run, 'test', 'report.json')))
     cat = rep['categories'][0] if 'categories' in rep else rep
