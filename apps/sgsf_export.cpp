@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     const std::string features_out = args.get("features-out").empty() ? stem + ".features.onnx" : args.get("features-out");
     sgsf::LoadedRun run = sgsf::load_run(run_dir, Device::CPU);
     const int s = run.cfg.size;
-    write_file_atomic(out, sgsf::onnx_model_bytes(*run.model, s, sgsf::score_pool_size(run.cfg)));
+    write_file_atomic(out, sgsf::onnx_model_bytes(*run.model, s, sgsf::score_pool_size(run.cfg), run.cfg.test_flip));
     write_file_atomic(features_out, sgsf::onnx_features_bytes(*run.model, s));
     std::cerr << "wrote " << out << " (image, guidance -> anomaly_map, score) and " << features_out
               << " (image -> features); input size " << s << "x" << s << "\n";
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
       std::vector<data::TestImage> imgs = data::load_test_images(samples, s, 2);
       std::vector<const data::Image*> ptrs, guides;
       for (const auto& t : imgs) ptrs.push_back(&t.image);
-      sgsf::Inference inf = sgsf::infer(*run.model, ptrs, bank, sgsf::score_pool_size(run.cfg), 8, Device::CPU, false);
+      sgsf::Inference inf = sgsf::infer(*run.model, ptrs, bank, sgsf::scoring_of(run.cfg), 8, Device::CPU, false);
       std::vector<float> maps, guide_idx;
       for (size_t i = 0; i < imgs.size(); ++i) {
         maps.insert(maps.end(), inf.maps[i].begin(), inf.maps[i].end());

@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
                                   "0 to 0.5; 0: none (a layout with validation/good uses that folder instead)");
     args.option("score-pool", "auto", "image score = maximum of the anomaly map after N x N mean pooling, N odd; "
                                       "auto: the odd size nearest 21 * size / 256 (21 at 256, 11 at 128, 5 at 64)");
+    args.flag("test-flip", "testing also scores the mirror image (with its mirrored guidance) and averages the "
+                           "two anomaly maps (twice the test time)");
     args.flag("resume", "continue from <out>/checkpoint.safetensors");
     args.flag("quiet", "no progress bar");
     args.flag("profile", "time every op and print where the training time went, by op family (slows a GPU run: "
@@ -122,6 +124,7 @@ int main(int argc, char** argv) {
       SG_CHECK(cfg.score_pool % 2 == 1, "--score-pool must be odd (the window is centred on each pixel), got ",
                cfg.score_pool);
     }
+    cfg.test_flip = args.get_flag("test-flip");
     cfg.layout = args.get("layout");
     cfg.data = args.get("data");
     cfg.category = args.get("category");

@@ -274,6 +274,16 @@ Taps make_taps(int n_in, int n_out) {
 }
 }  // namespace
 
+Image flip_horizontal(const Image& img) {
+  Image out = img;
+  for (int c = 0; c < img.channels; ++c)
+    for (int y = 0; y < img.height; ++y) {
+      float* row = out.channel(c) + (size_t)y * img.width;
+      std::reverse(row, row + img.width);
+    }
+  return out;
+}
+
 Image resize_bilinear(const Image& img, int height, int width) {
   SG_CHECK(height > 0 && width > 0, "resize_bilinear: bad target size ", height, "x", width);
   SG_CHECK(!img.empty(), "resize_bilinear: empty image");

@@ -40,6 +40,8 @@ void write_png(const std::string& path, const Image& img);
 // footprint (a triangle filter widened by the scale factor, as PIL's BILINEAR does), so small
 // details are not aliased away.
 Image resize_bilinear(const Image& img, int height, int width);
+// The mirror image, left and right swapped.
+Image flip_horizontal(const Image& img);
 
 // Rotate by `degrees` (counter-clockwise) about the image centre; bilinear sampling, zero outside.
 Image rotate(const Image& img, float degrees);

@@ -1,8 +1,9 @@
 // pool_cpu.cpp — CPU reference loops of the pooling family (see pool.h).
 //
-// The box filter is the hot one (21x21 pooling of image score maps), so it is done separably with
-// running sums: each output costs two additions per pass whatever k is. The running sums are kept
-// in double so that adding and removing taps along a long line does not drift.
+// The box filter is the hot one (the k x k pooling of image score maps, 21 x 21 at 256 x 256), so
+// it is done separably with running sums: each output costs two additions per pass whatever k is.
+// The running sums are kept in double so that adding and removing taps along a long line does not
+// drift.
 #include <algorithm>
 
 #include "kernels/pool.h"

@@ -134,7 +134,7 @@ const std::vector<Field>& fields() {
       SG_BOOL_FIELD(rotate_guidance), SG_FLOAT_FIELD(lambda), SG_FLOAT_FIELD(gamma),
       SG_INT_FIELD(seed), SG_STR_FIELD(device), SG_INT_FIELD(workers), SG_STR_FIELD(out),
       SG_INT_FIELD(checkpoint_every), SG_INT_FIELD(log_every), SG_INT_FIELD(save_forged),
-      SG_FLOAT_FIELD(holdout), SG_INT_FIELD(score_pool),
+      SG_FLOAT_FIELD(holdout), SG_INT_FIELD(score_pool), SG_BOOL_FIELD(test_flip),
   };
   return f;
 }
@@ -143,6 +143,7 @@ const std::vector<Field>& fields() {
 const char* added_key_legacy(const std::string& key) {
   if (key == "holdout") return "0";      // no calibration hold-out
   if (key == "score_pool") return "21";  // the 21 x 21 pooling at every size
+  if (key == "test_flip") return "false";
   return nullptr;
 }
 

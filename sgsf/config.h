@@ -53,6 +53,8 @@ struct TrainConfig {
   float holdout = 0.f;
   // testing: the image score's mean-pooling window (odd); 0 = chosen by the size, score_pool_size()
   int score_pool = 0;
+  // testing: also score the mirror image (with the mirrored guidance) and average the two maps
+  bool test_flip = false;
   // Run control, not part of the run's identity (so neither serialised nor compared on --resume):
   // before this iteration, save a checkpoint and return as if interrupted (-1: never).
   int64_t stop_at_iteration = -1;

@@ -32,7 +32,7 @@ struct Detector::Impl {
     for (const auto& im : full) resized.push_back(data::resize_bilinear(im, s, s));
     std::vector<const data::Image*> ptrs;
     for (const auto& im : resized) ptrs.push_back(&im);
-    Inference inf = infer(*run.model, ptrs, bank, score_pool_size(run.cfg), batch, dev, false);
+    Inference inf = infer(*run.model, ptrs, bank, scoring_of(run.cfg), batch, dev, false);
     std::vector<Detection> out(full.size());
     for (size_t i = 0; i < full.size(); ++i) {
       Detection& d = out[i];

@@ -7,8 +7,8 @@
 //   if (d.defect) ...                                   // d.score, d.normalized, d.map
 //
 // What a result holds: the anomaly map at the input image's resolution (and at the model's), the
-// image score (maximum of the 21x21 mean-pooled map, as sgsf_test reports it), the normalised score
-// (0.5 at the decision threshold) and the decision (score > threshold). The threshold is the run's
+// image score (maximum of the mean-pooled map, the run's --score-pool window, as sgsf_test reports
+// it), the normalised score (0.5 at the decision threshold) and the decision (score > threshold). The threshold is the run's
 // calibrated one (calibration.json) unless set_threshold() gives another; a run without one has
 // has_threshold() false, normalized NaN and defect false until set_threshold() is called.
 //

@@ -2,7 +2,8 @@
 //
 // For each test image A: p_A = pooled deepest encoder features; the guidance image is the training
 // image with the highest cosine similarity (never a test image); O = model(A, guidance);
-// map = softmax(O)[1] at input resolution; score = max(avg_pool_21x21(map)).
+// map = softmax(O)[1] at input resolution (with test_flip, the mean of that and the mirror image's
+// map mirrored back); score = max(avg_pool_kxk(map)), k = score_pool_size(config).
 #include "sgsf/evaluate.h"
 
 #include <algorithm>
@@ -57,8 +58,15 @@ LoadedRun load_run(const std::string& run, Device dev) {
   return r;
 }
 
-Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank, int pool,
-                int batch, Device dev, bool progress) {
+Scoring scoring_of(const TrainConfig& c) {
+  Scoring s;
+  s.pool = score_pool_size(c);
+  s.flip = c.test_flip;
+  return s;
+}
+
+Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank,
+                const Scoring& how, int batch, Device dev, bool progress) {
   Inference inf;
   NoGradGuard ng;
   Progress bar((int64_t)images.size(), progress);
@@ -75,7 +83,24 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
     }
     SGSFModel::Output o = model.forward(x, data::stack_images(guides, dev));
     Tensor map = anomaly_map(o.logits);
-    std::vector<float> sc = image_scores(map, pool), mv = map.to_vector();
+    if (how.flip) {  // the mirror images with their mirrored guidance; their maps mirrored back
+      std::vector<data::Image> mirrored;
+      for (const auto* im : part) mirrored.push_back(data::flip_horizontal(*im));
+      for (const auto* im : guides) mirrored.push_back(data::flip_horizontal(*im));
+      std::vector<const data::Image*> xs, gs;
+      for (size_t k = 0; k < part.size(); ++k) {
+        xs.push_back(&mirrored[k]);
+        gs.push_back(&mirrored[part.size() + k]);
+      }
+      std::vector<float> a = map.to_vector();
+      const std::vector<float> b =
+          anomaly_map(model.forward(data::stack_images(xs, dev), data::stack_images(gs, dev)).logits).to_vector();
+      const int64_t w = map.size(3), rows = map.numel() / w;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < w; ++c) a[(size_t)(r * w + c)] = 0.5f * (a[(size_t)(r * w + c)] + b[(size_t)(r * w + w - 1 - c)]);
+      map = Tensor::from_vector(map.shape(), a, dev);
+    }
+    std::vector<float> sc = image_scores(map, how.pool), mv = map.to_vector();
     size_t plane = (size_t)(map.size(2) * map.size(3));
     for (size_t k = 0; k < part.size(); ++k) {
       inf.maps.emplace_back(mv.begin() + (long)(k * plane), mv.begin() + (long)((k + 1) * plane));
@@ -180,7 +205,7 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   std::vector<data::TestImage> test = data::load_test_images(ds.test, cfg.size, opt.workers);
   std::vector<const data::Image*> test_images;
   for (const auto& t : test) test_images.push_back(&t.image);
-  Inference inf = infer(*run.model, test_images, bank, score_pool_size(run.cfg), opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, test_images, bank, scoring_of(run.cfg), opt.batch, dev, opt.progress);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // ---- metrics ---------------------------------------------------------------------------
@@ -323,7 +348,7 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
   std::vector<const data::Image*> ptrs;
   for (const auto& t : imgs) ptrs.push_back(&t.image);
-  Inference inf = infer(*run.model, ptrs, bank, score_pool_size(run.cfg), opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, ptrs, bank, scoring_of(run.cfg), opt.batch, dev, opt.progress);
   std::ostringstream csv;
   csv << "path,score,normalized_score,decision\n";
   for (size_t i = 0; i < imgs.size(); ++i) {

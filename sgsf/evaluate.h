@@ -67,15 +67,21 @@ GuidanceBank run_guidance(const LoadedRun& run, const std::string& run_dir, cons
 bool run_threshold(const LoadedRun& run, const std::string& run_dir, double override_threshold, float* threshold,
                    std::string* source);
 
-// Anomaly maps and image scores of `images` (3 x size x size each) with guidance from `bank`; the
-// score is the maximum of the map after pool x pool mean pooling (score_pool_size of the run).
+// How a run turns the network's output into anomaly maps and image scores (its config's choices).
+struct Scoring {
+  int pool = 21;      // the score is the maximum of the map after pool x pool mean pooling
+  bool flip = false;  // the map is the mean of the image's and of its mirror image's (mirrored back)
+};
+Scoring scoring_of(const TrainConfig& c);
+
+// Anomaly maps and image scores of `images` (3 x size x size each) with guidance from `bank`.
 struct Inference {
   std::vector<std::vector<float>> maps;  // per image, H*W
   std::vector<float> scores;
   std::vector<int> guide;                // index into the bank of the guidance image used
 };
-Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank, int pool,
-                int batch, Device dev, bool progress);
+Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank,
+                const Scoring& how, int batch, Device dev, bool progress);
 
 // Load the run's checkpoint (validated against its config.json), run the test split, write the
 // outputs under options.out and return the metrics.

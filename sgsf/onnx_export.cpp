@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <vector>
 
@@ -117,6 +118,14 @@ class Graph {
     initializer(name, {(int64_t)v.size()}, kFloat, raw);
     return name;
   }
+  // An int64 constant under `name`, added the first time it is asked for.
+  std::string const_once(const std::string& name, const std::vector<int64_t>& v) {
+    if (!added_.count(name)) {
+      const_int64s(name, v);
+      added_.insert({name, true});
+    }
+    return name;
+  }
   std::string const_int64s(const std::string& name, const std::vector<int64_t>& v) {
     std::string raw(v.size() * 8, '\0');
     std::memcpy(raw.data(), v.data(), raw.size());
@@ -209,14 +218,12 @@ std::vector<std::string> encoder(Graph& g, const std::string& x) {
   return e;
 }
 
-}  // namespace
-
-std::string onnx_model_bytes(SGSFModel& model, int s, int pool) {
-  Graph g(model);
-  g.input("image", {-1, 3, s, s});
-  g.input("guidance", {-1, 3, s, s});
+// The network on (x, g): the anomaly map, softmax channel 1 of the segmentation output. The
+// parameters are shared when it is built twice (initializers are added once).
+std::string map_of(Graph& g, SGSFModel& model, const std::string& x, const std::string& guidance,
+                        const std::string& out) {
   // Self-supervised module on the guidance image: its encoder or decoder features guide.
-  std::vector<std::string> e = encoder(g, "guidance");
+  std::vector<std::string> e = encoder(g, guidance);
   std::vector<std::string> guide = e;
   if (model.guidance == GuidanceSource::Decoder) {
     std::vector<std::string> d(4);
@@ -229,24 +236,46 @@ std::string onnx_model_bytes(SGSFModel& model, int s, int pool) {
   }
   // Segmentation module: each encoder scale concatenated with the guidance features.
   std::vector<std::string> fused(4);
-  std::string h = "image";
+  std::string h = x;
   for (int i = 0; i < 4; ++i) {
     std::string a = g.block("seg.enc" + std::to_string(i + 1), i == 0 ? h : g.pool(h));
     fused[(size_t)i] = g.concat(a, guide[(size_t)i]);
     h = fused[(size_t)i];
   }
-  std::string x = fused[3];
+  std::string y = fused[3];
   for (int i = 2; i >= 0; --i) {
     const std::string k = std::to_string(i + 1);
     std::string skip = g.cbr("seg.skip" + k, fused[(size_t)i]);
-    x = g.block("seg.dec" + k, g.concat(g.up("seg.up" + k, x), skip));
+    y = g.block("seg.dec" + k, g.concat(g.up("seg.up" + k, y), skip));
   }
-  std::string logits = g.node("Conv", {x, g.param("seg.out.weight"), g.param("seg.out.bias")},
+  std::string logits = g.node("Conv", {y, g.param("seg.out.weight"), g.param("seg.out.bias")},
                               {Attr::ints("kernel_shape", {3, 3}), Attr::ints("pads", {1, 1, 1, 1})});
   std::string prob = g.node("Softmax", {logits}, {Attr::i("axis", 1)});
-  g.node("Slice", {prob, g.const_int64s("slice_starts", {1}), g.const_int64s("slice_ends", {2}),
-                   g.const_int64s("slice_axes", {1})},
-         {}, "anomaly_map");
+  return g.node("Slice", {prob, g.const_once("slice_starts", {1}), g.const_once("slice_ends", {2}),
+                          g.const_once("slice_axes", {1})},
+                {}, out);
+}
+
+// x with its last axis reversed (the mirror image).
+std::string mirror(Graph& g, const std::string& x) {
+  return g.node("Slice", {x, g.const_once("mirror_starts", {-1}),
+                          g.const_once("mirror_ends", {std::numeric_limits<int64_t>::min()}),
+                          g.const_once("mirror_axes", {3}), g.const_once("mirror_steps", {-1})});
+}
+
+}  // namespace
+
+std::string onnx_model_bytes(SGSFModel& model, int s, int pool, bool flip) {
+  Graph g(model);
+  g.input("image", {-1, 3, s, s});
+  g.input("guidance", {-1, 3, s, s});
+  if (!flip) {
+    map_of(g, model, "image", "guidance", "anomaly_map");
+  } else {  // the mean of the image's map and of its mirror image's, mirrored back
+    std::string a = map_of(g, model, "image", "guidance", "");
+    std::string b = mirror(g, map_of(g, model, mirror(g, "image"), mirror(g, "guidance"), ""));
+    g.node("Mul", {g.node("Add", {a, b}), g.const_floats("half", {0.5f})}, {}, "anomaly_map");
+  }
   std::string pooled = g.node("AveragePool", {"anomaly_map"},
                               {Attr::ints("kernel_shape", {pool, pool}), Attr::ints("strides", {1, 1}),
                                Attr::ints("pads", {pool / 2, pool / 2, pool / 2, pool / 2}),

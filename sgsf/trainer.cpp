@@ -100,7 +100,7 @@ void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoade
   } else {
     std::vector<const data::Image*> ptrs;
     for (const auto& t : held) ptrs.push_back(&t.image);
-    Inference inf = infer(model, ptrs, bank, score_pool_size(cfg), cfg.batch, dev, false);
+    Inference inf = infer(model, ptrs, bank, scoring_of(cfg), cfg.batch, dev, false);
     Calibration c = calibrate(inf.scores);
     c.source = source;
     c.weights_fingerprint = fingerprint;

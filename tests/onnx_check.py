@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """onnx_check.py — runs an exported SGSF network in ONNX Runtime and compares it with the engine.
 
-Trains a tiny run (sgsf_train on the built-in dataset, a few iterations), exports it with
-sgsf_export --reference (which also writes the engine's inputs and results for the test images of
-one defect type), then runs model.onnx and model.features.onnx in ONNX Runtime on the same inputs:
-the anomaly maps and image scores must agree with the engine's within 1e-4, and the features graph
-must pick the same guidance images (largest dot product with the run's guidance.safetensors rows).
+Trains two tiny runs (sgsf_train on the built-in dataset, a few iterations; the second with
+--test-flip and --score-pool 7), exports each with sgsf_export --reference (which also writes the
+engine's inputs and results for the test images of one defect type), then runs the graphs in ONNX
+Runtime on the same inputs: the anomaly maps and image scores must agree with the engine's within
+1e-4, and the first run's features graph must pick the same guidance images (largest dot product
+with the run's guidance.safetensors rows).
 
 ONNX Runtime (the onnxruntime package from PyPI) is installed into a virtual environment under the
 workdir; when that is impossible (no network, no venv module) the check exits with 77 (skipped).
@@ -51,44 +52,58 @@ def main():
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'reference'))
     from read_safetensors import read
 
-    run = os.path.join(args.workdir, 'run')
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    subprocess.run([os.path.join(args.build, 'sgsf_train'), '--width', '4', '--size', '32', '--batch', '4',
-                    '--iterations', '6', '--warmup', '0.3', '--lr', '1e-3', '--device', 'cpu', '--workers', '1',
-                    '--quiet', '--seed', '5', '--out', run], check=True, env=env)
-    model = os.path.join(args.workdir, 'model.onnx')
-    test_dir = os.path.join(args.workdir, 'builtin-data', 'widget', 'test', 'scratch')
-    subprocess.run([os.path.join(args.build, 'sgsf_export'), '--run', run, '--out', model, '--reference', test_dir],
-                   check=True, env=env)
-    meta, ref, _ = read(os.path.join(args.workdir, 'model.reference.safetensors'))
-    _, bank, _ = read(os.path.join(run, 'guidance.safetensors'))
-
-    sess = ort.InferenceSession(model, providers=['CPUExecutionProvider'])
-    names_in = [i.name for i in sess.get_inputs()]
-    names_out = [o.name for o in sess.get_outputs()]
     ok = True
-    if names_in != ['image', 'guidance'] or names_out != ['anomaly_map', 'score']:
-        print('FAIL: inputs %s, outputs %s' % (names_in, names_out))
+    # Two runs: the default scoring, and test-time flips with another pooling window (the graph then
+    # holds the network twice and the mirror operations).
+    for name, extra in (('run', []), ('run_flip', ['--test-flip', '--score-pool', '7'])):
+        run = os.path.join(args.workdir, name)
+        subprocess.run([os.path.join(args.build, 'sgsf_train'), '--width', '4', '--size', '32', '--batch', '4',
+                        '--iterations', '6', '--warmup', '0.3', '--lr', '1e-3', '--device', 'cpu', '--workers', '1',
+                        '--quiet', '--seed', '5', '--out', run] + extra, check=True, env=env)
+        model = os.path.join(args.workdir, name + '.onnx')
+        test_dir = os.path.join(args.workdir, 'builtin-data', 'widget', 'test', 'scratch')
+        subprocess.run([os.path.join(args.build, 'sgsf_export'), '--run', run, '--out', model, '--reference', test_dir],
+                       check=True, env=env)
+        meta, ref, _ = read(os.path.join(args.workdir, name + '.reference.safetensors'))
+        _, bank, _ = read(os.path.join(run, 'guidance.safetensors'))
+
+        sess = ort.InferenceSession(model, providers=['CPUExecutionProvider'])
+        names_in = [i.name for i in sess.get_inputs()]
+        names_out = [o.name for o in sess.get_outputs()]
+        if names_in != ['image', 'guidance'] or names_out != ['anomaly_map', 'score']:
+            print('FAIL: inputs %s, outputs %s' % (names_in, names_out))
+            ok = False
+        amap, score = sess.run(None, {'image': ref['image'], 'guidance': ref['guidance']})
+        dmap = float(np.abs(amap - ref['anomaly_map']).max())
+        dscore = float(np.abs(score - ref['score']).max())
+        print('%s %s: images %d, map %s: max |ONNX Runtime - engine| map %.3g, score %.3g'
+              % (name, ' '.join(extra) or '(defaults)', ref['image'].shape[0], tuple(amap.shape[1:]), dmap, dscore))
+        if amap.shape != ref['anomaly_map'].shape or score.shape != ref['score'].shape:
+            print('FAIL: shapes', amap.shape, score.shape)
+            ok = False
+        if not (dmap <= 1e-4 and dscore <= 1e-4):
+            print('FAIL: difference above 1e-4')
+            ok = False
+        if float(np.ptp(ref['anomaly_map'])) <= 0:
+            print('FAIL: the engine\'s maps are constant; the comparison would prove nothing')
+            ok = False
+    # Both runs have the same weights (flips and pooling change testing only): the flipped maps must
+    # differ from the plain ones, or the comparison above would not have tested the mirror path.
+    _, plain, _ = read(os.path.join(args.workdir, 'run.reference.safetensors'))
+    _, flipped, _ = read(os.path.join(args.workdir, 'run_flip.reference.safetensors'))
+    dflip = float(np.abs(plain['anomaly_map'] - flipped['anomaly_map']).max())
+    print('maps with and without --test-flip differ by up to %.3g' % dflip)
+    if not dflip > 1e-6:
+        print('FAIL: --test-flip did not change the maps')
         ok = False
-    amap, score = sess.run(None, {'image': ref['image'], 'guidance': ref['guidance']})
-    dmap = float(np.abs(amap - ref['anomaly_map']).max())
-    dscore = float(np.abs(score - ref['score']).max())
-    print('images %d, map %s: max |ONNX Runtime - engine| map %.3g, score %.3g'
-          % (ref['image'].shape[0], tuple(amap.shape[1:]), dmap, dscore))
-    if amap.shape != ref['anomaly_map'].shape or score.shape != ref['score'].shape:
-        print('FAIL: shapes', amap.shape, score.shape)
-        ok = False
-    if not (dmap <= 1e-4 and dscore <= 1e-4):
-        print('FAIL: difference above 1e-4')
-        ok = False
-    if float(np.ptp(ref['anomaly_map'])) <= 0:
-        print('FAIL: the engine\'s maps are constant; the comparison would prove nothing')
-        ok = False
+    meta, ref, _ = read(os.path.join(args.workdir, 'run.reference.safetensors'))
+    _, bank, _ = read(os.path.join(args.workdir, 'run', 'guidance.safetensors'))
 
     # The features graph: on the guidance images it reproduces their stored rows (after the L2
     # normalisation the engine applies), and on the test images it picks guidance images as good as
     # the engine's (an equal look-up, up to round-off between near-equal similarities).
-    fsess = ort.InferenceSession(os.path.join(args.workdir, 'model.features.onnx'), providers=['CPUExecutionProvider'])
+    fsess = ort.InferenceSession(os.path.join(args.workdir, 'run.features.onnx'), providers=['CPUExecutionProvider'])
     expected = ref['guidance_index'].astype(np.int64)
     (gfeats,) = fsess.run(None, {'image': ref['guidance']})
     gfeats = gfeats / np.maximum(np.linalg.norm(gfeats, axis=1, keepdims=True), 1e-30)

@@ -1,6 +1,10 @@
 // test_model.cpp — the SGSF networks: output shapes, the parameter count sgsf/README.md gives for
 // w = 128, guidance choices, anomaly maps and image scores.
+#include "data/image_io.h"
+#include "data/loader.h"
 #include "sgsf/config.h"
+#include "sgsf/evaluate.h"
+#include "sgsf/guidance.h"
 #include "sgsf/model.h"
 #include "tests/test_util.h"
 
@@ -92,4 +96,51 @@ TEST_CASE("the score's pooling window follows the image size unless set; runs fr
   CHECK(sgsf::score_pool_size(sgsf::parse_config_json(text, "old.json")) == 21);
   kv["score_pool"] = "0";
   CHECK(sgsf::from_key_values(kv).score_pool == 0);
+}
+
+TEST_CASE("test-time flips: the map is the mean of the image's map and the mirror image's, mirrored back") {
+  SGSFModel m(4, GuidanceSource::Decoder, 7);
+  // Batch statistics (training mode) make an untrained network's map vary across the image; in eval
+  // mode, with the initial running statistics, it is flat to 1e-5 and the check could not fail.
+  m.train(true);
+  auto random_image = [](uint64_t seed) {
+    data::Image im(3, 32, 32);
+    std::vector<float> v = Tensor::uniform({3, 32, 32}, 0.f, 1.f, seed, Device::CPU).to_vector();
+    im.pixels = v;
+    return im;
+  };
+  const data::Image x = random_image(11), g = quantize_8bit(random_image(12));
+  CHECK(data::flip_horizontal(x).at(1, 5, 0) == x.at(1, 5, 31));
+  CHECK(data::flip_horizontal(data::flip_horizontal(x)).pixels == x.pixels);
+  // One guidance image, so the look-up cannot differ between the two ways of computing.
+  GuidanceBank bank = make_guidance_bank(m, {&g}, {"g"}, 1, Device::CPU);
+  Scoring how;
+  how.pool = 5;
+  how.flip = true;
+  Inference inf = infer(m, {&x}, bank, how, 1, Device::CPU, false);
+  REQUIRE(inf.maps.size() == 1);
+
+  // The same by hand: two forward passes, the second on the mirrored pair, mirrored back, averaged.
+  NoGradGuard ng;
+  const data::Image gb = bank.images[0], xf = data::flip_horizontal(x), gf = data::flip_horizontal(gb);
+  std::vector<float> a = anomaly_map(m.forward(data::stack_images({&x}, Device::CPU), data::stack_images({&gb}, Device::CPU)).logits).to_vector();
+  std::vector<float> b = anomaly_map(m.forward(data::stack_images({&xf}, Device::CPU), data::stack_images({&gf}, Device::CPU)).logits).to_vector();
+  std::vector<float> want(a.size());
+  float moved = 0;  // how far the flip moves the map: the check below must be able to fail
+  for (int y = 0; y < 32; ++y)
+    for (int c = 0; c < 32; ++c) {
+      want[(size_t)(y * 32 + c)] = 0.5f * (a[(size_t)(y * 32 + c)] + b[(size_t)(y * 32 + 31 - c)]);
+      moved = std::max(moved, std::fabs(want[(size_t)(y * 32 + c)] - a[(size_t)(y * 32 + c)]));
+    }
+  CHECK(moved > 1e-5f);
+  float diff = 0;
+  for (size_t i = 0; i < want.size(); ++i) diff = std::max(diff, std::fabs(want[i] - inf.maps[0][i]));
+  CHECK(diff <= 1e-6f);
+  CHECK(inf.scores[0] == doctest::Approx(image_scores(Tensor::from_vector({1, 1, 32, 32}, want, Device::CPU), 5)[0]).epsilon(1e-6));
+  // Without flips the map is the first pass alone.
+  how.flip = false;
+  Inference plain = infer(m, {&x}, bank, how, 1, Device::CPU, false);
+  float d0 = 0;
+  for (size_t i = 0; i < a.size(); ++i) d0 = std::max(d0, std::fabs(a[i] - plain.maps[0][i]));
+  CHECK(d0 <= 1e-6f);
 }

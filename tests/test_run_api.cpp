@@ -292,7 +292,7 @@ TEST_CASE("a run folder from an older version still tests and says what is unava
   // The checkpoint and config.json only, without the keys a later version added.
   SafetensorsFile f = load_safetensors(sgsf::checkpoint_path(plain_run().string()));
   std::string cfg = read_file(plain_run() / "config.json");
-  for (const char* key : {"holdout", "score_pool"}) {
+  for (const char* key : {"holdout", "score_pool", "test_flip"}) {
     CAPTURE(key);
     REQUIRE(f.metadata.count(key));
     f.metadata.erase(key);
