@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
     args.option("score", "", "score unlabelled images instead: an image file or a folder of images");
     args.option("threshold", "", "decision threshold on the image score, 0 to 1 (default: the run's calibrated one)");
     args.flag("maps", "with --score: also write every anomaly map (model resolution) to <out>/maps.safetensors");
+    args.option("score-pool", "run", "score with N x N mean pooling (odd, at most the run's size) instead of the run's "
+                                     "window; the calibrated threshold then does not apply (decisions need --threshold)");
+    args.option("test-flip", "run", "run | on | off: test-time flips as the run has them, or forced; like --score-pool, "
+                                    "a change drops the calibrated threshold");
     args.flag("quiet", "no progress bar");
     if (!args.parse(argc, argv)) return 0;
 
@@ -56,6 +60,10 @@ int main(int argc, char** argv) {
       o.threshold = args.get_double("threshold");
       SG_CHECK(o.threshold >= 0 && o.threshold <= 1, "--threshold must be from 0 to 1, got ", args.get("threshold"));
     }
+    if (args.get("score-pool") != "run") o.score_pool = args.get_int("score-pool", 1, sgsf::kMaxSize);
+    const std::string flip = args.get("test-flip");
+    SG_CHECK(flip == "run" || flip == "on" || flip == "off", "--test-flip must be run, on or off, got '", flip, "'");
+    if (flip != "run") o.test_flip = flip == "on" ? 1 : 0;
     const std::string ov = args.get("overlays");
     if (ov == "all" || ov == "none") {
       o.overlays = ov == "all" ? -1 : 0;

@@ -139,6 +139,39 @@ GuidanceBank run_guidance(const LoadedRun& run, const std::string& run_dir, cons
   return bank;
 }
 
+namespace {
+// The scoring a test uses: the run's, with the options' overrides. `changed` says whether it differs
+// from the run's (and so from the calibration's).
+Scoring scoring_for(const LoadedRun& run, const EvalOptions& opt, bool* changed) {
+  const Scoring own = scoring_of(run.cfg);
+  Scoring how = own;
+  if (opt.score_pool >= 0) {
+    SG_CHECK(opt.score_pool % 2 == 1 && opt.score_pool <= run.cfg.size, "--score-pool must be odd and at most the run's size ",
+             run.cfg.size, ", got ", opt.score_pool);
+    how.pool = opt.score_pool;
+  }
+  if (opt.test_flip >= 0) how.flip = opt.test_flip == 1;
+  *changed = how.pool != own.pool || how.flip != own.flip;
+  return how;
+}
+
+// The decision threshold of a test: run_threshold(), except that a calibrated one does not apply
+// when the scoring differs from the run's.
+bool test_threshold(const LoadedRun& run, const EvalOptions& opt, bool scoring_changed, float* threshold,
+                    std::string* source) {
+  const bool decide = run_threshold(run, opt.run, opt.threshold, threshold, source);
+  if (decide && scoring_changed && *source == "calibrated") {
+    const Scoring own = scoring_of(run.cfg);
+    std::cerr << "note: the calibrated threshold was set with the run's own scoring (" << own.pool << " x " << own.pool
+              << " pooling, flips " << (own.flip ? "on" : "off") << "); with other scoring, decisions need --threshold\n";
+    source->clear();
+    return false;
+  }
+  if (!decide) std::cerr << "note: " << no_calibration_notice(opt.run) << "\n";
+  return decide;
+}
+}  // namespace
+
 bool run_threshold(const LoadedRun& run, const std::string& run_dir, double override_threshold, float* threshold,
                    std::string* source) {
   if (!std::isnan(override_threshold)) {
@@ -194,10 +227,11 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   fs::create_directories(out);
 
   SG_CHECK(!ds.test.empty(), "test: no test images in '", root, "'");
+  bool scoring_changed = false;
+  const Scoring how = scoring_for(run, opt, &scoring_changed);
   float threshold = 0;
   std::string threshold_source;
-  const bool decide = run_threshold(run, opt.run, opt.threshold, &threshold, &threshold_source);
-  if (!decide) std::cerr << "note: " << no_calibration_notice(opt.run) << "\n";
+  const bool decide = test_threshold(run, opt, scoring_changed, &threshold, &threshold_source);
   auto t0 = std::chrono::steady_clock::now();
   const GuidanceBank bank = run_guidance(run, opt.run, opt.data, opt.layout, opt.category, opt.batch, opt.workers, dev);
   std::cerr << "testing " << ds.test.size() << " images of " << root << " (guidance from " << bank.count()
@@ -205,7 +239,7 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   std::vector<data::TestImage> test = data::load_test_images(ds.test, cfg.size, opt.workers);
   std::vector<const data::Image*> test_images;
   for (const auto& t : test) test_images.push_back(&t.image);
-  Inference inf = infer(*run.model, test_images, bank, scoring_of(run.cfg), opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, test_images, bank, how, opt.batch, dev, opt.progress);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // ---- metrics ---------------------------------------------------------------------------
@@ -340,15 +374,16 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   } else {
     add(path);
   }
+  bool scoring_changed = false;
+  const Scoring how = scoring_for(run, opt, &scoring_changed);
   float threshold = 0;
   std::string threshold_source;
-  const bool decide = run_threshold(run, opt.run, opt.threshold, &threshold, &threshold_source);
-  if (!decide) std::cerr << "note: " << no_calibration_notice(opt.run) << "\n";
+  const bool decide = test_threshold(run, opt, scoring_changed, &threshold, &threshold_source);
   const GuidanceBank bank = run_guidance(run, opt.run, opt.data, opt.layout, opt.category, opt.batch, opt.workers, dev);
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
   std::vector<const data::Image*> ptrs;
   for (const auto& t : imgs) ptrs.push_back(&t.image);
-  Inference inf = infer(*run.model, ptrs, bank, scoring_of(run.cfg), opt.batch, dev, opt.progress);
+  Inference inf = infer(*run.model, ptrs, bank, how, opt.batch, dev, opt.progress);
   std::ostringstream csv;
   csv << "path,score,normalized_score,decision\n";
   for (size_t i = 0; i < imgs.size(); ++i) {

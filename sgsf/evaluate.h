@@ -29,6 +29,11 @@ struct EvalOptions {
   bool progress = true;
   double threshold = NAN;    // decision threshold; NaN = the run's calibrated one (if any)
   bool save_maps = false;    // --score: also write every anomaly map to <out>/maps.safetensors
+  // Scoring other than the run's (to compare choices on a trained run): the score's pooling window
+  // (-1: the run's) and test-time flips (-1: the run's, 0 off, 1 on). The calibrated threshold was
+  // set with the run's own scoring, so when these change it, decisions need `threshold`.
+  int score_pool = -1;
+  int test_flip = -1;
 };
 
 struct CategoryMetrics {

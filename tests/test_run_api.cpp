@@ -383,6 +383,42 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
     CHECK(d.map == d.model_map);
   }
 
+  // Other scoring on the same run: the paper's 21 x 21 window, and test-time flips. The calibrated
+  // threshold belongs to the run's scoring, so decisions are left out and a note says why.
+  ProgramResult p21 = run_program(
+      "sgsf_test", with(test_args(c.run, s / "p21"), {"--score", c.images.string(), "--maps", "--score-pool", "21"}), s);
+  CAPTURE(p21.describe());
+  REQUIRE(p21.code() == 0);
+  CHECK(p21.err.find("decisions need --threshold") != std::string::npos);
+  const auto rows21 = csv_rows(s / "p21" / "scores.csv");
+  ProgramResult fl = run_program(
+      "sgsf_test", with(test_args(c.run, s / "flip"), {"--score", c.images.string(), "--maps", "--test-flip", "on"}), s);
+  REQUIRE(fl.code() == 0);
+  SafetensorsFile fmaps = load_safetensors((s / "flip" / "maps.safetensors").string());
+  const auto rowsf = csv_rows(s / "flip" / "scores.csv");
+  REQUIRE(rows21.size() == rows.size());
+  REQUIRE(rowsf.size() == rows.size());
+  float flip_moved = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    CAPTURE(rows[i][0]);
+    const std::string name = fs::path(rows[i][0]).filename().string();
+    std::vector<float> m = find_tensor(maps.tensors, name).to_vector(), mf = find_tensor(fmaps.tensors, name).to_vector();
+    CHECK(std::stod(rows21[i][1]) == doctest::Approx(pooled_max(m, 32, 21)).epsilon(1e-5));
+    CHECK(rows21[i][3] == "");
+    CHECK(std::stod(rowsf[i][1]) == doctest::Approx(pooled_max(mf, 32, pool)).epsilon(1e-5));
+    for (size_t k = 0; k < m.size(); ++k) flip_moved = std::max(flip_moved, std::fabs(m[k] - mf[k]));
+  }
+  CHECK(flip_moved > 1e-6f);
+  // The run's own scoring asked for by name keeps the calibrated threshold.
+  ProgramResult same = run_program(
+      "sgsf_test", with(test_args(c.run, s / "same"), {"--score", c.images.string(), "--score-pool", "3", "--test-flip", "off"}), s);
+  REQUIRE(same.code() == 0);
+  CHECK(csv_rows(s / "same" / "scores.csv")[1][3] == rows[1][3]);
+  check_error(run_program("sgsf_test", with(test_args(c.run, s / "x"), {"--score", c.images.string(), "--score-pool", "4"}), s),
+              "sgsf_test", "--score-pool must be odd");
+  check_error(run_program("sgsf_test", with(test_args(c.run, s / "x"), {"--test-flip", "maybe"}), s), "sgsf_test",
+              "--test-flip must be run, on or off");
+
   // From memory: the same image as 8-bit RGB, and a 48x40 version (resized as in testing) whose map
   // comes back at 48x40.
   data::Image img = data::read_image(files[2], 3);
