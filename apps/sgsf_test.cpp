@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
     args.option("score", "", "score unlabelled images instead: an image file or a folder of images");
     args.option("threshold", "", "decision threshold on the image score, 0 to 1 (default: the run's calibrated one)");
     args.flag("maps", "with --score: also write every anomaly map (model resolution) to <out>/maps.safetensors");
-    args.option("score-pool", "run", "score with N x N mean pooling (odd, at most the run's size) instead of the run's "
-                                     "window; the calibrated threshold then does not apply (decisions need --threshold)");
+    args.option("score-pool", "run", "score with N x N mean pooling (odd, at most the run's size) instead of the "
+                                     "run's window; the calibrated threshold then does not apply (decisions need "
+                                     "--threshold)");
     args.option("test-flip", "run", "run | on | off: test-time flips as the run has them, or forced; like --score-pool, "
                                     "a change drops the calibrated threshold");
     args.flag("quiet", "no progress bar");

@@ -43,7 +43,7 @@ LoadedRun load_run(const std::string& run, Device dev) {
   SG_CHECK(f.metadata.count("format") && f.metadata.at("format") == "sgsf-checkpoint-1", "test: '", ckpt_path,
            "' is not an SGSF checkpoint (no format tag in its metadata)");
   for (const auto& [k, v] : to_key_values(r.cfg)) {
-    // A key that a newer version added is absent from older checkpoints: there it has its default.
+    // A key that a newer version added is absent from older checkpoints: there it has its legacy value.
     const char* legacy = added_key_legacy(k);
     if (!f.metadata.count(k) && legacy && v == legacy) continue;
     SG_CHECK(f.metadata.count(k) && f.metadata.at(k) == v, "test: '", ckpt_path, "' and '", cfg_path,
@@ -97,7 +97,10 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
           anomaly_map(model.forward(data::stack_images(xs, dev), data::stack_images(gs, dev)).logits).to_vector();
       const int64_t w = map.size(3), rows = map.numel() / w;
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < w; ++c) a[(size_t)(r * w + c)] = 0.5f * (a[(size_t)(r * w + c)] + b[(size_t)(r * w + w - 1 - c)]);
+        for (int64_t c = 0; c < w; ++c) {
+          float& v = a[(size_t)(r * w + c)];
+          v = 0.5f * (v + b[(size_t)(r * w + w - 1 - c)]);
+        }
       map = Tensor::from_vector(map.shape(), a, dev);
     }
     std::vector<float> sc = image_scores(map, how.pool), mv = map.to_vector();
@@ -146,8 +149,8 @@ Scoring scoring_for(const LoadedRun& run, const EvalOptions& opt, bool* changed)
   const Scoring own = scoring_of(run.cfg);
   Scoring how = own;
   if (opt.score_pool >= 0) {
-    SG_CHECK(opt.score_pool % 2 == 1 && opt.score_pool <= run.cfg.size, "--score-pool must be odd and at most the run's size ",
-             run.cfg.size, ", got ", opt.score_pool);
+    SG_CHECK(opt.score_pool % 2 == 1 && opt.score_pool <= run.cfg.size,
+             "--score-pool must be odd and at most the run's size ", run.cfg.size, ", got ", opt.score_pool);
     how.pool = opt.score_pool;
   }
   if (opt.test_flip >= 0) how.flip = opt.test_flip == 1;
@@ -162,8 +165,9 @@ bool test_threshold(const LoadedRun& run, const EvalOptions& opt, bool scoring_c
   const bool decide = run_threshold(run, opt.run, opt.threshold, threshold, source);
   if (decide && scoring_changed && *source == "calibrated") {
     const Scoring own = scoring_of(run.cfg);
-    std::cerr << "note: the calibrated threshold was set with the run's own scoring (" << own.pool << " x " << own.pool
-              << " pooling, flips " << (own.flip ? "on" : "off") << "); with other scoring, decisions need --threshold\n";
+    std::cerr << "note: the calibrated threshold was set with the run's own scoring (" << own.pool << " x "
+              << own.pool << " pooling, flips " << (own.flip ? "on" : "off")
+              << "); with other scoring, decisions need --threshold\n";
     source->clear();
     return false;
   }
