@@ -70,10 +70,10 @@ TEST_CASE("image score = max of the 21x21 mean-pooled map (zero padding counted)
 TEST_CASE("the score's pooling window follows the image size unless set; runs from before it keep 21") {
   sgsf::TrainConfig c;
   const std::vector<std::pair<int, int>> by_size = {{16, 1}, {32, 3}, {64, 5}, {128, 11}, {256, 21}, {512, 43}, {1024, 85}};
-  for (const auto& [size, pool] : by_size) {
-    CAPTURE(size);
-    c.size = size;
-    CHECK(sgsf::score_pool_size(c) == pool);  // the odd size nearest 21 * size / 256
+  for (const auto& size_pool : by_size) {  // (a structured binding cannot be captured by CAPTURE in clang 14)
+    CAPTURE(size_pool.first);
+    c.size = size_pool.first;
+    CHECK(sgsf::score_pool_size(c) == size_pool.second);  // the odd size nearest 21 * size / 256
   }
   c.size = 64;
   c.score_pool = 21;
