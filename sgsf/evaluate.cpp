@@ -83,6 +83,7 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
     }
     SGSFModel::Output o = model.forward(x, data::stack_images(guides, dev));
     Tensor map = anomaly_map(o.logits);
+    std::vector<float> mv = map.to_vector();
     if (how.flip) {  // the mirror images with their mirrored guidance; their maps mirrored back
       std::vector<data::Image> mirrored;
       for (const auto* im : part) mirrored.push_back(data::flip_horizontal(*im));
@@ -92,18 +93,17 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
         xs.push_back(&mirrored[k]);
         gs.push_back(&mirrored[part.size() + k]);
       }
-      std::vector<float> a = map.to_vector();
       const std::vector<float> b =
           anomaly_map(model.forward(data::stack_images(xs, dev), data::stack_images(gs, dev)).logits).to_vector();
       const int64_t w = map.size(3), rows = map.numel() / w;
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < w; ++c) {
-          float& v = a[(size_t)(r * w + c)];
+          float& v = mv[(size_t)(r * w + c)];
           v = 0.5f * (v + b[(size_t)(r * w + w - 1 - c)]);
         }
-      map = Tensor::from_vector(map.shape(), a, dev);
+      map = Tensor::from_vector(map.shape(), mv, dev);
     }
-    std::vector<float> sc = image_scores(map, how.pool), mv = map.to_vector();
+    std::vector<float> sc = image_scores(map, how.pool);
     size_t plane = (size_t)(map.size(2) * map.size(3));
     for (size_t k = 0; k < part.size(); ++k) {
       inf.maps.emplace_back(mv.begin() + (long)(k * plane), mv.begin() + (long)((k + 1) * plane));
@@ -143,28 +143,25 @@ GuidanceBank run_guidance(const LoadedRun& run, const std::string& run_dir, cons
 }
 
 namespace {
-// The scoring a test uses: the run's, with the options' overrides. `changed` says whether it differs
-// from the run's (and so from the calibration's).
-Scoring scoring_for(const LoadedRun& run, const EvalOptions& opt, bool* changed) {
-  const Scoring own = scoring_of(run.cfg);
-  Scoring how = own;
+// The scoring a test uses: the run's, with the options' overrides.
+Scoring scoring_for(const LoadedRun& run, const EvalOptions& opt) {
+  Scoring how = scoring_of(run.cfg);
   if (opt.score_pool >= 0) {
     SG_CHECK(opt.score_pool % 2 == 1 && opt.score_pool <= run.cfg.size,
              "--score-pool must be odd and at most the run's size ", run.cfg.size, ", got ", opt.score_pool);
     how.pool = opt.score_pool;
   }
   if (opt.test_flip >= 0) how.flip = opt.test_flip == 1;
-  *changed = how.pool != own.pool || how.flip != own.flip;
   return how;
 }
 
-// The decision threshold of a test: run_threshold(), except that a calibrated one does not apply
-// when the scoring differs from the run's.
-bool test_threshold(const LoadedRun& run, const EvalOptions& opt, bool scoring_changed, float* threshold,
+// The decision threshold of a test scored `how`: run_threshold(), except that a calibrated one does
+// not apply when `how` differs from the run's own scoring (the calibration's).
+bool test_threshold(const LoadedRun& run, const EvalOptions& opt, const Scoring& how, float* threshold,
                     std::string* source) {
   const bool decide = run_threshold(run, opt.run, opt.threshold, threshold, source);
-  if (decide && scoring_changed && *source == "calibrated") {
-    const Scoring own = scoring_of(run.cfg);
+  const Scoring own = scoring_of(run.cfg);
+  if (decide && (how.pool != own.pool || how.flip != own.flip) && *source == "calibrated") {
     std::cerr << "note: the calibrated threshold was set with the run's own scoring (" << own.pool << " x "
               << own.pool << " pooling, flips " << (own.flip ? "on" : "off")
               << "); with other scoring, decisions need --threshold\n";
@@ -231,11 +228,10 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   fs::create_directories(out);
 
   SG_CHECK(!ds.test.empty(), "test: no test images in '", root, "'");
-  bool scoring_changed = false;
-  const Scoring how = scoring_for(run, opt, &scoring_changed);
+  const Scoring how = scoring_for(run, opt);
   float threshold = 0;
   std::string threshold_source;
-  const bool decide = test_threshold(run, opt, scoring_changed, &threshold, &threshold_source);
+  const bool decide = test_threshold(run, opt, how, &threshold, &threshold_source);
   auto t0 = std::chrono::steady_clock::now();
   const GuidanceBank bank = run_guidance(run, opt.run, opt.data, opt.layout, opt.category, opt.batch, opt.workers, dev);
   std::cerr << "testing " << ds.test.size() << " images of " << root << " (guidance from " << bank.count()
@@ -378,11 +374,10 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   } else {
     add(path);
   }
-  bool scoring_changed = false;
-  const Scoring how = scoring_for(run, opt, &scoring_changed);
+  const Scoring how = scoring_for(run, opt);
   float threshold = 0;
   std::string threshold_source;
-  const bool decide = test_threshold(run, opt, scoring_changed, &threshold, &threshold_source);
+  const bool decide = test_threshold(run, opt, how, &threshold, &threshold_source);
   const GuidanceBank bank = run_guidance(run, opt.run, opt.data, opt.layout, opt.category, opt.batch, opt.workers, dev);
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
   std::vector<const data::Image*> ptrs;

@@ -102,35 +102,24 @@ class Graph {
   }
   // A model tensor as an initializer (once), by its state() name.
   std::string param(const std::string& name) {
-    if (added_.count(name)) return name;
+    if (added_.count(name)) return name;  // before reading the tensor back
     auto it = params_.find(name);
     SG_CHECK(it != params_.end(), "onnx export: the model has no tensor '", name, "'");
     std::vector<float> v = it->second.to_vector();
     std::string raw(v.size() * 4, '\0');
     std::memcpy(raw.data(), v.data(), raw.size());
-    initializer(name, it->second.shape(), kFloat, raw);
-    added_.insert({name, true});
-    return name;
+    return constant(name, it->second.shape(), kFloat, raw);
   }
+  // Constants by name, added the first time they are asked for (the graph may use one many times).
   std::string const_floats(const std::string& name, const std::vector<float>& v) {
     std::string raw(v.size() * 4, '\0');
     std::memcpy(raw.data(), v.data(), raw.size());
-    initializer(name, {(int64_t)v.size()}, kFloat, raw);
-    return name;
-  }
-  // An int64 constant under `name`, added the first time it is asked for.
-  std::string const_once(const std::string& name, const std::vector<int64_t>& v) {
-    if (!added_.count(name)) {
-      const_int64s(name, v);
-      added_.insert({name, true});
-    }
-    return name;
+    return constant(name, {(int64_t)v.size()}, kFloat, raw);
   }
   std::string const_int64s(const std::string& name, const std::vector<int64_t>& v) {
     std::string raw(v.size() * 8, '\0');
     std::memcpy(raw.data(), v.data(), raw.size());
-    initializer(name, {(int64_t)v.size()}, kInt64, raw);
-    return name;
+    return constant(name, {(int64_t)v.size()}, kInt64, raw);
   }
   void input(const std::string& name, const std::vector<int64_t>& dims) { g_.msg_field(11, value_info(name, dims)); }
   void output(const std::string& name, const std::vector<int64_t>& dims) { g_.msg_field(12, value_info(name, dims)); }
@@ -150,11 +139,7 @@ class Graph {
     return node("MaxPool", {x}, {Attr::ints("kernel_shape", {2, 2}), Attr::ints("strides", {2, 2})});
   }
   std::string up(const std::string& p, const std::string& x) {
-    const std::string scales = "up_scales";
-    if (!added_.count(scales)) {
-      const_floats(scales, {1.f, 1.f, 2.f, 2.f});
-      added_.insert({scales, true});
-    }
+    const std::string scales = const_floats("up_scales", {1.f, 1.f, 2.f, 2.f});
     std::string r = node("Resize", {x, "", scales},
                          {Attr::s("mode", "linear"), Attr::s("coordinate_transformation_mode", "align_corners")});
     return cbr(p + ".cbr", r);
@@ -175,6 +160,13 @@ class Graph {
   }
 
  private:
+  std::string constant(const std::string& name, const Shape& dims, int type, const std::string& raw) {
+    if (!added_.count(name)) {
+      initializer(name, dims, type, raw);
+      added_.insert({name, true});
+    }
+    return name;
+  }
   void initializer(const std::string& name, const Shape& dims, int type, const std::string& raw) {
     Msg t;
     for (int64_t d : dims) t.varint_field(1, (uint64_t)d);
@@ -221,7 +213,7 @@ std::vector<std::string> encoder(Graph& g, const std::string& x) {
 // The network on (x, g): the anomaly map, softmax channel 1 of the segmentation output. The
 // parameters are shared when it is built twice (initializers are added once).
 std::string map_of(Graph& g, SGSFModel& model, const std::string& x, const std::string& guidance,
-                        const std::string& out) {
+                   const std::string& out) {
   // Self-supervised module on the guidance image: its encoder or decoder features guide.
   std::vector<std::string> e = encoder(g, guidance);
   std::vector<std::string> guide = e;
@@ -251,16 +243,16 @@ std::string map_of(Graph& g, SGSFModel& model, const std::string& x, const std::
   std::string logits = g.node("Conv", {y, g.param("seg.out.weight"), g.param("seg.out.bias")},
                               {Attr::ints("kernel_shape", {3, 3}), Attr::ints("pads", {1, 1, 1, 1})});
   std::string prob = g.node("Softmax", {logits}, {Attr::i("axis", 1)});
-  return g.node("Slice", {prob, g.const_once("slice_starts", {1}), g.const_once("slice_ends", {2}),
-                          g.const_once("slice_axes", {1})},
+  return g.node("Slice", {prob, g.const_int64s("slice_starts", {1}), g.const_int64s("slice_ends", {2}),
+                          g.const_int64s("slice_axes", {1})},
                 {}, out);
 }
 
 // x with its last axis reversed (the mirror image).
 std::string mirror(Graph& g, const std::string& x) {
-  return g.node("Slice", {x, g.const_once("mirror_starts", {-1}),
-                          g.const_once("mirror_ends", {std::numeric_limits<int64_t>::min()}),
-                          g.const_once("mirror_axes", {3}), g.const_once("mirror_steps", {-1})});
+  return g.node("Slice", {x, g.const_int64s("mirror_starts", {-1}),
+                          g.const_int64s("mirror_ends", {std::numeric_limits<int64_t>::min()}),
+                          g.const_int64s("mirror_axes", {3}), g.const_int64s("mirror_steps", {-1})});
 }
 
 }  // namespace

@@ -246,7 +246,8 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
           k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every" &&
           !(!saved.count(k) && legacy && v == legacy)) {
         SG_CHECK(saved.count(k) || !legacy, "--resume: the checkpoint comes from an older version, trained without ",
-                 k, "; resume it with --", flag_name(k), " ", legacy ? legacy : "");
+                 k, "; resume it ", std::string(legacy) == "false" ? str("without --", flag_name(k))
+                                                                   : str("with --", flag_name(k), " ", legacy));
         SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
                  saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
       }
