@@ -71,7 +71,9 @@ def run_ref(cfg, seed, out, log):
     res = os.path.join(out, f'ref-s{seed}.json')
     sh([args.python, os.path.join(SHARED, 'reference', 'torch_sgsf_train.py'), '--data', data, '--aux', DTD,
         '--width', str(w), '--size', str(s), '--batch', str(b), '--iters', str(iters), '--saliency', 'border',
-        '--contrast-refresh', str(refresh), '--seed', str(seed), '--out', res], log)
+        '--contrast-refresh', str(refresh), '--seed', str(seed), '--out', res,
+        '--save', os.path.join(out, f'ref-s{seed}.pt')]
+       + (['--threads', str(args.ref_threads)] if args.ref_threads else []), log)
     m = json.load(open(res))['metrics']
     return {k: 100 * m[k] for k in ('image_auroc', 'pixel_auroc', 'pixel_ap')}
 
@@ -144,6 +146,8 @@ if __name__ == '__main__':
     ap.add_argument('--side', choices=['both', 'ours', 'reference'], default='both')
     ap.add_argument('--build', default=os.path.join(REPO, 'build'))
     ap.add_argument('--python', default='/usr/bin/python3', help="Debian's python3 (with python3-torch)")
+    ap.add_argument('--ref-threads', type=int, default=0,
+                    help="the reference's torch threads (default: its own, 2); 1 lets two seeds share two cores")
     ap.add_argument('--out', default=None, help='default: runs/parity-<config>')
     ap.add_argument('--report', action='store_true', help='only print the table of the results so far')
     ap.add_argument('--ours-flag', action='append', default=[], help='extra sgsf_train argument (repeatable)')
