@@ -3,6 +3,7 @@
 // (non-square images), error messages, speed of the 21x21 CPU box filter, the CPU loops against the
 // per-element functions the CUDA kernels run, and CUDA cases the op registry does not cover.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "engine/rng.h"
@@ -247,6 +248,8 @@ TEST_CASE("the CPU max-pool forward and backward agree with the per-element func
   std::vector<float> x = Tensor::uniform({P, H, W}, -1.f, 1.f, 46, Device::CPU).to_vector();
   for (int64_t i = 0; i < 2 * W; ++i) x[(size_t)i] = 0.25f;   // plane 0, rows 0-1: all-equal windows
   for (int64_t i = 0; i < H * W; i += 3) x[(size_t)(H * W + i)] = 0.5f;  // plane 1: some ties
+  x[(size_t)(2 * H * W)] = NAN;                // plane 2, first window: a NaN first is never beaten
+  x[(size_t)(2 * H * W + 2 * W + 3)] = NAN;    // a NaN later is never taken
   std::vector<float> g = Tensor::uniform({P, H / 2, W / 2}, -1.f, 1.f, 47, Device::CPU).to_vector();
   std::vector<float> gx((size_t)(P * H * W), NAN), ref(gx.size());
   kernels::max_pool2x2_backward_cpu(x.data(), g.data(), gx.data(), P, H, W);
@@ -255,7 +258,10 @@ TEST_CASE("the CPU max-pool forward and backward agree with the per-element func
   // and the forward, row by row on the CPU, picks the value max_pool2x2_element picks
   std::vector<float> y((size_t)(P * (H / 2) * (W / 2)));
   kernels::max_pool2x2_cpu(x.data(), y.data(), P, H, W);
-  for (size_t o = 0; o < y.size(); ++o) CHECK(y[o] == kernels::max_pool2x2_element(x.data(), H, W, (int64_t)o));
+  for (size_t o = 0; o < y.size(); ++o) {
+    const float e = kernels::max_pool2x2_element(x.data(), H, W, (int64_t)o);
+    CHECK(((std::isnan(y[o]) && std::isnan(e)) || y[o] == e));
+  }
 }
 
 // The registry (test_ops_registry.cpp) compares every pooling op on CUDA with the CPU at small
