@@ -99,7 +99,13 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
         grads.emplace(in.impl(), in_grads[i]);
       else {
         SG_PROFILE_OP("gradient sums");
-        slot->second = add(slot->second, in_grads[i]);
+        // In place when nothing else can see the running sum: no other handle to it (another
+        // input's slot, a backward's return value) and no view sharing its storage.
+        Tensor& acc = slot->second;
+        if (acc.impl_ptr().use_count() == 1 && acc.impl()->storage.use_count() == 1)
+          add_into(acc, in_grads[i]);
+        else
+          acc = add(acc, in_grads[i]);
       }
     }
     // Free the graph: the saved tensors in the closure and the edges.

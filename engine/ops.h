@@ -33,6 +33,9 @@ Tensor sqrt(const Tensor& x);
 Tensor tanh(const Tensor& x);
 // Sum `x` over broadcast dimensions down to `shape` (the backward of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
+// acc += x in place, same shape, no graph: what autograd uses to add up a tensor's gradients when
+// the running sum's storage is its own (the values are those of add(acc, x)).
+void add_into(Tensor& acc, const Tensor& x);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

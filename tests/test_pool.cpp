@@ -218,19 +218,26 @@ TEST_CASE("upsample_bilinear2x backward is the adjoint on larger images: <Ux, g>
 }
 
 TEST_CASE("the CPU upsampling loops agree with the per-element functions the GPU runs") {
-  const int64_t P = 3, H = 7, W = 10;
-  std::vector<float> x = Tensor::uniform({P, H, W}, -1.f, 1.f, 41, Device::CPU).to_vector();
-  std::vector<float> g = Tensor::uniform({P, 2 * H, 2 * W}, -1.f, 1.f, 42, Device::CPU).to_vector();
-  std::vector<float> y((size_t)(P * 4 * H * W)), gx((size_t)(P * H * W));
-  sg::kernels::upsample2x_cpu(x.data(), y.data(), P, H, W);
-  sg::kernels::upsample2x_backward_cpu(g.data(), gx.data(), P, H, W);
-  // Same sums in the same order; only fused multiply-adds (compiler's choice) may differ.
-  std::vector<float> ye(y.size()), gxe(gx.size());
-  for (int64_t o = 0; o < (int64_t)y.size(); ++o) ye[(size_t)o] = sg::kernels::upsample2x_element(x.data(), H, W, o);
-  for (int64_t i = 0; i < (int64_t)gx.size(); ++i)
-    gxe[(size_t)i] = sg::kernels::upsample2x_backward_element(g.data(), H, W, i);
-  SG_CHECK_CLOSE(y, ye, 1e-6f, 1e-6f);
-  SG_CHECK_CLOSE(gx, gxe, 1e-6f, 1e-6f);
+  // The CPU passes treat the two edge columns apart from the rest: widths 1-3 have no interior
+  // or a one-column one.
+  const int64_t shapes[][3] = {{3, 7, 10}, {2, 1, 1}, {2, 2, 2}, {1, 3, 3}, {2, 5, 4}};
+  for (const auto& shape : shapes) {
+    const int64_t P = shape[0], H = shape[1], W = shape[2];
+    CAPTURE(H);
+    CAPTURE(W);
+    std::vector<float> x = Tensor::uniform({P, H, W}, -1.f, 1.f, 41, Device::CPU).to_vector();
+    std::vector<float> g = Tensor::uniform({P, 2 * H, 2 * W}, -1.f, 1.f, 42, Device::CPU).to_vector();
+    std::vector<float> y((size_t)(P * 4 * H * W)), gx((size_t)(P * H * W));
+    sg::kernels::upsample2x_cpu(x.data(), y.data(), P, H, W);
+    sg::kernels::upsample2x_backward_cpu(g.data(), gx.data(), P, H, W);
+    // Same sums in the same order; only fused multiply-adds (compiler's choice) may differ.
+    std::vector<float> ye(y.size()), gxe(gx.size());
+    for (int64_t o = 0; o < (int64_t)y.size(); ++o) ye[(size_t)o] = sg::kernels::upsample2x_element(x.data(), H, W, o);
+    for (int64_t i = 0; i < (int64_t)gx.size(); ++i)
+      gxe[(size_t)i] = sg::kernels::upsample2x_backward_element(g.data(), H, W, i);
+    SG_CHECK_CLOSE(y, ye, 1e-6f, 1e-6f);
+    SG_CHECK_CLOSE(gx, gxe, 1e-6f, 1e-6f);
+  }
 }
 
 TEST_CASE("upsample_bilinear2x rejects non-4D input") {

@@ -84,6 +84,28 @@ TEST_CASE("autograd: accumulation into leaves, zero_grad, no-grad guard") {
   CHECK(x.grad().to_vector() == std::vector<float>{3, 5, 7});
 }
 
+TEST_CASE("autograd: gradients are summed in place only where no other input shares them") {
+  // add's backward hands one gradient tensor to both of its inputs. Below, the root's gradient
+  // reaches y and z as one tensor; y = a + a then sums two contributions for a while z's is still
+  // waiting, and must not change it: d/dx (2(2x) + 7x) = 11 (an in-place sum there gives 18).
+  // Both orders of the root's inputs, since the sweep meets them in the order the graph was built.
+  for (int order = 0; order < 2; ++order) {
+    CAPTURE(order);
+    Tensor x = Tensor::from_vector({2}, {1, 2}, Device::CPU);
+    x.requires_grad_(true);
+    Tensor a = x * 2.f;
+    Tensor y = add(a, a), z = x * 7.f;
+    sum(order == 0 ? add(y, z) : add(z, y)).backward();
+    CHECK(x.grad().to_vector() == std::vector<float>{11, 11});
+  }
+  // A sum the sweep owns alone is added into: one tensor used three times.
+  Tensor x = Tensor::from_vector({3}, {1, 2, 3}, Device::CPU);
+  x.requires_grad_(true);
+  Tensor h = x * 2.f;
+  sum(add(add(h * 1.f, h * 2.f), h * 4.f)).backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{14, 14, 14});
+}
+
 TEST_CASE("autograd: the graph is freed after backward; misuse gives clear errors") {
   Tensor x = Tensor::from_vector({2}, {1, 2}, Device::CPU);
   x.requires_grad_(true);
