@@ -124,16 +124,13 @@ static Tensor binary(BinaryOp op, const char* name, const Tensor& a, const Tenso
 Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, "add", a, b); }
 
 void add_into(Tensor& acc, const Tensor& x) {
+  SG_PROFILE_OP("add_into");
   check_defined(acc, "add_into", "accumulator");
   check_defined(x, "add_into", "input");
   check_same_device(acc, x, "add_into");
   check_same_shape(acc, x, "add_into");
-  kernels::BroadcastLayout L;
-  L.ndim = (int)acc.dim();
-  L.same = true;  // out[i] = acc[i] + x[i]: each element reads and writes only its own index
-  const int64_t n = acc.numel();
-  SG_DISPATCH(acc.device(), kernels::binary_cpu(BinaryOp::Add, L, acc.data(), x.data(), acc.data(), n),
-              kernels::binary_cuda(BinaryOp::Add, L, acc.data(), x.data(), acc.data(), n));
+  SG_DISPATCH(acc.device(), kernels::accumulate_cpu(acc.data(), x.data(), acc.numel()),
+              kernels::accumulate_cuda(acc.data(), x.data(), acc.numel()));
 }
 Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, "sub", a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, "mul", a, b); }

@@ -23,6 +23,10 @@ __global__ void binary_kernel(BinaryOp op, BroadcastLayout L, const float* __res
   }
 }
 
+__global__ void accumulate_kernel(float* acc, const float* __restrict__ x, int64_t n) {
+  SG_GRID_STRIDE(i, n) { acc[i] += x[i]; }
+}
+
 __global__ void unary_kernel(UnaryOp op, float p, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
   SG_GRID_STRIDE(i, n)
     y[i] = unary_apply(op, x[i], p);
@@ -49,6 +53,12 @@ void fill_cuda(float* out, int64_t n, float value) {
 
 void binary_cuda(BinaryOp op, const BroadcastLayout& L, const float* a, const float* b, float* out, int64_t n) {
   SG_LAUNCH(binary_kernel, grid(n), kBlock, 0, cuda::stream())(op, L, a, b, out, n);
+  SG_KERNEL_CHECK();
+}
+
+void accumulate_cuda(float* acc, const float* x, int64_t n) {
+  if (n == 0) return;
+  SG_LAUNCH(accumulate_kernel, grid(n), kBlock, 0, cuda::stream())(acc, x, n);
   SG_KERNEL_CHECK();
 }
 

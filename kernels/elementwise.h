@@ -131,6 +131,8 @@ SG_HD float sum_to_element(const SumToLayout& L, const float* x, int64_t o) {
 // ---- CPU twins (elementwise_cpu.cpp) ----
 void fill_cpu(float* out, int64_t n, float value);
 void binary_cpu(BinaryOp op, const BroadcastLayout& L, const float* a, const float* b, float* out, int64_t n);
+// acc[i] += x[i] (autograd's in-place gradient sums)
+void accumulate_cpu(float* acc, const float* x, int64_t n);
 void unary_cpu(UnaryOp op, float p, const float* x, float* y, int64_t n);
 // gx = g * dy/dx
 void unary_backward_cpu(UnaryOp op, float p, const float* x, const float* y, const float* g, float* gx, int64_t n);
@@ -139,6 +141,7 @@ void sum_to_cpu(const SumToLayout& L, const float* x, float* out, int64_t n_out)
 // ---- CUDA launchers (elementwise.cu) ----
 void fill_cuda(float* out, int64_t n, float value);
 void binary_cuda(BinaryOp op, const BroadcastLayout& L, const float* a, const float* b, float* out, int64_t n);
+void accumulate_cuda(float* acc, const float* x, int64_t n);
 void unary_cuda(UnaryOp op, float p, const float* x, float* y, int64_t n);
 void unary_backward_cuda(UnaryOp op, float p, const float* x, const float* y, const float* g, float* gx, int64_t n);
 void sum_to_cuda(const SumToLayout& L, const float* x, float* out, int64_t n_out);

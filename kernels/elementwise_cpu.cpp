@@ -32,6 +32,11 @@ void binary_cpu(BinaryOp op, const BroadcastLayout& L, const float* a, const flo
   }
 }
 
+void accumulate_cpu(float* acc, const float* x, int64_t n) {
+#pragma omp parallel for if (n > (1 << 16)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+}
+
 // The op is a template argument inside the loops, so the switch in unary_apply is resolved at
 // compile time and each loop vectorises; the switch below picks the instantiation once per call.
 template <UnaryOp kOp>

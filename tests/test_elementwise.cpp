@@ -20,6 +20,15 @@ TEST_CASE("incompatible shapes name the op and both shapes") {
   CHECK_THROWS_WITH_AS(add(a, b), doctest::Contains("add: shapes (2, 3) and (4)"), sg::Error);
 }
 
+TEST_CASE("add_into adds in place, into the first tensor's own storage") {
+  Tensor acc = Tensor::from_vector({2, 2}, {1, 2, 3, 4}, Device::CPU);
+  const float* before = acc.data();
+  add_into(acc, Tensor::from_vector({2, 2}, {10, 20, 30, 40}, Device::CPU));
+  CHECK(acc.data() == before);
+  CHECK(acc.to_vector() == std::vector<float>{11, 22, 33, 44});
+  CHECK_THROWS_WITH_AS(add_into(acc, Tensor::zeros({4}, Device::CPU)), doctest::Contains("add_into"), sg::Error);
+}
+
 TEST_CASE("sum_to reduces broadcast dimensions") {
   Tensor x = Tensor::from_vector({2, 2, 1, 2}, {1, 2, 3, 4, 5, 6, 7, 8}, Device::CPU);
   CHECK(sum_to(x, {1, 2, 1, 1}).to_vector() == std::vector<float>{1 + 2 + 5 + 6, 3 + 4 + 7 + 8});

@@ -318,10 +318,20 @@ std::vector<OpLine> registry() {
   r.push_back(line("guided_concat", "", {in({2, 3, 4, 5}, normal(1.f)), in({2, 2, 4, 5}, normal(1.f))},
                    [](V x, Device) { return Outputs{sgsf::guided_concat(x[0], x[1])}; })
                   .dev(0.f, 0.f));
+  // in-place accumulation (autograd's gradient sums): the sum lands in the first input's storage
+  r.push_back(line("add_into", "same shapes", {in(s4, normal(1.f)), in(s4, normal(1.f))},
+                   [](V x, Device) {
+                     Tensor acc = x[0].clone();
+                     add_into(acc, x[1]);
+                     return Outputs{acc, add(x[0], x[1])};
+                   })
+                  .forward_only("in place, no graph: autograd's own summing step"));
   return r;
 }
 
-// The line's inputs on the CPU; seeds differ per line and input.
+// The line's inputs on the CPU; seeds differ per line and input. They follow the line's position,
+// so a new line goes last: the lines before it keep their inputs (some, such as batch norm with
+// ReLU, pass the finite-difference check only away from the kink).
 std::vector<Tensor> make_inputs(const OpLine& l, size_t index) {
   std::vector<Tensor> v;
   for (size_t k = 0; k < l.inputs.size(); ++k) v.push_back(l.inputs[k].gen(l.inputs[k].shape, 1000 + 17 * index + k));
@@ -331,11 +341,11 @@ std::vector<Tensor> make_inputs(const OpLine& l, size_t index) {
 bool has_grad(const OpLine& l) { return l.no_grad == nullptr; }
 
 // Function names declared at namespace scope in a header: lines that start with a return type of
-// Tensor or Forged followed by a name and "(" (operators have no name and are not matched).
+// Tensor, Forged or void followed by a name and "(" (operators have no name and are not matched).
 std::set<std::string> declared_ops(const std::string& path) {
   std::ifstream f(path);
   REQUIRE_MESSAGE(f.good(), "cannot read ", path);
-  static const std::regex decl(R"(^\s*(?:inline\s+)?(?:Tensor|Forged)\s+([A-Za-z_]\w*)\s*\()");
+  static const std::regex decl(R"(^\s*(?:inline\s+)?(?:Tensor|Forged|void)\s+([A-Za-z_]\w*)\s*\()");
   std::set<std::string> names;
   for (std::string s; std::getline(f, s);) {
     std::smatch m;
