@@ -29,6 +29,10 @@ CpuConv initial_choice() {
 #endif
 }
 CpuConv g_choice = initial_choice();
+bool g_winograd = [] {
+  const char* env = std::getenv("SGSF_ONEDNN_WINOGRAD");
+  return !(env && std::strcmp(env, "0") == 0);
+}();
 }  // namespace
 
 bool onednn_available() {
@@ -44,6 +48,12 @@ void set_cpu_conv(CpuConv c) {
   g_choice = c;
 }
 const char* cpu_conv_name(CpuConv c) { return c == CpuConv::Onednn ? "oneDNN" : "im2col + Eigen GEMM"; }
+bool onednn_winograd() { return g_winograd; }
+void set_onednn_winograd(bool on) { g_winograd = on; }
+bool onednn_winograd_shape(const cudnn_conv::ConvShape& s) {
+  return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.Cin >= 32 && s.Cout >= 32 && s.Cin % 16 == 0 &&
+         s.Cout % 16 == 0;
+}
 
 #ifdef SGSF_WITH_DNNL
 namespace dnnl_conv {
@@ -63,14 +73,16 @@ dnnl::stream& cpu_stream() {
 }
 
 // Reorder buffers, shared by every shape (calls are serialised): one per role a call can need at
-// once, grown to the largest request and kept.
+// once, grown to the largest request and kept. Role 3 is the primitives' scratchpad, which this
+// file owns (scratchpad_mode::user): oneDNN's own would belong to the thread that created the
+// primitive, and a cached primitive may run on another thread after that one has ended.
 void* scratch(int role, size_t bytes) {
   struct Buffer {
     void* p = nullptr;
     size_t size = 0;
     ~Buffer() { std::free(p); }
   };
-  static Buffer buf[3];
+  static Buffer buf[4];
   Buffer& b = buf[role];
   if (b.size < bytes) {
     std::free(b.p);
@@ -110,7 +122,12 @@ struct Port {
   }
 };
 
+// The scratchpad a primitive wants, in role 3.
+memory scratchpad(const memory::desc& d) { return memory(d, cpu_engine(), scratch(3, d.get_size())); }
+
 struct Plan {
+  dnnl::algorithm alg = dnnl::algorithm::convolution_direct;
+  memory::desc fwd_sp, bd_sp, bw_sp;  // scratchpads
   dnnl::convolution_forward fwd;
   Port fwd_x, fwd_w, fwd_y;
   memory::desc bias;
@@ -120,7 +137,7 @@ struct Plan {
   Port bd_gy, bd_w, bd_gx, bw_x, bw_gy, bw_gw;
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
 
 struct Geometry {
   memory::dims x, w, y, b, strides, pad_l, pad_r;
@@ -142,44 +159,75 @@ std::mutex& call_mutex() {
   return mu;
 }
 
+// The three primitive descriptors of one algorithm; throws dnnl::error where this CPU has no
+// implementation of it (oneDNN's Winograd kernels need AVX-512).
+struct Descs {
+  dnnl::convolution_forward::primitive_desc fwd;
+  dnnl::convolution_backward_data::primitive_desc data;
+  dnnl::convolution_backward_weights::primitive_desc weights;
+};
+Descs make_descs(const Geometry& g, bool bias, dnnl::algorithm alg) {
+  const memory::desc any_x(g.x, dt::f32, tag::any), any_w(g.w, dt::f32, tag::any), any_y(g.y, dt::f32, tag::any);
+  const memory::desc bias_md = bias ? memory::desc(g.b, dt::f32, tag::x) : memory::desc();
+  const dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, alg, any_x, any_w, bias_md, any_y,
+                                           g.strides, g.pad_l, g.pad_r);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::convolution_forward::primitive_desc fpd(fd, attr, cpu_engine());
+  const dnnl::convolution_backward_data::desc dd(alg, any_x, any_w, any_y, g.strides, g.pad_l, g.pad_r);
+  const dnnl::convolution_backward_weights::desc wd(alg, any_x, any_w, any_y, g.strides, g.pad_l, g.pad_r);
+  return {fpd, dnnl::convolution_backward_data::primitive_desc(dd, attr, cpu_engine(), fpd),
+          dnnl::convolution_backward_weights::primitive_desc(wd, attr, cpu_engine(), fpd)};
+}
+
+// Every pass of a shape uses one algorithm: Winograd where onednn_winograd_shape() allows it and
+// the CPU has it, else direct.
+Descs choose_descs(const ConvShape& s, const Geometry& g, bool bias, dnnl::algorithm& alg) {
+  if (onednn_winograd() && onednn_winograd_shape(s)) {
+    try {
+      alg = dnnl::algorithm::convolution_winograd;
+      return make_descs(g, bias, alg);
+    } catch (const dnnl::error&) {  // not implemented on this CPU: direct below
+    }
+  }
+  alg = dnnl::algorithm::convolution_direct;
+  return make_descs(g, bias, alg);
+}
+
 Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
   static std::map<Key, std::unique_ptr<Plan>> cache;
-  std::unique_ptr<Plan>& slot = cache[Key{s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, bias}];
+  std::unique_ptr<Plan>& slot =
+      cache[Key{s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, bias, onednn_winograd()}];
   if (slot && (slot->has_bw || !backward)) return *slot;
   const Geometry g(s);
-  const memory::desc any_x(g.x, dt::f32, tag::any), any_w(g.w, dt::f32, tag::any), any_y(g.y, dt::f32, tag::any);
   const memory::desc plain_x(g.x, dt::f32, tag::nchw), plain_w(g.w, dt::f32, tag::oihw),
       plain_y(g.y, dt::f32, tag::nchw);
-  const memory::desc bias_md = bias ? memory::desc(g.b, dt::f32, tag::x) : memory::desc();
-  const dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                           any_x, any_w, bias_md, any_y, g.strides, g.pad_l, g.pad_r);
-  const dnnl::convolution_forward::primitive_desc fpd(fd, cpu_engine());
+  dnnl::algorithm alg;
+  const Descs d = choose_descs(s, g, bias, alg);
   if (!slot) {
     slot = std::make_unique<Plan>();
-    slot->fwd = dnnl::convolution_forward(fpd);
-    slot->fwd_x.init(plain_x, fpd.src_desc(), 0);
-    slot->fwd_w.init(plain_w, fpd.weights_desc(), 1);
-    slot->fwd_y.init(plain_y, fpd.dst_desc(), 2);
-    slot->bias = bias_md;
+    slot->alg = alg;
+    slot->fwd = dnnl::convolution_forward(d.fwd);
+    slot->fwd_sp = d.fwd.scratchpad_desc();
+    slot->fwd_x.init(plain_x, d.fwd.src_desc(), 0);
+    slot->fwd_w.init(plain_w, d.fwd.weights_desc(), 1);
+    slot->fwd_y.init(plain_y, d.fwd.dst_desc(), 2);
+    slot->bias = bias ? memory::desc(g.b, dt::f32, tag::x) : memory::desc();
   }
   Plan& p = *slot;
   if (backward) {
-    const dnnl::convolution_backward_data::desc dd(dnnl::algorithm::convolution_direct, any_x, any_w, any_y,
-                                                   g.strides, g.pad_l, g.pad_r);
-    const dnnl::convolution_backward_data::primitive_desc dpd(dd, cpu_engine(), fpd);
-    const dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, any_x, any_w, any_y,
-                                                      g.strides, g.pad_l, g.pad_r);
-    const dnnl::convolution_backward_weights::primitive_desc wpd(wd, cpu_engine(), fpd);
-    p.bwd_data = dnnl::convolution_backward_data(dpd);
-    p.bwd_weights = dnnl::convolution_backward_weights(wpd);
+    p.bwd_data = dnnl::convolution_backward_data(d.data);
+    p.bwd_weights = dnnl::convolution_backward_weights(d.weights);
+    p.bd_sp = d.data.scratchpad_desc();
+    p.bw_sp = d.weights.scratchpad_desc();
     // Roles: the output gradient stays in buffer 0 from the data pass to the weights pass when
     // both want the same layout; the weights pass then reuses 1 and 2.
-    p.bd_gy.init(plain_y, dpd.diff_dst_desc(), 0);
-    p.bd_w.init(plain_w, dpd.weights_desc(), 1);
-    p.bd_gx.init(plain_x, dpd.diff_src_desc(), 2);
-    p.bw_gy.init(plain_y, wpd.diff_dst_desc(), 0);
-    p.bw_x.init(plain_x, wpd.src_desc(), 1);
-    p.bw_gw.init(plain_w, wpd.diff_weights_desc(), 2);
+    p.bd_gy.init(plain_y, d.data.diff_dst_desc(), 0);
+    p.bd_w.init(plain_w, d.data.weights_desc(), 1);
+    p.bd_gx.init(plain_x, d.data.diff_src_desc(), 2);
+    p.bw_gy.init(plain_y, d.weights.diff_dst_desc(), 0);
+    p.bw_x.init(plain_x, d.weights.src_desc(), 1);
+    p.bw_gw.init(plain_w, d.weights.diff_weights_desc(), 2);
     p.has_bw = true;
   }
   return p;
@@ -187,11 +235,16 @@ Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
 
 }  // namespace
 
+bool uses_winograd(const ConvShape& s) {
+  std::lock_guard<std::mutex> lock(call_mutex());
+  return plan_for(s, false, false).alg == dnnl::algorithm::convolution_winograd;
+}
+
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
   std::lock_guard<std::mutex> lock(call_mutex());
   Plan& p = plan_for(s, b != nullptr, false);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_x.in(x)}, {DNNL_ARG_WEIGHTS, p.fwd_w.in(w)},
-                                       {DNNL_ARG_DST, p.fwd_y.out(y)}};
+                                       {DNNL_ARG_DST, p.fwd_y.out(y)}, {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_sp)}};
   if (b) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<float*>(b)));
   p.fwd.execute(cpu_stream(), args);
   p.fwd_y.finish(y);
@@ -205,13 +258,14 @@ void backward(const ConvShape& s, const float* x, const float* w, const float* g
   if (gx) {
     gy_data = p.bd_gy.in(gy);
     p.bwd_data.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, gy_data}, {DNNL_ARG_WEIGHTS, p.bd_w.in(w)},
-                                      {DNNL_ARG_DIFF_SRC, p.bd_gx.out(gx)}});
+                                      {DNNL_ARG_DIFF_SRC, p.bd_gx.out(gx)}, {DNNL_ARG_SCRATCHPAD, scratchpad(p.bd_sp)}});
     p.bd_gx.finish(gx);
   }
   if (gw) {
     const memory gy_w = gx && p.bw_gy.want == p.bd_gy.want ? gy_data : p.bw_gy.in(gy);
     p.bwd_weights.execute(cpu_stream(), {{DNNL_ARG_SRC, p.bw_x.in(x)}, {DNNL_ARG_DIFF_DST, gy_w},
-                                         {DNNL_ARG_DIFF_WEIGHTS, p.bw_gw.out(gw)}});
+                                         {DNNL_ARG_DIFF_WEIGHTS, p.bw_gw.out(gw)},
+                                         {DNNL_ARG_SCRATCHPAD, scratchpad(p.bw_sp)}});
     p.bw_gw.finish(gw);
   }
   cpu_stream().wait();

@@ -20,6 +20,16 @@ bool onednn_available();     // compiled with oneDNN
 CpuConv cpu_conv();          // what conv2d uses on the CPU now
 void set_cpu_conv(CpuConv);  // Onednn without oneDNN in the build is an error
 const char* cpu_conv_name(CpuConv);
+// oneDNN's Winograd convolution (F(4x4, 3x3)) for the shapes where it is faster: 3 x 3, stride 1,
+// at least 32 input and output channels, both multiples of 16 (measured per layer at w = 16 and
+// 32: 1.1-2.8x faster there, slower below 32 channels). Its kernels need AVX-512; elsewhere those
+// shapes stay direct. On by default; SGSF_ONEDNN_WINOGRAD=0 in the environment, or
+// set_onednn_winograd(false), keeps every shape direct. It rounds differently from the direct
+// kernels, not worse on the network's layers: against the im2col reference at 64 -> 64 channels,
+// the largest error is 1-2e-6 of the largest value for both (tests/test_conv.cpp).
+bool onednn_winograd();
+void set_onednn_winograd(bool on);
+bool onednn_winograd_shape(const cudnn_conv::ConvShape& s);
 
 namespace dnnl_conv {
 using cudnn_conv::ConvShape;
@@ -28,6 +38,9 @@ using cudnn_conv::ConvShape;
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y);
 // gx and gw from gy; either may be null (not wanted). Both are overwritten.
 void backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw);
+// Whether conv2d at this shape (no bias) runs oneDNN's Winograd kernels now: the setting allows it,
+// the shape qualifies and this CPU has them.
+bool uses_winograd(const ConvShape& s);
 #endif
 }  // namespace dnnl_conv
 

@@ -1,5 +1,7 @@
 // test_conv.cpp — conv2d: values against a naive direct convolution, im2col/col2im against their
 // per-element definitions, finite-difference gradients, shape errors, and the CUDA path vs the CPU.
+#include <thread>
+
 #include "engine/dnnl_conv.h"
 #include "kernels/im2col.h"
 #include "tests/test_util.h"
@@ -216,6 +218,95 @@ TEST_CASE("oneDNN's conv2d equals the im2col reference at the network's shapes, 
     SG_CHECK_CLOSE(gw[1], gw[0], 1e-3f, 1e-5f);
     CHECK(gb[1] == gb[0]);  // the bias gradient is the engine's own channel sum on both
   }
+}
+
+TEST_CASE("oneDNN's Winograd layers against the im2col reference, and the switch that keeps them direct") {
+  if (!onednn_available()) {
+    MESSAGE("this build has no oneDNN (libdnnl-dev): conv2d uses the im2col reference only");
+    return;
+  }
+  // A wide layer of the small preset (64 -> 64 channels at 32 x 32, batch 4): Winograd-eligible.
+  cudnn_conv::ConvShape s;
+  s.N = 4, s.Cin = 64, s.H = 32, s.W = 32, s.Cout = 64, s.kh = 3, s.kw = 3, s.stride = 1, s.pad = 1;
+  CHECK(onednn_winograd_shape(s));
+  cudnn_conv::ConvShape narrow = s;
+  narrow.Cin = 16;  // below 32 channels: direct
+  CHECK_FALSE(onednn_winograd_shape(narrow));
+  cudnn_conv::ConvShape strided = s;
+  strided.stride = 2;
+  CHECK_FALSE(onednn_winograd_shape(strided));
+
+  Tensor x = Tensor::uniform({s.N, s.Cin, s.H, s.W}, -1.f, 1.f, 61, Device::CPU);
+  Tensor w = Tensor::uniform({s.Cout, s.Cin, 3, 3}, -0.05f, 0.05f, 62, Device::CPU);
+  Tensor gy = Tensor::uniform({s.N, s.Cout, s.H, s.W}, -1.f, 1.f, 63, Device::CPU);
+  struct Result { std::vector<float> y, gx, gw; };
+  auto run = [&](CpuConv impl, bool winograd) {
+    UseConv use(impl);
+    const bool before = onednn_winograd();
+    set_onednn_winograd(winograd);
+    Tensor xr = x.detach(), wr = w.detach();
+    xr.requires_grad_(true);
+    wr.requires_grad_(true);
+    Tensor y = conv2d(xr, wr, Tensor(), 1, 1);
+    y.backward(gy);
+    set_onednn_winograd(before);
+    return Result{y.to_vector(), xr.grad().to_vector(), wr.grad().to_vector()};
+  };
+  // max |a - ref| / max |ref|: the error on the scale of the values.
+  auto err = [](const std::vector<float>& a, const std::vector<float>& ref) {
+    double e = 0, m = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      e = std::max(e, (double)std::fabs(a[i] - ref[i]));
+      m = std::max(m, (double)std::fabs(ref[i]));
+    }
+    return e / m;
+  };
+  const Result ref = run(CpuConv::Im2col, false), direct = run(CpuConv::Onednn, false),
+               wino = run(CpuConv::Onednn, true);
+  {
+    const bool before = onednn_winograd();
+    set_onednn_winograd(false);
+    CHECK_FALSE(dnnl_conv::uses_winograd(s));  // the switch keeps the shape direct
+    set_onednn_winograd(true);
+    const bool used = dnnl_conv::uses_winograd(s);
+    set_onednn_winograd(before);
+    const std::string what = used ? "this CPU runs oneDNN's Winograd kernels" : "this CPU has no oneDNN Winograd kernels (AVX-512): direct";
+    MESSAGE(what);
+  }
+  const double d[3] = {err(direct.y, ref.y), err(direct.gx, ref.gx), err(direct.gw, ref.gw)};
+  const double v[3] = {err(wino.y, ref.y), err(wino.gx, ref.gx), err(wino.gw, ref.gw)};
+  MESSAGE("error / max |value| against im2col (y, dx, dw): direct ", d[0], " ", d[1], " ", d[2], "; Winograd ",
+          v[0], " ", v[1], " ", v[2]);
+  for (int k = 0; k < 3; ++k) {
+    CHECK(d[k] < 1e-5);
+    CHECK(v[k] < 1e-5);
+  }
+  // Run to run, the same bits (training with a fixed seed is reproducible).
+  const Result again = run(CpuConv::Onednn, true);
+  CHECK(again.y == wino.y);
+  CHECK(again.gx == wino.gx);
+  CHECK(again.gw == wino.gw);
+}
+
+TEST_CASE("a oneDNN convolution first run on a thread that has ended runs again on another") {
+  // Primitives are cached per shape for the whole process; their scratchpad must not belong to
+  // the thread that built them (Winograd shapes need one; this crashed when it did).
+  Tensor x = Tensor::uniform({8, 48, 32, 32}, -1.f, 1.f, 71, Device::CPU);
+  Tensor w = Tensor::uniform({48, 48, 3, 3}, -0.1f, 0.1f, 72, Device::CPU);
+  auto run = [&] {
+    Tensor xr = x.detach(), wr = w.detach();
+    xr.requires_grad_(true);
+    wr.requires_grad_(true);
+    Tensor y = conv2d(xr, wr, Tensor(), 1, 1);
+    sum(y).backward();
+    std::vector<float> v = y.to_vector(), gw = wr.grad().to_vector();
+    v.insert(v.end(), gw.begin(), gw.end());
+    return v;
+  };
+  std::vector<float> first;
+  std::thread t([&] { first = run(); });
+  t.join();
+  CHECK(run() == first);
 }
 
 TEST_CASE("conv2d backward with only some inputs requiring gradients") {
