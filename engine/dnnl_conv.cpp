@@ -235,11 +235,6 @@ Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
 
 }  // namespace
 
-bool uses_winograd(const ConvShape& s) {
-  std::lock_guard<std::mutex> lock(call_mutex());
-  return plan_for(s, false, false).alg == dnnl::algorithm::convolution_winograd;
-}
-
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
   std::lock_guard<std::mutex> lock(call_mutex());
   Plan& p = plan_for(s, b != nullptr, false);
@@ -273,5 +268,15 @@ void backward(const ConvShape& s, const float* x, const float* w, const float* g
 
 }  // namespace dnnl_conv
 #endif
+
+bool onednn_uses_winograd(const cudnn_conv::ConvShape& s) {
+#ifdef SGSF_WITH_DNNL
+  std::lock_guard<std::mutex> lock(dnnl_conv::call_mutex());
+  return dnnl_conv::plan_for(s, false, false).alg == dnnl::algorithm::convolution_winograd;
+#else
+  (void)s;
+  return false;
+#endif
+}
 
 }  // namespace sg

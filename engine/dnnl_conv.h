@@ -30,6 +30,9 @@ const char* cpu_conv_name(CpuConv);
 bool onednn_winograd();
 void set_onednn_winograd(bool on);
 bool onednn_winograd_shape(const cudnn_conv::ConvShape& s);
+// Whether conv2d at this shape (no bias) runs oneDNN's Winograd kernels now: the build has oneDNN,
+// the setting allows it, the shape qualifies and this CPU has the kernels.
+bool onednn_uses_winograd(const cudnn_conv::ConvShape& s);
 
 namespace dnnl_conv {
 using cudnn_conv::ConvShape;
@@ -38,9 +41,6 @@ using cudnn_conv::ConvShape;
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y);
 // gx and gw from gy; either may be null (not wanted). Both are overwritten.
 void backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw);
-// Whether conv2d at this shape (no bias) runs oneDNN's Winograd kernels now: the setting allows it,
-// the shape qualifies and this CPU has them.
-bool uses_winograd(const ConvShape& s);
 #endif
 }  // namespace dnnl_conv
 

@@ -266,9 +266,9 @@ TEST_CASE("oneDNN's Winograd layers against the im2col reference, and the switch
   {
     const bool before = onednn_winograd();
     set_onednn_winograd(false);
-    CHECK_FALSE(dnnl_conv::uses_winograd(s));  // the switch keeps the shape direct
+    CHECK_FALSE(onednn_uses_winograd(s));  // the switch keeps the shape direct
     set_onednn_winograd(true);
-    const bool used = dnnl_conv::uses_winograd(s);
+    const bool used = onednn_uses_winograd(s);
     set_onednn_winograd(before);
     const std::string what = used ? "this CPU runs oneDNN's Winograd kernels" : "this CPU has no oneDNN Winograd kernels (AVX-512): direct";
     MESSAGE(what);
