@@ -240,6 +240,24 @@ TEST_CASE("the CPU upsampling loops agree with the per-element functions the GPU
   }
 }
 
+TEST_CASE("upsampling taps: exact source cells and fractions within one float rounding") {
+  // s = o (n - 1) / (2n - 1): i0 = floor(s) and f = s - i0, against the exact rational in double.
+  // Rounding s to float first (and subtracting i0 after) errs by up to half of s's ulp, 1e-6 at
+  // n = 32; the taps computed from the integer remainder err by at most one rounding of f.
+  for (int64_t n : {1, 2, 7, 32, 100, 513}) {
+    CAPTURE(n);
+    for (int64_t o = 0; o < 2 * n; ++o) {
+      int64_t i0, i1;
+      float f;
+      sg::kernels::upsample_taps(o, n, i0, i1, f);
+      const double s = (double)(o * (n - 1)) / (double)(2 * n - 1);
+      CHECK(i0 == (int64_t)std::floor(s));
+      CHECK(i1 == std::min(i0 + 1, n - 1));
+      CHECK(std::fabs((double)f - (s - (double)i0)) <= 6e-8 * std::max(1e-30, s - (double)i0) + 1e-12);
+    }
+  }
+}
+
 TEST_CASE("upsample_bilinear2x rejects non-4D input") {
   CHECK_THROWS_WITH_AS(upsample_bilinear2x(Tensor::zeros({3, 4}, Device::CPU)),
                        doctest::Contains("upsample_bilinear2x: expected an (N, C, H, W) tensor, got (3, 4)"),
