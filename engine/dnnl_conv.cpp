@@ -212,7 +212,7 @@ Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
     slot->fwd_x.init(plain_x, d.fwd.src_desc(), 0);
     slot->fwd_w.init(plain_w, d.fwd.weights_desc(), 1);
     slot->fwd_y.init(plain_y, d.fwd.dst_desc(), 2);
-    slot->bias = bias ? memory::desc(g.b, dt::f32, tag::x) : memory::desc();
+    slot->bias = d.fwd.bias_desc();  // a zero desc without a bias
   }
   Plan& p = *slot;
   if (backward) {

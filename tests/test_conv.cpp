@@ -91,6 +91,13 @@ struct UseConv {
   ~UseConv() { set_cpu_conv(before); }
 };
 
+// Allows or forbids oneDNN's Winograd kernels for a scope.
+struct UseWinograd {
+  bool before = onednn_winograd();
+  explicit UseWinograd(bool on) { set_onednn_winograd(on); }
+  ~UseWinograd() { set_onednn_winograd(before); }
+};
+
 std::string case_str(const Case& c) {
   return str("N", c.N, " Cin", c.Cin, " ", c.H, "x", c.W, " Cout", c.Cout, " k", c.kh, "x", c.kw, " s",
              c.stride, " p", c.pad, c.bias ? " bias" : " no-bias");
@@ -242,14 +249,12 @@ TEST_CASE("oneDNN's Winograd layers against the im2col reference, and the switch
   struct Result { std::vector<float> y, gx, gw; };
   auto run = [&](CpuConv impl, bool winograd) {
     UseConv use(impl);
-    const bool before = onednn_winograd();
-    set_onednn_winograd(winograd);
+    UseWinograd use_winograd(winograd);
     Tensor xr = x.detach(), wr = w.detach();
     xr.requires_grad_(true);
     wr.requires_grad_(true);
     Tensor y = conv2d(xr, wr, Tensor(), 1, 1);
     y.backward(gy);
-    set_onednn_winograd(before);
     return Result{y.to_vector(), xr.grad().to_vector(), wr.grad().to_vector()};
   };
   // max |a - ref| / max |ref|: the error on the scale of the values.
@@ -264,12 +269,12 @@ TEST_CASE("oneDNN's Winograd layers against the im2col reference, and the switch
   const Result ref = run(CpuConv::Im2col, false), direct = run(CpuConv::Onednn, false),
                wino = run(CpuConv::Onednn, true);
   {
-    const bool before = onednn_winograd();
-    set_onednn_winograd(false);
+    UseWinograd off(false);
     CHECK_FALSE(onednn_uses_winograd(s));  // the switch keeps the shape direct
-    set_onednn_winograd(true);
+  }
+  {
+    UseWinograd on(true);
     const bool used = onednn_uses_winograd(s);
-    set_onednn_winograd(before);
     const std::string what = used ? "this CPU runs oneDNN's Winograd kernels" : "this CPU has no oneDNN Winograd kernels (AVX-512): direct";
     MESSAGE(what);
   }
