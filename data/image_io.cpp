@@ -53,13 +53,16 @@ namespace sg::data {
 namespace detail {
 namespace {
 // Bytes stb may still allocate on this thread; every block carries its size in a 16-byte prefix.
+// Blocks come zeroed: stb reads some of its state before writing it when a file is corrupt (a JPEG
+// scan naming a Huffman table no segment defined, refused by jpeg_huffman_problem below), and zeros
+// make any such read the same every time and harmless, instead of whatever the heap last held.
 thread_local size_t g_stb_budget = 0;
 constexpr size_t kPrefix = 16;
 }  // namespace
 
 void* stb_malloc(size_t n) {
   if (n > g_stb_budget) return nullptr;
-  auto* p = static_cast<unsigned char*>(std::malloc(n + kPrefix));
+  auto* p = static_cast<unsigned char*>(std::calloc(1, n + kPrefix));
   if (!p) return nullptr;
   g_stb_budget -= n;
   std::memcpy(p, &n, sizeof n);
@@ -100,16 +103,24 @@ std::string image_pixel_limit_text() {
   return str(kMaxImagePixels, " pixels (", 4096, " x ", 4096, ")");
 }
 
-// stb_image 2.27 (Debian's libstb) builds a Huffman table from a JPEG DHT segment without checking
-// that its 16 code counts sum to at most 256: a larger sum writes past the table's arrays (inside
-// the decoder's allocation, so even AddressSanitizer stays silent). This walks the JPEG's segments
-// the way stb_image reads them and checks every DHT table before stb sees the file; a well-formed
-// file is unaffected. (Validating here, rather than decoding JPEG with another library, keeps the
-// dependencies header-only, which the offline GPU build relies on; the check is fuzzed with the
-// rest of image decoding in fuzz/fuzz_image.cpp.)
+// stb_image 2.27 (Debian's libstb) trusts a JPEG's Huffman tables in two ways that corrupt files
+// break: (1) it builds a table from a DHT segment without checking that its 16 code counts sum to
+// at most 256, and a larger sum writes past the table's arrays (inside the decoder's allocation, so
+// even AddressSanitizer stays silent); (2) a scan (SOS) may name a table that no DHT segment
+// defined, and stb then decodes with whatever bytes that table's memory held: with some contents
+// the symbol index lands outside the table (found by fuzz_image, which tripped stb's assertion in
+// stbi__jpeg_huff_decode; fuzz/corpus/image/sos_undefined_table.jpg). This walks the JPEG's
+// segments the way stb_image reads them, checks every DHT table, and checks that each scan's
+// components use only tables defined before it (the tables the scan decodes with: DC and AC in a
+// baseline scan; in a progressive one, DC for a first DC scan, none for a DC refinement, AC for an
+// AC scan), before stb sees the file; a well-formed file is unaffected. (Validating here, rather
+// than decoding JPEG with another library, keeps the dependencies header-only, which the offline
+// GPU build relies on; the check is fuzzed with the rest of image decoding in fuzz/fuzz_image.cpp.)
 std::string jpeg_huffman_problem(const unsigned char* d, size_t n) {
   if (n < 2 || d[0] != 0xFF) return "";  // not a JPEG (stb tests for the SOI marker the same way)
   auto byte = [&](size_t k) -> unsigned { return k < n ? d[k] : 0u; };  // stb reads 0 past the end
+  bool defined[2][4] = {};  // [class: 0 DC, 1 AC][id]: tables some DHT segment has defined so far
+  bool progressive = false;
   size_t i = 0;
   for (;;) {
     // The next marker: stb skips stray bytes to the next 0xFF, then 0xFF fill bytes.
@@ -136,12 +147,29 @@ std::string jpeg_huffman_problem(const unsigned char* d, size_t n) {
         if (sum > 256)
           return str("its Huffman table segment (DHT) at byte ", at, " has code counts that sum to ", sum,
                      " (at most 256)");
+        defined[q >> 4][q & 15] = true;
         p += 17 + sum;
         left -= 17 + (long)sum;
       }
       if (left != 0)
         return str("its Huffman table segment (DHT) at byte ", at, " is ", len,
                    " bytes long, which does not match the tables it holds");
+    }
+    if (m == 0xC2) progressive = true;  // SOF2 (stb refuses a second frame header)
+    if (m == 0xDA) {  // SOS: [component count, per component id and DC/AC table ids, Ss, Se, Ah/Al]
+      const unsigned ns = byte(i + 2);
+      const unsigned ss = byte(i + 3 + 2 * ns), ah = byte(i + 5 + 2 * ns) >> 4;
+      for (unsigned k = 0; k < ns && k < 4; ++k) {  // stb refuses more than 4 components
+        const unsigned component = byte(i + 3 + 2 * k), tables = byte(i + 4 + 2 * k);
+        const unsigned dc = tables >> 4, ac = tables & 15;
+        if (dc > 3 || ac > 3) continue;  // stb refuses these itself
+        const bool needs_dc = progressive ? ss == 0 && ah == 0 : true;
+        const bool needs_ac = progressive ? ss != 0 : true;
+        if ((needs_dc && !defined[0][dc]) || (needs_ac && !defined[1][ac]))
+          return str("its scan (SOS) at byte ", i - 2, " decodes component ", component, " with ",
+                     needs_dc && !defined[0][dc] ? str("DC Huffman table ", dc) : str("AC Huffman table ", ac),
+                     ", which no Huffman table segment (DHT) before it defines");
+      }
     }
     i += len;
     if (m == 0xDA) {  // SOS: entropy-coded data up to the next marker other than RSTn

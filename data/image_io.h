@@ -28,7 +28,8 @@ Image decode_image(const unsigned char* data, size_t size, int channels, const s
                    int64_t max_pixels = kMaxImagePixels);
 
 // Empty when every Huffman table (DHT) segment of a JPEG is well-formed as stb_image will read
-// it (or when the data is not a JPEG); else what is wrong, in words.
+// it and every scan (SOS) uses only tables defined before it (or when the data is not a JPEG);
+// else what is wrong, in words.
 std::string jpeg_huffman_problem(const unsigned char* data, size_t size);
 
 // Write an 8-bit PNG (values clipped to [0,1]); 1 or 3 channels. Written to a temporary file,

@@ -1,6 +1,7 @@
 // make_seeds.cpp — writes the image seeds of fuzz/corpus/image (tiny PNG, JPEG and BMP files from
 // stb_image_write, plus the hostile files the tests build) and the checkpoint seeds of
-// fuzz/corpus/checkpoint. Not part of the build; run it once from the repository root:
+// fuzz/corpus/checkpoint. (progressive.jpg comes from fuzz/make_progressive_seed.py, another
+// encoder.) Not part of the build; run it once from the repository root:
 //   g++ -std=c++17 -I/usr/include/stb fuzz/make_seeds.cpp -o /tmp/make_seeds && /tmp/make_seeds
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
@@ -33,6 +34,21 @@ int main() {
     stbi_write_png((img + "tiny" + c + ".png").c_str(), w, h, channels, px.data(), w * channels);
     stbi_write_bmp((img + "tiny" + c + ".bmp").c_str(), w, h, channels, px.data());
     if (channels != 4) stbi_write_jpg((img + "tiny" + c + ".jpg").c_str(), w, h, channels, px.data(), 80);
+  }
+  {
+    // A colour JPEG whose scan decodes every component with DC and AC Huffman tables 3, which no
+    // segment defines (fuzz_image found stb_image decoding with such a table's stale memory).
+    const int w = 5, h = 3;
+    std::vector<unsigned char> px((size_t)w * h * 3);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = (unsigned char)(i * 37 + 11);
+    std::string jpg;
+    auto append = [](void* context, void* data, int size) {
+      static_cast<std::string*>(context)->append(static_cast<const char*>(data), (size_t)size);
+    };
+    stbi_write_jpg_to_func(append, &jpg, w, h, 3, px.data(), 80);
+    const size_t sos = jpg.find("\xFF\xDA");
+    for (size_t k = 0; k < (unsigned char)jpg[sos + 4]; ++k) jpg[sos + 6 + 2 * k] = '\x33';
+    put(img + "sos_undefined_table.jpg", jpg);
   }
   put(img + "dht_overflow.jpg", sg::test::hostile_jpeg(17));
   put(img + "dht_in_range.jpg", sg::test::hostile_jpeg(16));

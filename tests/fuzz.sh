@@ -6,7 +6,9 @@
 # Inputs that reach new code are kept in BUILD/fuzz-corpus/<target>/ (so a later run continues
 # where this one stopped; the repository is never written); an input that crashes, leaks, hangs or
 # runs out of memory is saved as BUILD/fuzz-artifacts/<target>-* and makes the script fail.
-# Usage: bash tests/fuzz.sh [SECONDS] [BUILD]
+# FUZZ_SEED fixes libFuzzer's random seed (the sanitizer job sets it, so that a CI run repeats the
+# same mutations as far as its time allows); unset, every run draws its own and explores further.
+# Usage: [FUZZ_SEED=N] bash tests/fuzz.sh [SECONDS] [BUILD]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-60}"
@@ -31,10 +33,12 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$BUILD/fuzz-corpus/$t"
   dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
+  seed=()
+  [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
   log="$BUILD/fuzz-$t.log"
   echo "fuzz_$t: ${SECS}s (log: $log)"
   if "$BUILD/fuzz_$t" -max_total_time="$SECS" -timeout=30 -rss_limit_mb=2560 -print_final_stats=1 \
-      "${dict[@]}" -artifact_prefix="$BUILD/fuzz-artifacts/$t-" \
+      "${dict[@]}" "${seed[@]}" -artifact_prefix="$BUILD/fuzz-artifacts/$t-" \
       "$BUILD/fuzz-corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1; then
     result="ok"
   else

@@ -13,7 +13,8 @@ inline std::string le32(uint32_t v) { return le16(v & 0xFFFF) + le16(v >> 16); }
 
 // A JPEG (JFIF header, quantisation table, 8x8 gray frame) whose Huffman table segment declares 16
 // code lengths with `per_length` codes each: 16 x 17 = 272 codes overflow the 256-entry tables of
-// stb_image 2.27. With per_length <= 16 the counts are in range.
+// stb_image 2.27. With per_length <= 16 the counts are in range. A second segment defines the AC
+// table the scan names (one 1-bit code: end of block).
 inline std::string hostile_jpeg(int per_length = 17) {
   std::string j = "\xFF\xD8";                                                   // SOI
   j += "\xFF\xE0" + be16(16) + std::string("JFIF\0\x01\x01\0\0\x01\0\x01\0\0", 14);  // APP0
@@ -24,6 +25,8 @@ inline std::string hostile_jpeg(int per_length = 17) {
   j += "\xFF\xC4" + be16((unsigned)(2 + 17 + n)) + std::string(1, '\0') +          // DHT class 0, id 0
        std::string(16, (char)per_length);
   for (int k = 0; k < n; ++k) j += (char)(k % 12);
+  j += "\xFF\xC4" + be16(2 + 17 + 1) + std::string(1, '\x10') + std::string(1, '\x01') +  // DHT class 1, id 0
+       std::string(15, '\0') + std::string(1, '\0');
   j += "\xFF\xDA" + be16(8) + std::string("\x01\x01\x00\x00\x3F\x00", 6);        // SOS
   j += std::string(16, '\0') + "\xFF\xD9";                                       // data, EOI
   return j;

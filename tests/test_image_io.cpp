@@ -103,6 +103,66 @@ TEST_CASE("a JPEG whose Huffman code counts sum past 256 is refused before stb_i
   }
 }
 
+// Where in `jpeg` the table byte (DC id << 4 | AC id) of the first scan's component k sits.
+size_t sos_table_byte(const std::string& jpeg, unsigned k) {
+  const size_t sos = jpeg.find("\xFF\xDA");
+  REQUIRE(sos != std::string::npos);
+  REQUIRE((unsigned char)jpeg[sos + 4] > k);
+  return sos + 6 + 2 * k;
+}
+
+TEST_CASE("a JPEG scan that names a Huffman table no segment defines is refused before stb_image reads it") {
+  // stb_image would decode with whatever the undefined table's memory held (fuzz_image found the
+  // symbol index landing outside the table). Start from real colour and gray JPEGs (stb's writer:
+  // DC and AC tables 0 for luma, 1 for chroma).
+  fs::path dir = test::scratch_dir("image_io_jpeg_sos");
+  Image rgb = test::random_image(3, 16, 16, 9);
+  std::vector<unsigned char> px((size_t)16 * 16 * 3);
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x)
+      for (int c = 0; c < 3; ++c) px[((size_t)y * 16 + x) * 3 + c] = (unsigned char)(rgb.at(c, y, x) * 255.f);
+  const std::string path = (dir / "real.jpg").string();
+  REQUIRE(stbi_write_jpg(path.c_str(), 16, 16, 3, px.data(), 90));
+  const std::string real = test::read_bytes(path);
+  auto problem = [](const std::string& b) {
+    return jpeg_huffman_problem(reinterpret_cast<const unsigned char*>(b.data()), b.size());
+  };
+  CHECK(problem(real) == "");
+  REQUIRE((unsigned char)real[sos_table_byte(real, 1)] == 0x11);
+  std::string dc3 = real;
+  dc3[sos_table_byte(dc3, 1)] = 0x31;  // component 2 (Cb) decodes with DC table 3
+  CHECK(problem(dc3).find("component 2 with DC Huffman table 3, which no Huffman table segment (DHT) before it "
+                          "defines") != std::string::npos);
+  std::string ac2 = real;
+  ac2[sos_table_byte(ac2, 2)] = 0x12;  // component 3 (Cr) decodes with AC table 2
+  CHECK(problem(ac2).find("component 3 with AC Huffman table 2") != std::string::npos);
+  test::write_text(dir / "dc3.jpg", dc3);
+  CHECK_THROWS_WITH_AS(read_image((dir / "dc3.jpg").string()),
+                       doctest::Contains(std::string((dir / "dc3.jpg").string() + "' is a corrupt JPEG").c_str()),
+                       sg::Error);
+  // Tables defined only after the scan do not count: move the scan in front of the DHT segment.
+  std::string late = real;
+  const size_t dht = late.find("\xFF\xC4"), sos = late.find("\xFF\xDA");
+  REQUIRE(dht < sos);
+  const size_t sos_len = 2 + ((size_t)(unsigned char)late[sos + 2] << 8 | (unsigned char)late[sos + 3]);
+  const std::string scan_header = late.substr(sos, sos_len);
+  late.erase(sos, sos_len);
+  late.insert(dht, scan_header);
+  CHECK(problem(late).find("DC Huffman table 0") != std::string::npos);
+  // The fuzzing input that tripped stb (fuzz/corpus/image/sos_undefined_table.jpg) and a
+  // progressive JPEG from an independent encoder (PIL; its DC refinement and AC scans name tables
+  // they do not use, which must not count against it).
+  const std::string corpus = std::string(SGSF_SOURCE_DIR) + "/fuzz/corpus/image/";
+  CHECK(problem(test::read_bytes(corpus + "sos_undefined_table.jpg")).find("which no Huffman table segment") !=
+        std::string::npos);
+  const std::string prog = test::read_bytes(corpus + "progressive.jpg");
+  CHECK(prog.find("\xFF\xC2") != std::string::npos);
+  CHECK(problem(prog) == "");
+  Image p = decode_image(reinterpret_cast<const unsigned char*>(prog.data()), prog.size(), 3, "progressive.jpg");
+  CHECK(p.height == 24);
+  CHECK(p.width == 32);
+}
+
 TEST_CASE("images over the pixel limit are refused from their header, before decoding") {
   fs::path dir = test::scratch_dir("image_io_pixels");
   // 75 bytes declaring 4 x 4,261,892 pixels (17,047,568 > 4096 x 4096).
