@@ -27,7 +27,8 @@ __global__ void accumulate_kernel(float* acc, const float* __restrict__ x, int64
   SG_GRID_STRIDE(i, n) { acc[i] += x[i]; }
 }
 
-__global__ void unary_kernel(UnaryOp op, float p, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
+// No __restrict__ here: callers run it in place (y == x), which restrict would make undefined.
+__global__ void unary_kernel(UnaryOp op, float p, const float* x, float* y, int64_t n) {
   SG_GRID_STRIDE(i, n)
     y[i] = unary_apply(op, x[i], p);
 }

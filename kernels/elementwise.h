@@ -133,6 +133,7 @@ void fill_cpu(float* out, int64_t n, float value);
 void binary_cpu(BinaryOp op, const BroadcastLayout& L, const float* a, const float* b, float* out, int64_t n);
 // acc[i] += x[i] (autograd's in-place gradient sums)
 void accumulate_cpu(float* acc, const float* x, int64_t n);
+// y[i] = op(x[i]); y may be x (batch norm + ReLU and the loss means apply it in place).
 void unary_cpu(UnaryOp op, float p, const float* x, float* y, int64_t n);
 // gx = g * dy/dx
 void unary_backward_cpu(UnaryOp op, float p, const float* x, const float* y, const float* g, float* gx, int64_t n);
