@@ -50,6 +50,11 @@ except ImportError as e:  # pragma: no cover
 TENSOR_FLOOR = 5e-2
 # The whole gradient's relative error allowed whatever PyTorch float32's own (see the gradient checks).
 WHOLE_FLOOR = 2e-3
+# The nearby points where PyTorch float32's own distance to float64 is measured as well: how many,
+# and the relative nudge of every weight that makes one (about one float32 rounding; see the
+# gradient checks).
+NEIGHBOURS = 3
+NUDGE = 1e-7
 
 def load_safetensors(path):
     raw = open(path, 'rb').read()
@@ -206,41 +211,61 @@ def main():
         R.check(set(ours_g) == set(G64), f'{pre} gradients for the same {len(G64)} parameters')
         common = set(ours_g) & set(G64)
         before_bn = {n for n in common if n.endswith('.conv.bias')}
-        rows = []
-        for n in common - before_bn:
-            norm = max(float(G64[n].norm()), 1e-30)
-            e_ours, e_t32 = float((ours_g[n] - G64[n]).norm()) / norm, float((G32[n] - G64[n]).norm()) / norm
-            rows.append((e_ours / max(10 * e_t32, TENSOR_FLOOR), e_ours, e_t32, n))
-        rows.sort(reverse=True)
-        if os.environ.get('PARITY_VERBOSE'):
-            for q, eo, et, n in rows[:6]:
-                print(f'     {n}: ours {eo:.2e}, PyTorch float32 {et:.2e} from float64')
-        # The whole gradient (every parameter but the zero-gradient biases, as one vector) is as close
-        # to float64 as PyTorch float32's; single tensors whose gradient is a sum with heavy
-        # cancellation (batch-norm shifts and scales) magnify the summation order of either side, so
-        # each tensor gets 10x PyTorch's error or TENSOR_FLOOR, still far below what a wrong formula
-        # gives (order 1). How much such a tensor is magnified depends on the draw, not on the code:
-        # over dump seeds 1-4 the worst single tensor reached 1.9e-2 with the im2col convolution (seed
-        # 4) and 1.1e-2 with oneDNN's (seed 1), each passing comfortably on the other seeds, while
-        # PyTorch float32's error on the same tensors ranged from 1e-5 to 3e-3.
         keys = sorted(common - before_bn)
-        g64 = torch.cat([G64[n].flatten() for n in keys])
-        e_all = float((torch.cat([ours_g[n].flatten() for n in keys]) - g64).norm() / g64.norm())
-        t_all = float((torch.cat([G32[n].flatten() for n in keys]) - g64).norm() / g64.norm())
-        # PyTorch float32's own distance is one summation order's, and it moves with the CPU: at dump
-        # seed 1's first joint step it was 1.2e-3 on an AVX2 machine and 1.5e-4 on an AVX-512 one,
-        # while ours stayed at 1.9e-3 and 1.2e-3. Hence a floor of WHOLE_FLOOR: still twenty times
-        # below what a wrong formula gives to a single tensor (order 1), and the per-tensor check
-        # below stays. (At dump seed 4's warm-up step ours is 2.6e-3 against PyTorch's 1.9e-5, over the
-        # floor; there the float64 gradient itself moves by 2.6e-3 when the weights are multiplied by
-        # 1 + 1e-8 N(0, 1): a ReLU mask or a max-pool argmax flips, so which side of it a float32
-        # computation lands on is luck. At step 3 of the same seed PyTorch float32 is the one at
-        # 2.0e-3 and ours at 1.8e-5.)
+
+        def rel(a, b):  # relative distance of a from b
+            return float((a - b).norm()) / max(float(b.norm()), 1e-30)
+
+        def whole(G):  # every parameter but the zero-gradient biases, as one vector
+            return torch.cat([G[n].flatten() for n in keys])
+        # How close PyTorch float32 gets to float64, here and at NEIGHBOURS nearby points: a step can
+        # sit next to a decision of the network (a ReLU input within round-off of 0, a max-pool window
+        # with two near-equal values), and then which side of it a float32 computation lands on is
+        # luck, for PyTorch as for us. Dump seed 4's warm-up step: ours 2.6e-3 from float64, PyTorch
+        # float32 1.9e-5 there, but up to 1.1e-3 at the nearby points; at step 3 of the same seed
+        # PyTorch float32 is the one at 2.0e-3 and ours at 1.8e-5. A nearby point multiplies every
+        # tensor by 1 + NUDGE N(0, 1) and rounds it to float32 (about one rounding), and both PyTorch
+        # precisions run from there. PyTorch float32's distance also moves with the CPU (dump seed 1's
+        # first joint step: 1.2e-3 on an AVX2 machine, 1.5e-4 on an AVX-512 one, ours 1.9e-3 and
+        # 1.2e-3), hence also the floors below.
+        t_all = rel(whole(G32), whole(G64))
+        t_tensor = {n: rel(G32[n], G64[n]) for n in keys}
+        gen = torch.Generator().manual_seed(1000 + k)
+        for _ in range(NEIGHBOURS):
+            near = {n: (t.double() * (1 + NUDGE * torch.randn(t.shape, generator=gen, dtype=torch.float64))).float()
+                    for n, t in state.items()}
+            _, N32, _ = torch_step(near, warm, torch.float32)
+            _, N64, _ = torch_step(near, warm, torch.float64)
+            t_all = max(t_all, rel(whole(N32), whole(N64)))
+            for n in keys:
+                t_tensor[n] = max(t_tensor[n], rel(N32[n], N64[n]))
+        e_all = rel(whole(ours_g), whole(G64))
+        rows = sorted(((rel(ours_g[n], G64[n]) / max(10 * t_tensor[n], TENSOR_FLOOR), rel(ours_g[n], G64[n]),
+                        t_tensor[n], n) for n in keys), reverse=True)
+        if os.environ.get('PARITY_VERBOSE'):
+            print(f'     whole gradient: ours {e_all:.2e} from float64, PyTorch float32 up to {t_all:.2e}')
+            for q, eo, et, n in rows[:6]:
+                print(f'     {n}: ours {eo:.2e}, PyTorch float32 up to {et:.2e} from float64')
+        # The whole gradient is as close to float64 as PyTorch float32's (4x its largest distance here
+        # and nearby, or WHOLE_FLOOR: still twenty times below what a wrong formula gives to a single
+        # tensor, order 1). Over dump seeds 1-13 with and without oneDNN's Winograd kernels (78 steps),
+        # ours was at most 2.4x PyTorch's largest (seed 4's warm-up step), mostly below 1x; against
+        # PyTorch's distance at the point alone it reached 130x (the same step), and against the
+        # float64 gradient's own jumps between the points 6x (seed 10, step 2, without Winograd).
         R.check(e_all <= max(4 * t_all, WHOLE_FLOOR), f'{pre} the whole gradient as close to float64 as PyTorch float32 '
-                f'(ours {e_all:.1e}, PyTorch float32 {t_all:.1e}; or within {WHOLE_FLOOR:g})')
+                f'here and at {NEIGHBOURS} nearby points (ours {e_all:.1e}, PyTorch float32 up to {t_all:.1e}; '
+                f'or within {WHOLE_FLOOR:g})')
+        # Single tensors whose gradient is a sum with heavy cancellation (batch-norm shifts and
+        # scales) magnify the summation order of either side, so each tensor gets 10x PyTorch's
+        # largest error or TENSOR_FLOOR, still far below what a wrong formula gives (order 1). How
+        # much such a tensor is magnified depends on the draw, not on the code: over the seeds above
+        # the tightest tensor used 0.89 of its allowance (seed 10, step 2, without Winograd,
+        # seg.enc3.cbr1.bn.weight: ours 4.9e-2, PyTorch float32 up to 5.5e-3), and with the old rule
+        # (PyTorch's distance at the point alone) seed 5 failed with Winograd (6.2e-2 against 5.4e-3
+        # there) and seed 10 without it.
         q, eo, et, n = rows[0] if rows else (0, 0, 0, '')
-        R.check(q <= 1, f'{pre} every gradient within 10x PyTorch float32\'s distance to float64 or {TENSOR_FLOOR:g} '
-                f'(worst {n}: ours {eo:.1e}, PyTorch float32 {et:.1e})')
+        R.check(q <= 1, f'{pre} every gradient within 10x PyTorch float32\'s largest distance to float64 or '
+                f'{TENSOR_FLOOR:g} (worst {n}: ours {eo:.1e}, PyTorch float32 up to {et:.1e})')
         ratio = max(max(float(g[n].norm()) / float(g[n[:-4] + 'weight'].norm()) for g in (ours_g, G32))
                     for n in before_bn)
         R.check(ratio < 1e-4, f'{pre} the {len(before_bn)} conv biases before batch norm get a zero gradient up to '
