@@ -162,6 +162,7 @@ std::mutex& call_mutex() {
 // The three primitive descriptors of one algorithm; throws dnnl::error where this CPU has no
 // implementation of it (oneDNN's Winograd kernels need AVX-512).
 struct Descs {
+  dnnl::algorithm alg;
   dnnl::convolution_forward::primitive_desc fwd;
   dnnl::convolution_backward_data::primitive_desc data;
   dnnl::convolution_backward_weights::primitive_desc weights;
@@ -176,22 +177,20 @@ Descs make_descs(const Geometry& g, bool bias, dnnl::algorithm alg) {
   const dnnl::convolution_forward::primitive_desc fpd(fd, attr, cpu_engine());
   const dnnl::convolution_backward_data::desc dd(alg, any_x, any_w, any_y, g.strides, g.pad_l, g.pad_r);
   const dnnl::convolution_backward_weights::desc wd(alg, any_x, any_w, any_y, g.strides, g.pad_l, g.pad_r);
-  return {fpd, dnnl::convolution_backward_data::primitive_desc(dd, attr, cpu_engine(), fpd),
+  return {alg, fpd, dnnl::convolution_backward_data::primitive_desc(dd, attr, cpu_engine(), fpd),
           dnnl::convolution_backward_weights::primitive_desc(wd, attr, cpu_engine(), fpd)};
 }
 
 // Every pass of a shape uses one algorithm: Winograd where onednn_winograd_shape() allows it and
 // the CPU has it, else direct.
-Descs choose_descs(const ConvShape& s, const Geometry& g, bool bias, dnnl::algorithm& alg) {
+Descs choose_descs(const ConvShape& s, const Geometry& g, bool bias) {
   if (onednn_winograd() && onednn_winograd_shape(s)) {
     try {
-      alg = dnnl::algorithm::convolution_winograd;
-      return make_descs(g, bias, alg);
+      return make_descs(g, bias, dnnl::algorithm::convolution_winograd);
     } catch (const dnnl::error&) {  // not implemented on this CPU: direct below
     }
   }
-  alg = dnnl::algorithm::convolution_direct;
-  return make_descs(g, bias, alg);
+  return make_descs(g, bias, dnnl::algorithm::convolution_direct);
 }
 
 Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
@@ -202,11 +201,10 @@ Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
   const Geometry g(s);
   const memory::desc plain_x(g.x, dt::f32, tag::nchw), plain_w(g.w, dt::f32, tag::oihw),
       plain_y(g.y, dt::f32, tag::nchw);
-  dnnl::algorithm alg;
-  const Descs d = choose_descs(s, g, bias, alg);
+  const Descs d = choose_descs(s, g, bias);
   if (!slot) {
     slot = std::make_unique<Plan>();
-    slot->alg = alg;
+    slot->alg = d.alg;
     slot->fwd = dnnl::convolution_forward(d.fwd);
     slot->fwd_sp = d.fwd.scratchpad_desc();
     slot->fwd_x.init(plain_x, d.fwd.src_desc(), 0);
