@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -36,16 +37,10 @@ int main() {
     if (channels != 4) stbi_write_jpg((img + "tiny" + c + ".jpg").c_str(), w, h, channels, px.data(), 80);
   }
   {
-    // A colour JPEG whose scan decodes every component with DC and AC Huffman tables 3, which no
-    // segment defines (fuzz_image found stb_image decoding with such a table's stale memory).
-    const int w = 5, h = 3;
-    std::vector<unsigned char> px((size_t)w * h * 3);
-    for (size_t i = 0; i < px.size(); ++i) px[i] = (unsigned char)(i * 37 + 11);
-    std::string jpg;
-    auto append = [](void* context, void* data, int size) {
-      static_cast<std::string*>(context)->append(static_cast<const char*>(data), (size_t)size);
-    };
-    stbi_write_jpg_to_func(append, &jpg, w, h, 3, px.data(), 80);
+    // tiny3.jpg with every component of its scan on DC and AC Huffman tables 3, which no segment
+    // defines (fuzz_image found stb_image decoding with such a table's stale memory).
+    std::ifstream f(img + "tiny3.jpg", std::ios::binary);
+    std::string jpg((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     const size_t sos = jpg.find("\xFF\xDA");
     for (size_t k = 0; k < (unsigned char)jpg[sos + 4]; ++k) jpg[sos + 6 + 2 * k] = '\x33';
     put(img + "sos_undefined_table.jpg", jpg);

@@ -63,6 +63,23 @@ TEST_CASE("missing and corrupt files throw naming the file") {
   CHECK_THROWS_AS(write_png((dir / "no_such_dir" / "x.png").string(), Image(3, 2, 2)), sg::Error);
 }
 
+// jpeg_huffman_problem on bytes held in a string.
+std::string huffman_problem(const std::string& b) {
+  return jpeg_huffman_problem(reinterpret_cast<const unsigned char*>(b.data()), b.size());
+}
+
+// Writes `rgb` (3 channels) as a baseline JPEG with stb's writer at quality 90 and returns its bytes.
+// With channels = 1 stb reads the first height x width bytes of the interleaved pixels as gray.
+std::string write_test_jpeg(const std::string& path, const Image& rgb, int channels) {
+  std::vector<unsigned char> px((size_t)rgb.height * rgb.width * 3);
+  for (int y = 0; y < rgb.height; ++y)
+    for (int x = 0; x < rgb.width; ++x)
+      for (int c = 0; c < 3; ++c)
+        px[((size_t)y * rgb.width + x) * 3 + c] = (unsigned char)(rgb.at(c, y, x) * 255.f);
+  REQUIRE(stbi_write_jpg(path.c_str(), rgb.width, rgb.height, channels, px.data(), 90));
+  return test::read_bytes(path);
+}
+
 TEST_CASE("a JPEG whose Huffman code counts sum past 256 is refused before stb_image reads it") {
   fs::path dir = test::scratch_dir("image_io_jpeg_dht");
   const std::string evil = test::hostile_jpeg(17);
@@ -74,29 +91,21 @@ TEST_CASE("a JPEG whose Huffman code counts sum past 256 is refused before stb_i
                        sg::Error);
   // The same file with counts in range passes the check (stb then judges the rest of it).
   const std::string fine = test::hostile_jpeg(16);
-  CHECK(jpeg_huffman_problem(reinterpret_cast<const unsigned char*>(fine.data()), fine.size()) == "");
+  CHECK(huffman_problem(fine) == "");
   // A DHT segment whose length disagrees with its tables; a table id stb does not have.
   std::string cut = fine;
   const size_t dht = cut.find("\xFF\xC4");
   REQUIRE(dht != std::string::npos);
   cut[dht + 3] = (char)(cut[dht + 3] - 5);  // 5 bytes short of its table
-  CHECK(jpeg_huffman_problem(reinterpret_cast<const unsigned char*>(cut.data()), cut.size()).find("does not match") !=
-        std::string::npos);
+  CHECK(huffman_problem(cut).find("does not match") != std::string::npos);
   std::string bad_id = fine;
   bad_id[dht + 4] = 0x17;
-  CHECK(jpeg_huffman_problem(reinterpret_cast<const unsigned char*>(bad_id.data()), bad_id.size()).find("class 1, id 7") !=
-        std::string::npos);
+  CHECK(huffman_problem(bad_id).find("class 1, id 7") != std::string::npos);
   // Real JPEGs (baseline, from stb's writer, gray and colour) pass the check and decode.
   Image rgb = test::random_image(3, 24, 40, 5);
-  std::vector<unsigned char> px((size_t)24 * 40 * 3);
-  for (int y = 0; y < 24; ++y)
-    for (int x = 0; x < 40; ++x)
-      for (int c = 0; c < 3; ++c) px[((size_t)y * 40 + x) * 3 + c] = (unsigned char)(rgb.at(c, y, x) * 255.f);
   for (int channels : {1, 3}) {
     const std::string path = (dir / ("real" + std::to_string(channels) + ".jpg")).string();
-    REQUIRE(stbi_write_jpg(path.c_str(), 40, 24, channels, px.data(), 90));
-    const std::string bytes = test::read_bytes(path);
-    CHECK(jpeg_huffman_problem(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()) == "");
+    CHECK(huffman_problem(write_test_jpeg(path, rgb, channels)) == "");
     Image back = read_image(path);
     CHECK(back.height == 24);
     CHECK(back.width == 40);
@@ -113,29 +122,19 @@ size_t sos_table_byte(const std::string& jpeg, unsigned k) {
 
 TEST_CASE("a JPEG scan that names a Huffman table no segment defines is refused before stb_image reads it") {
   // stb_image would decode with whatever the undefined table's memory held (fuzz_image found the
-  // symbol index landing outside the table). Start from real colour and gray JPEGs (stb's writer:
-  // DC and AC tables 0 for luma, 1 for chroma).
+  // symbol index landing outside the table). Start from a real colour JPEG (stb's writer: DC and AC
+  // tables 0 for luma, 1 for chroma).
   fs::path dir = test::scratch_dir("image_io_jpeg_sos");
-  Image rgb = test::random_image(3, 16, 16, 9);
-  std::vector<unsigned char> px((size_t)16 * 16 * 3);
-  for (int y = 0; y < 16; ++y)
-    for (int x = 0; x < 16; ++x)
-      for (int c = 0; c < 3; ++c) px[((size_t)y * 16 + x) * 3 + c] = (unsigned char)(rgb.at(c, y, x) * 255.f);
-  const std::string path = (dir / "real.jpg").string();
-  REQUIRE(stbi_write_jpg(path.c_str(), 16, 16, 3, px.data(), 90));
-  const std::string real = test::read_bytes(path);
-  auto problem = [](const std::string& b) {
-    return jpeg_huffman_problem(reinterpret_cast<const unsigned char*>(b.data()), b.size());
-  };
-  CHECK(problem(real) == "");
+  const std::string real = write_test_jpeg((dir / "real.jpg").string(), test::random_image(3, 16, 16, 9), 3);
+  CHECK(huffman_problem(real) == "");
   REQUIRE((unsigned char)real[sos_table_byte(real, 1)] == 0x11);
   std::string dc3 = real;
   dc3[sos_table_byte(dc3, 1)] = 0x31;  // component 2 (Cb) decodes with DC table 3
-  CHECK(problem(dc3).find("component 2 with DC Huffman table 3, which no Huffman table segment (DHT) before it "
+  CHECK(huffman_problem(dc3).find("component 2 with DC Huffman table 3, which no Huffman table segment (DHT) before it "
                           "defines") != std::string::npos);
   std::string ac2 = real;
   ac2[sos_table_byte(ac2, 2)] = 0x12;  // component 3 (Cr) decodes with AC table 2
-  CHECK(problem(ac2).find("component 3 with AC Huffman table 2") != std::string::npos);
+  CHECK(huffman_problem(ac2).find("component 3 with AC Huffman table 2") != std::string::npos);
   test::write_text(dir / "dc3.jpg", dc3);
   CHECK_THROWS_WITH_AS(read_image((dir / "dc3.jpg").string()),
                        doctest::Contains(std::string((dir / "dc3.jpg").string() + "' is a corrupt JPEG").c_str()),
@@ -148,16 +147,16 @@ TEST_CASE("a JPEG scan that names a Huffman table no segment defines is refused 
   const std::string scan_header = late.substr(sos, sos_len);
   late.erase(sos, sos_len);
   late.insert(dht, scan_header);
-  CHECK(problem(late).find("DC Huffman table 0") != std::string::npos);
+  CHECK(huffman_problem(late).find("DC Huffman table 0") != std::string::npos);
   // The fuzzing input that tripped stb (fuzz/corpus/image/sos_undefined_table.jpg) and a
   // progressive JPEG from an independent encoder (PIL; its DC refinement and AC scans name tables
   // they do not use, which must not count against it).
   const std::string corpus = std::string(SGSF_SOURCE_DIR) + "/fuzz/corpus/image/";
-  CHECK(problem(test::read_bytes(corpus + "sos_undefined_table.jpg")).find("which no Huffman table segment") !=
+  CHECK(huffman_problem(test::read_bytes(corpus + "sos_undefined_table.jpg")).find("which no Huffman table segment") !=
         std::string::npos);
   const std::string prog = test::read_bytes(corpus + "progressive.jpg");
   CHECK(prog.find("\xFF\xC2") != std::string::npos);
-  CHECK(problem(prog) == "");
+  CHECK(huffman_problem(prog) == "");
   Image p = decode_image(reinterpret_cast<const unsigned char*>(prog.data()), prog.size(), 3, "progressive.jpg");
   CHECK(p.height == 24);
   CHECK(p.width == 32);
