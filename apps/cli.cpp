@@ -1,6 +1,7 @@
 // cli.cpp — argument parsing, progress bar and error handling for the programs in apps/.
 #include "apps/cli.h"
 
+#include <csignal>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
@@ -8,6 +9,7 @@
 #include <sstream>
 
 #include "engine/common.h"
+#include "engine/file_io.h"
 #include "sgsf/config.h"
 
 namespace sg::cli {
@@ -130,7 +132,24 @@ std::vector<std::pair<std::string, std::string>> Args::values() const {
   return v;
 }
 
+namespace {
+// A fatal signal removes the temporary file of any output being written, then ends the process
+// the way the signal would have (exit status 128 + signal in the shell).
+void on_fatal_signal(int sig) {
+  remove_temporary_files();
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+}  // namespace
+
+void quit_on_signal(int sig) {
+  remove_temporary_files();
+  std::_Exit(128 + sig);
+}
+
 int run_main(const char* program, const std::function<int()>& body) {
+  set_program_name(program);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_fatal_signal);
   try {
     return body();
   } catch (const Error& e) {

@@ -48,8 +48,14 @@ class Args {
 
 
 // Run `body`, turning sg::Error and std::exception into "program: error: ..." and exit code 1
-// (std::bad_alloc too, as "out of memory").
+// (std::bad_alloc too, as "out of memory"). SIGINT, SIGTERM and SIGHUP remove the temporary file of
+// any output being written (engine/file_io.h) before the process ends; the program's name is what
+// its folder locks record.
 int run_main(const char* program, const std::function<int()>& body);
+
+// For a program's own signal handler: remove the temporary files being written, then _Exit with
+// 128 + sig. Async-signal-safe.
+void quit_on_signal(int sig);
 
 // Minimal JSON string escaping for the reports and logs the apps write.
 std::string json_escape(const std::string& s);

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -24,21 +23,24 @@ int main(int argc, char** argv) {
     std::vector<std::string> images;
     for (int i = 2; i < argc; ++i) {
       const std::string a = argv[i];
-      if (a == "--threshold" && i + 1 < argc) detector.set_threshold(std::strtof(argv[++i], nullptr));
-      else images.push_back(a);
+      if (a == "--threshold") {
+        if (i + 1 >= argc) throw std::runtime_error("--threshold expects a number from 0 to 1");
+        detector.set_threshold(sg::sgsf::parse_threshold(argv[++i], "--threshold"));
+      } else {
+        images.push_back(a);
+      }
     }
+    if (images.empty()) throw std::runtime_error("no image given");
     if (!detector.has_threshold()) std::cerr << "note: the run has no calibrated threshold; pass --threshold\n";
     std::vector<sg::sgsf::Detection> results = detector.detect_files(images);
     for (size_t i = 0; i < images.size(); ++i) {
       const sg::sgsf::Detection& d = results[i];
       std::printf("%s\t%s\tscore %.4f\tnormalised %.3f\n", images[i].c_str(),
                   !detector.has_threshold() ? "-" : d.defect ? "defect" : "ok", d.score, d.normalized);
-      // The map at the image's own resolution, as an 8-bit PGM next to the image.
-      std::ofstream pgm(images[i] + ".map.pgm", std::ios::binary);
-      pgm << "P5\n" << d.width << " " << d.height << "\n255\n";
-      for (float v : d.map) pgm.put((char)(unsigned char)(v * 255.f + 0.5f));
-      if (!pgm) throw std::runtime_error("cannot write '" + images[i] + ".map.pgm'");
+      // The map at the image's own resolution, as an 8-bit PGM next to the image (whole or not at all).
+      sg::sgsf::write_map_pgm(d, images[i] + ".map.pgm");
     }
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) throw std::runtime_error("cannot write the results to standard output");
     return 0;
   } catch (const std::exception& e) {
     std::cerr << argv[0] << ": error: " << e.what() << "\n";

@@ -20,10 +20,11 @@ namespace fs = std::filesystem;
 using namespace sg;
 
 // SIGINT (Ctrl-C) and SIGTERM (what job schedulers and container runtimes send) ask training to
-// save a checkpoint and stop; a second signal quits at once.
+// save a checkpoint and stop; a second signal quits at once, removing the temporary file of any
+// output being written (the checkpoint, say), so no partial file is left.
 static std::atomic<int> g_stop{0};
 static void on_signal(int sig) {
-  if (g_stop.load() != 0) std::_Exit(128 + sig);
+  if (g_stop.load() != 0) cli::quit_on_signal(sig);
   g_stop.store(sig);
 }
 

@@ -191,8 +191,98 @@ std::string jpeg_huffman_problem(const unsigned char* d, size_t n) {
   }
 }
 
-Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
-                   int64_t max_pixels) {
+// ---- resampling -------------------------------------------------------------------------------
+// Separable resampling with a triangle filter of support max(1, scale) along each axis; pixel
+// centres are aligned (align_corners = false), as in PIL. Output sample i of an axis averages the
+// inputs [lo(i), lo(i) + count(i)) with weights w(i, j) = max(0, 1 - |j + 0.5 - centre(i)| /
+// support) / total(i).
+//
+// Memory is bounded by the output, not by the input's height or width: the horizontal pass makes
+// one output-width row per input row, which is added at once into every output row that uses it
+// (rows are visited in order, so each output pixel sums its taps in the order a two-pass resize
+// would, with the same result), and the weights are computed as they are used; an axis keeps only
+// lo, count and total per output sample.
+namespace {
+struct Axis {
+  double scale = 1, support = 1;
+  int max_taps = 0;
+  std::vector<int> lo, count;
+  std::vector<float> total;
+
+  Axis(int n_in, int n_out) {
+    scale = (double)n_in / n_out;
+    support = scale > 1.0 ? scale : 1.0;  // filter radius in input pixels
+    max_taps = (int)std::ceil(support) * 2 + 1;
+    lo.resize((size_t)n_out);
+    count.resize((size_t)n_out);
+    total.resize((size_t)n_out);
+    for (int i = 0; i < n_out; ++i) {
+      const double c = centre(i);
+      const int first = std::max(0, (int)std::floor(c - support));
+      const int end = std::min(n_in, (int)std::ceil(c + support));
+      double t = 0;
+      int k = 0;
+      for (int j = first; j < end && k < max_taps; ++j, ++k) t += raw_weight(i, j);
+      lo[(size_t)i] = first;
+      count[(size_t)i] = k;
+      total[(size_t)i] = (float)(t > 0 ? t : 1);
+    }
+  }
+  double centre(int i) const { return (i + 0.5) * scale; }
+  double raw_weight(int i, int j) const { return std::max(0.0, 1.0 - std::fabs((j + 0.5 - centre(i)) / support)); }
+  float weight(int i, int j) const { return (float)raw_weight(i, j) / total[(size_t)i]; }
+};
+
+// `src` has width, height, channels and at(c, y, x) -> float.
+template <typename Source>
+Image resample(const Source& src, int height, int width) {
+  const Axis ax(src.width, width), ay(src.height, height);
+  const int C = src.channels;
+  Image out(C, height, width, 0.f);
+  std::vector<float> row((size_t)C * width), wx((size_t)ax.max_taps);
+  int first = 0;  // the first output row whose taps reach the current input row or later
+  for (int y = 0; y < src.height; ++y) {
+    while (first < height && ay.lo[(size_t)first] + ay.count[(size_t)first] <= y) ++first;
+    if (first == height || ay.lo[(size_t)first] > y) continue;  // no output row uses this input row
+    for (int x = 0; x < width; ++x) {
+      const int x0 = ax.lo[(size_t)x], n = ax.count[(size_t)x];
+      for (int k = 0; k < n; ++k) wx[(size_t)k] = ax.weight(x, x0 + k);
+      for (int c = 0; c < C; ++c) {
+        float acc = 0;
+        for (int k = 0; k < n; ++k) acc += wx[(size_t)k] * src.at(c, y, x0 + k);
+        row[(size_t)c * width + x] = acc;
+      }
+    }
+    for (int oy = first; oy < height && ay.lo[(size_t)oy] <= y; ++oy) {
+      if (y >= ay.lo[(size_t)oy] + ay.count[(size_t)oy]) continue;
+      const float w = ay.weight(oy, y);
+      for (int c = 0; c < C; ++c) {
+        float* o = out.channel(c) + (size_t)oy * width;
+        const float* r = row.data() + (size_t)c * width;
+        for (int x = 0; x < width; ++x) o[x] += w * r[x];
+      }
+    }
+  }
+  return out;
+}
+}  // namespace
+
+namespace {
+// stb's decoded 8-bit pixels, interleaved (y, x, channel), freed with the object.
+struct Raw8 {
+  unsigned char* px = nullptr;
+  int width = 0, height = 0, channels = 0;
+  Raw8() = default;
+  Raw8(const Raw8&) = delete;
+  Raw8& operator=(const Raw8&) = delete;
+  ~Raw8() {
+    if (px) stbi_image_free(px);
+  }
+  float at(int c, int y, int x) const { return px[((size_t)y * width + x) * channels + c] / 255.0f; }
+};
+
+void decode_raw(const unsigned char* data, size_t size, int channels, const std::string& name, int64_t max_pixels,
+                Raw8* out) {
   SG_CHECK(channels == 1 || channels == 3, "read_image: channels must be 1 or 3, got ", channels);
   SG_CHECK(size <= (size_t)INT32_MAX, "read_image: '", name, "' is too large (", size, " bytes)");
   const std::string jpeg = jpeg_huffman_problem(data, size);
@@ -219,24 +309,59 @@ Image decode_image(const unsigned char* data, size_t size, int channels, const s
     stbi_image_free(raw);
     throw Error(str("read_image: '", name, "' decodes to ", dw, " x ", dh, " but declares ", w, " x ", h));
   }
-  Image img(channels, h, w);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < channels; ++c)
-        img.at(c, y, x) = raw[((size_t)y * w + x) * channels + c] / 255.0f;
-  stbi_image_free(raw);
+  out->px = raw;
+  out->width = w;
+  out->height = h;
+  out->channels = channels;
+}
+}  // namespace
+
+Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
+                   int64_t max_pixels) {
+  Raw8 raw;
+  decode_raw(data, size, channels, name, max_pixels, &raw);
+  Image img(channels, raw.height, raw.width);
+  for (int y = 0; y < raw.height; ++y)
+    for (int x = 0; x < raw.width; ++x)
+      for (int c = 0; c < channels; ++c) img.at(c, y, x) = raw.at(c, y, x);
   return img;
 }
 
-Image read_image(const std::string& path, int channels) {
+namespace {
+std::string read_image_bytes(const std::string& path, int channels) {
   SG_CHECK(channels == 1 || channels == 3, "read_image: channels must be 1 or 3, got ", channels);
-  std::string bytes;
   try {
-    bytes = read_regular_file(path, kMaxImageFileBytes, "image");
+    return read_regular_file(path, kMaxImageFileBytes, "image");
   } catch (const Error& e) {
     throw Error(str("read_image: ", e.what()));
   }
+}
+}  // namespace
+
+Image read_image(const std::string& path, int channels) {
+  const std::string bytes = read_image_bytes(path, channels);
   return decode_image(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), channels, path);
+}
+
+Image read_image_resized(const std::string& path, int channels, int height, int width, int* source_height,
+                         int* source_width) {
+  SG_CHECK(height > 0 && width > 0, "read_image_resized: bad target size ", height, "x", width);
+  Raw8 raw;
+  {
+    const std::string bytes = read_image_bytes(path, channels);
+    decode_raw(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), channels, path, kMaxImagePixels,
+               &raw);
+  }  // the file's bytes are gone before the resize
+  if (source_height) *source_height = raw.height;
+  if (source_width) *source_width = raw.width;
+  if (raw.height == height && raw.width == width) {
+    Image img(channels, height, width);
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x)
+        for (int c = 0; c < channels; ++c) img.at(c, y, x) = raw.at(c, y, x);
+    return img;
+  }
+  return resample(raw, height, width);
 }
 
 void write_png(const std::string& path, const Image& img) {
@@ -265,43 +390,6 @@ void write_png(const std::string& path, const Image& img) {
   }
 }
 
-// Separable resampling along one axis with a triangle filter of support max(1, scale).
-// in: n_in samples with stride `stride`, out: n_out samples. Pixel centres are aligned
-// (align_corners = false), as in PIL.
-namespace {
-struct Taps {
-  std::vector<int> start, count;
-  std::vector<float> weight;  // count[i] weights per output sample, max_taps apart
-  int max_taps = 0;
-};
-
-Taps make_taps(int n_in, int n_out) {
-  Taps t;
-  double scale = (double)n_in / n_out;
-  double support = scale > 1.0 ? scale : 1.0;  // filter radius in input pixels
-  t.max_taps = (int)std::ceil(support) * 2 + 1;
-  t.start.resize((size_t)n_out);
-  t.count.resize((size_t)n_out);
-  t.weight.assign((size_t)n_out * t.max_taps, 0.f);
-  for (int i = 0; i < n_out; ++i) {
-    double centre = (i + 0.5) * scale;
-    int lo = std::max(0, (int)std::floor(centre - support));
-    int hi = std::min(n_in, (int)std::ceil(centre + support));
-    double total = 0;
-    int k = 0;
-    for (int j = lo; j < hi && k < t.max_taps; ++j, ++k) {
-      double wgt = std::max(0.0, 1.0 - std::fabs((j + 0.5 - centre) / support));
-      t.weight[(size_t)i * t.max_taps + k] = (float)wgt;
-      total += wgt;
-    }
-    for (int q = 0; q < k; ++q) t.weight[(size_t)i * t.max_taps + q] /= (float)(total > 0 ? total : 1);
-    t.start[(size_t)i] = lo;
-    t.count[(size_t)i] = k;
-  }
-  return t;
-}
-}  // namespace
-
 Image flip_horizontal(const Image& img) {
   Image out = img;
   for (int c = 0; c < img.channels; ++c)
@@ -316,25 +404,12 @@ Image resize_bilinear(const Image& img, int height, int width) {
   SG_CHECK(height > 0 && width > 0, "resize_bilinear: bad target size ", height, "x", width);
   SG_CHECK(!img.empty(), "resize_bilinear: empty image");
   if (height == img.height && width == img.width) return img;
-  Taps tx = make_taps(img.width, width), ty = make_taps(img.height, height);
-  Image mid(img.channels, img.height, width), out(img.channels, height, width);
-  for (int c = 0; c < img.channels; ++c) {
-    for (int y = 0; y < img.height; ++y)
-      for (int x = 0; x < width; ++x) {
-        float acc = 0;
-        for (int k = 0; k < tx.count[(size_t)x]; ++k)
-          acc += tx.weight[(size_t)x * tx.max_taps + k] * img.at(c, y, tx.start[(size_t)x] + k);
-        mid.at(c, y, x) = acc;
-      }
-    for (int y = 0; y < height; ++y)
-      for (int x = 0; x < width; ++x) {
-        float acc = 0;
-        for (int k = 0; k < ty.count[(size_t)y]; ++k)
-          acc += ty.weight[(size_t)y * ty.max_taps + k] * mid.at(c, ty.start[(size_t)y] + k, x);
-        out.at(c, y, x) = acc;
-      }
-  }
-  return out;
+  struct Planar {
+    const Image& im;
+    int width, height, channels;
+    float at(int c, int y, int x) const { return im.at(c, y, x); }
+  } src{img, img.width, img.height, img.channels};
+  return resample(src, height, width);
 }
 
 Image rotate(const Image& img, float degrees) {

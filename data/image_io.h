@@ -22,6 +22,14 @@ std::string image_pixel_limit_text();
 // above, unreadable or corrupt.
 Image read_image(const std::string& path, int channels = 3);
 
+// The image resized to (height, width) as resize_bilinear(read_image(path, channels), height,
+// width) gives it (the same sums in the same order: equal to float rounding), but without the
+// full-resolution float image: memory is the file,
+// its 8-bit pixels and the output (see resize_bilinear). The source's size goes to
+// *source_height and *source_width when given.
+Image read_image_resized(const std::string& path, int channels, int height, int width,
+                         int* source_height = nullptr, int* source_width = nullptr);
+
 // The same from bytes in memory; `name` stands for the file in messages. `max_pixels` lowers the
 // pixel limit (the fuzzing target uses it to keep each run short).
 Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
@@ -39,7 +47,8 @@ void write_png(const std::string& path, const Image& img);
 
 // Bilinear resize to (height, width). When shrinking, each output pixel averages its whole
 // footprint (a triangle filter widened by the scale factor, as PIL's BILINEAR does), so small
-// details are not aliased away.
+// details are not aliased away. Besides the output it keeps one output row and a few numbers per
+// output row and column: nothing that grows with the input's height or width.
 Image resize_bilinear(const Image& img, int height, int width);
 // The mirror image, left and right swapped.
 Image flip_horizontal(const Image& img);

@@ -81,7 +81,7 @@ TrainLoader::TrainLoader(std::vector<Sample> train, LoaderOptions opt, const Aux
   // Decode, resize and compute saliency once per image, in parallel.
   parallel_for(n, std::max(1, opt_.workers), [&](int i) {
     const Sample& s = samples_[(size_t)i];
-    images_[(size_t)i] = resize_bilinear(read_image(s.path, 3), opt_.size, opt_.size);
+    images_[(size_t)i] = read_image_resized(s.path, 3, opt_.size, opt_.size);
     std::string map_file =
         opt_.saliency == SaliencyMode::File ? saliency_file_for(opt_.saliency_dir, s.relpath) : "";
     SaliencyResult r = compute_saliency(images_[(size_t)i], opt_.saliency, map_file);
@@ -387,8 +387,8 @@ std::vector<TestImage> load_test_images(const std::vector<Sample>& samples, int 
   parallel_for((int)samples.size(), std::max(1, workers), [&](int i) {
     const Sample& s = samples[(size_t)i];
     TestImage& t = out[(size_t)i];
-    Image full = read_image(s.path, 3);
-    t.image = resize_bilinear(full, size, size);
+    int full_h = 0, full_w = 0;
+    t.image = read_image_resized(s.path, 3, size, size, &full_h, &full_w);
     t.label = s.label;
     t.path = s.path;
     t.relpath = s.relpath;
@@ -397,12 +397,12 @@ std::vector<TestImage> load_test_images(const std::vector<Sample>& samples, int 
       t.mask = Image(1, size, size, 0.f);
       return;
     }
-    Image m = read_image(s.mask_path, 1);
-    if ((m.height != full.height || m.width != full.width) && !warned.exchange(true))
+    int mask_h = 0, mask_w = 0;
+    t.mask = read_image_resized(s.mask_path, 1, size, size, &mask_h, &mask_w);
+    if ((mask_h != full_h || mask_w != full_w) && !warned.exchange(true))
       std::fprintf(stderr, "warning: mask '%s' is %dx%d but its image is %dx%d; resizing it "
-                   "(further mismatches are not reported)\n", s.mask_path.c_str(), m.width, m.height,
-                   full.width, full.height);
-    t.mask = resize_bilinear(m, size, size);
+                   "(further mismatches are not reported)\n", s.mask_path.c_str(), mask_w, mask_h,
+                   full_w, full_h);
     binarize(t.mask, 0.5f);
   });
   return out;

@@ -146,7 +146,7 @@ SaliencyResult compute_saliency(const Image& rgb, SaliencyMode mode, const std::
     case SaliencyMode::File: {
       SG_CHECK(!map_file.empty(), "saliency mode 'file': no map file given for the image");
       SG_CHECK(std::filesystem::is_regular_file(map_file), "saliency map file missing: '", map_file, "'");
-      Image m = resize_bilinear(read_image(map_file, 1), H, W);
+      Image m = read_image_resized(map_file, 1, H, W);
       for (float& v : m.pixels) v = std::clamp(v, 0.f, 1.f);
       if (mask_area(m) < 0.01f) return ones(H, W, true);
       return {m, false};

@@ -35,17 +35,6 @@ struct Fd {
   }
 };
 
-void write_all(int fd, const void* data, size_t n, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    SG_CHECK(w > 0, "save_safetensors: cannot write '", path, "': ", errno_text());
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
 void read_exact(int fd, void* data, size_t n, uint64_t offset, const std::string& path) {
   char* p = static_cast<char*>(data);
   while (n > 0) {
@@ -109,37 +98,19 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
   }
   std::string header = build_header(tensors, metadata, path);
 
-  const std::string tmp = path + ".tmp";
-  try {
-    Fd f;
-    f.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    SG_CHECK(f.fd >= 0, "save_safetensors: cannot create '", tmp, "': ", errno_text());
-    unsigned char len[8];
-    uint64_t n = header.size();
-    for (int k = 0; k < 8; ++k) len[k] = (unsigned char)(n >> (8 * k));
-    write_all(f.fd, len, 8, tmp);
-    write_all(f.fd, header.data(), header.size(), tmp);
-    for (const auto& kv : tensors) {
-      std::vector<float> v = kv.second.to_vector();  // host copy (little-endian float32)
-      write_all(f.fd, v.data(), v.size() * sizeof(float), tmp);
-    }
-    SG_CHECK(::fsync(f.fd) == 0, "save_safetensors: cannot flush '", tmp, "': ", errno_text());
-    int fd = f.fd;
-    f.fd = -1;
-    SG_CHECK(::close(fd) == 0, "save_safetensors: cannot close '", tmp, "': ", errno_text());
-    SG_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, "save_safetensors: cannot rename '", tmp,
-             "' to '", path, "': ", errno_text());
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
+  // Through the one safe writer (engine/file_io.h): a fresh temporary file, renamed over `path` only
+  // when complete.
+  AtomicFile f(path);
+  unsigned char len[8];
+  const uint64_t n = header.size();
+  for (int k = 0; k < 8; ++k) len[k] = (unsigned char)(n >> (8 * k));
+  f.write(len, 8);
+  f.write(header.data(), header.size());
+  for (const auto& kv : tensors) {
+    std::vector<float> v = kv.second.to_vector();  // host copy (little-endian float32)
+    f.write(v.data(), v.size() * sizeof(float));
   }
-  // Make the rename itself durable (best effort: some filesystems refuse fsync on directories).
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+  f.commit();
 }
 
 // ---- reading ------------------------------------------------------------------------------

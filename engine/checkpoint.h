@@ -7,9 +7,9 @@
 //   header = {"__metadata__": {"key": "value", ...},                       (optional)
 //             "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
 //
-// Offsets are in bytes relative to the data buffer. Saving is atomic: the file is written to
-// path + ".tmp", flushed to disk and renamed over `path`, so a failed or interrupted save leaves
-// the previous checkpoint intact. Loading validates everything before trusting it (file and header
+// Offsets are in bytes relative to the data buffer. Saving is atomic (AtomicFile, engine/file_io.h):
+// the file is written to a fresh temporary file beside it, flushed to disk and renamed over `path`,
+// so a failed or interrupted save leaves the previous checkpoint intact. Loading validates everything before trusting it (file and header
 // lengths, strict JSON, dtype, shapes, offsets: in range, matching the shape, not overlapping, and
 // covering the data buffer without gaps or trailing bytes, as the format requires) and throws
 // sg::Error naming the file and the problem. Only F32 tensors are written and accepted.

@@ -2,10 +2,14 @@
 #include "engine/file_io.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -73,22 +77,280 @@ std::string read_regular_file(const std::string& path, uint64_t max_bytes, const
   return data;
 }
 
-void write_file_atomic(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  SG_CHECK(fd >= 0, "cannot write '", path, "': cannot create '", tmp, "': ", errno_text(errno));
-  int err = write_all(fd, data.data(), data.size());
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp.c_str());
-    throw Error(str("cannot write '", path, "': ", errno_text(err), " (nothing was replaced)"));
+// ---- AtomicFile ---------------------------------------------------------------------------
+namespace {
+
+// The temporary files open now, for remove_temporary_files() (a signal handler may read them at any
+// moment). A slot is 0 (free), 1 (being filled or emptied) or 2 (holds a path to remove).
+constexpr int kTempSlots = 64;
+constexpr size_t kTempPathMax = 4096;
+struct TempSlot {
+  std::atomic<int> state{0};
+  char path[kTempPathMax];
+};
+TempSlot g_temp[kTempSlots];
+
+int claim_temp_slot(const std::string& path) {
+  if (path.size() >= kTempPathMax) return -1;
+  for (int i = 0; i < kTempSlots; ++i) {
+    int free_state = 0;
+    if (g_temp[i].state.compare_exchange_strong(free_state, 1)) {
+      std::memcpy(g_temp[i].path, path.c_str(), path.size() + 1);
+      g_temp[i].state.store(2);
+      return i;
+    }
+  }
+  return -1;  // more than 64 at once: this one is removed on errors, not on signals
+}
+
+void release_temp_slot(int i) {
+  if (i < 0) return;
+  g_temp[i].state.store(1);
+  g_temp[i].state.store(0);
+}
+
+// The folder part of `path` ("." when it has none) and its last component.
+void split_path(const std::string& path, std::string* dir, std::string* name) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    *dir = ".";
+    *name = path;
+  } else {
+    *dir = slash == 0 ? "/" : path.substr(0, slash);
+    *name = path.substr(slash + 1);
   }
 }
 
+// At most `n` bytes of `s`, not cutting a UTF-8 sequence in two.
+std::string utf8_prefix(const std::string& s, size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+// 8 random characters from [a-z0-9], from the kernel's generator (a clock and the pid as fallback).
+std::string random_suffix() {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+    r = (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count() * 0x9E3779B97F4A7C15ull ^
+        ((uint64_t)::getpid() << 32);
+  r += counter.fetch_add(1) * 0xD1B54A32D192ED03ull;
+  const char* alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s(8, 'a');
+  for (char& c : s) {
+    c = alphabet[r % 36];
+    r /= 36;
+  }
+  return s;
+}
+
+void fsync_folder(const std::string& dir) {  // best effort: some filesystems refuse it
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace
+
+void check_output_path(const std::string& path) {
+  SG_CHECK(!path.empty(), "cannot write a file with an empty name");
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    const int e = errno;
+    SG_CHECK(e == ENOENT, "cannot write '", path, "': ", errno_text(e));
+    return;
+  }
+  if (S_ISREG(st.st_mode)) return;
+  const char* what = S_ISLNK(st.st_mode)   ? "a symbolic link (remove it, or name the file it points to)"
+                     : S_ISDIR(st.st_mode) ? "a folder"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                                            : "a device";
+  throw Error(str("cannot write '", path, "': it is ", what, "; only a regular file is replaced"));
+}
+
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
+  check_output_path(path);
+  std::string dir, name;
+  split_path(path, &dir, &name);
+  SG_CHECK(!name.empty() && name != "." && name != "..", "cannot write '", path, "': it names a folder");
+  // '.' + up to 200 bytes of the name + '.' + 8 random characters + ".tmp": at most 214 bytes.
+  const std::string stem = (dir == "." && path.find('/') == std::string::npos ? "" : dir + "/") + "." +
+                           utf8_prefix(name, 200) + ".";
+  for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
+    tmp_ = stem + random_suffix() + ".tmp";
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);  // umask applies
+    if (fd_ < 0 && errno != EEXIST) {
+      const int e = errno;
+      throw Error(str("cannot write '", path, "': cannot create a temporary file in '", dir, "': ", errno_text(e)));
+    }
+  }
+  SG_CHECK(fd_ >= 0, "cannot write '", path, "': no unused temporary name in '", dir, "'");
+  slot_ = claim_temp_slot(tmp_);
+}
+
+AtomicFile::~AtomicFile() { discard(); }
+
+void AtomicFile::discard() noexcept {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (slot_ >= 0 || !tmp_.empty()) {
+    if (!tmp_.empty()) ::unlink(tmp_.c_str());
+    release_temp_slot(slot_);
+    slot_ = -1;
+    tmp_.clear();
+  }
+}
+
+void AtomicFile::fail(const std::string& what, int err) {
+  discard();
+  throw Error(str("cannot write '", path_, "': ", what.empty() ? "" : what + ": ", errno_text(err),
+                  " (nothing was replaced)"));
+}
+
+void AtomicFile::write(const void* data, size_t n) {
+  SG_CHECK(fd_ >= 0, "cannot write '", path_, "': the file is closed");
+  const int err = write_all(fd_, static_cast<const char*>(data), n);
+  if (err != 0) fail("", err);
+}
+
+void AtomicFile::commit() {
+  SG_CHECK(fd_ >= 0, "cannot write '", path_, "': the file is closed");
+  if (::fsync(fd_) != 0) fail("flushing to disk", errno);
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) fail("closing", errno);
+  // Checked again just before the rename: something may have appeared at `path` meanwhile.
+  try {
+    check_output_path(path_);
+  } catch (...) {
+    discard();
+    throw;
+  }
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) fail("renaming the temporary file", errno);
+  release_temp_slot(slot_);
+  slot_ = -1;
+  tmp_.clear();
+  std::string dir, name;
+  split_path(path_, &dir, &name);
+  fsync_folder(dir);
+}
+
+void write_file_atomic(const std::string& path, const std::string& data) {
+  AtomicFile f(path);
+  f.write(data.data(), data.size());
+  f.commit();
+}
+
+std::string csv_field(const std::string& s) {
+  const bool quote = s.find_first_of(",\"\r\n") != std::string::npos ||
+                     (!s.empty() && (s.front() == ' ' || s.back() == ' '));
+  if (!quote) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+void remove_temporary_files() noexcept {
+  for (TempSlot& s : g_temp)
+    if (s.state.load() == 2) ::unlink(s.path);
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+// ---- FolderLock ---------------------------------------------------------------------------
+namespace {
+std::string& program_name_storage() {
+  static std::string name = "sgsf";
+  return name;
+}
+}  // namespace
+
+void set_program_name(const std::string& name) { program_name_storage() = name; }
+const std::string& program_name() { return program_name_storage(); }
+
+FolderLock::FolderLock(const std::string& folder) {
+  const std::string path = (folder.empty() ? std::string(".") : folder) + "/.sgsf.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0666);
+  if (fd_ < 0) {
+    const int e = errno;
+    throw Error(str("cannot lock the folder '", folder, "' ('", path, "'): ",
+                    e == ELOOP ? std::string("it is a symbolic link") : errno_text(e)));
+  }
+  struct stat st;
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    throw Error(str("cannot lock the folder '", folder, "': '", path, "' is not a regular file"));
+  }
+  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    const int e = errno;
+    std::string holder;
+    if (e == EWOULDBLOCK) {
+      char buf[256];
+      const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      if (n > 0) holder.assign(buf, (size_t)n);
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\r')) holder.pop_back();
+    }
+    ::close(fd_);
+    fd_ = -1;
+    if (e == EWOULDBLOCK)
+      throw Error(str("the folder '", folder, "' is in use by ", holder.empty() ? "another program" : holder,
+                      ", which is writing into it; wait for it to finish, or choose another folder"));
+    throw Error(str("cannot lock the folder '", folder, "': ", errno_text(e)));
+  }
+  const std::string me = str(program_name(), " (pid ", ::getpid(), ")\n");
+  if (::ftruncate(fd_, 0) == 0) (void)::pwrite(fd_, me.data(), me.size(), 0);
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor drops the lock
+}
+
+FolderLock::FolderLock(FolderLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+
+FolderLock& FolderLock::operator=(FolderLock&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
 AppendFile::AppendFile(const std::string& path, bool truncate) : path_(path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+  check_output_path(path);
+  // O_NOFOLLOW and O_NONBLOCK: a link or FIFO put there since the check is refused, never waited on.
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
   SG_CHECK(fd_ >= 0, "cannot write '", path, "': ", errno_text(errno));
+  struct stat st;
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    throw Error(str("cannot write '", path, "': it is not a regular file"));
+  }
+  // Truncated only now that it is known to be our regular file (O_TRUNC on a FIFO or device would
+  // act on it before the check).
+  if (truncate && ::ftruncate(fd_, 0) != 0) {
+    const int e = errno;
+    ::close(fd_);
+    fd_ = -1;
+    throw Error(str("cannot write '", path, "': ", errno_text(e)));
+  }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
 }
 
 AppendFile::~AppendFile() {

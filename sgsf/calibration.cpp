@@ -69,7 +69,7 @@ void write_calibration(const std::string& run, const Calibration& c) {
   std::ostringstream csv;
   csv << "path,score\n";
   for (size_t k = 0; k < c.scores.size(); ++k)
-    csv << (k < c.images.size() ? c.images[k] : std::string()) << "," << fmt(c.scores[k]) << "\n";
+    csv << csv_field(k < c.images.size() ? c.images[k] : std::string()) << "," << fmt(c.scores[k]) << "\n";
   write_file_atomic((fs::path(run) / "calibration.csv").string(), csv.str());
   write_file_atomic(calibration_path(run), o.str());
 }

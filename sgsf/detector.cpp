@@ -1,11 +1,13 @@
 // detector.cpp — the public Detector API (see detector.h) on top of the test pipeline (evaluate.h).
 #include "sgsf/detector.h"
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 
 #include "data/image_io.h"
 #include "engine/common.h"
+#include "engine/file_io.h"
 #include "sgsf/evaluate.h"
 
 namespace sg::sgsf {
@@ -107,6 +109,21 @@ int Detector::batch_size() const { return impl_->batch; }
 void Detector::set_batch_size(int n) {
   SG_CHECK(n >= 1 && n <= kMaxBatch, "Detector: the batch size must be from 1 to ", kMaxBatch, ", got ", n);
   impl_->batch = n;
+}
+
+void write_map_pgm(const Detection& d, const std::string& path) {
+  SG_CHECK(d.width > 0 && d.height > 0 && d.map.size() == (size_t)d.width * d.height, "write_map_pgm: '", path,
+           "': the detection holds no map");
+  std::string pgm = str("P5\n", d.width, " ", d.height, "\n255\n");
+  for (float v : d.map) pgm.push_back((char)(unsigned char)std::lround(std::clamp(v, 0.f, 1.f) * 255.f));
+  write_file_atomic(path, pgm);
+}
+
+float parse_threshold(const std::string& text, const std::string& what) {
+  double t = 0;
+  SG_CHECK(parse_number(text, &t) && std::isfinite(t) && t >= 0 && t <= 1, what,
+           " expects a number from 0 to 1, got '", text, "'");
+  return (float)t;
 }
 
 }  // namespace sg::sgsf

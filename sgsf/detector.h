@@ -74,4 +74,13 @@ class Detector {
   std::unique_ptr<Impl> impl_;
 };
 
+// Write a detection's map (at the input's resolution) as an 8-bit PGM image, whole or not at all:
+// through a fresh temporary file renamed over `path`, every write checked, and never through a
+// symlink or over anything but a regular file. Throws std::runtime_error naming the file.
+void write_map_pgm(const Detection& detection, const std::string& path);
+
+// A decision threshold given as text ("0.42"): the whole text must be a number from 0 to 1.
+// Throws std::runtime_error naming `what` (for example "--threshold") otherwise.
+float parse_threshold(const std::string& text, const std::string& what);
+
 }  // namespace sg::sgsf

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "data/dataset.h"
@@ -205,13 +206,41 @@ RunDataset open_run_dataset(const EvalOptions& opt, const TrainConfig& cfg) {
   return r;
 }
 
-std::string safe_name(const std::string& relpath) {
-  std::string s = relpath;
-  for (char& c : s)
-    if (c == '/' || c == '\\' || c == ' ') c = '_';
-  size_t dot = s.rfind('.');
-  if (dot != std::string::npos) s = s.substr(0, dot);
-  return s;
+// The overlay file names of the images `relpaths`: the image's path with '/' as '_' and ".png"
+// added, its extension kept ("a.jpg" -> "a.jpg.png"), so a.png and a.jpg get their own. Names that
+// still meet (sub/a.png and sub_a.png), or that would pass the 255-byte limit of a file name, are
+// cut and numbered ("~2"), so no two images ever share an overlay.
+std::vector<std::string> overlay_names(const std::vector<std::string>& relpaths) {
+  std::vector<std::string> names;
+  std::set<std::string> taken;
+  for (const std::string& rel : relpaths) {
+    std::string base = rel;
+    for (char& c : base)
+      if (c == '/' || c == '\\') c = '_';
+    std::string name = base + ".png";
+    for (int k = 2; name.size() > 255 || taken.count(name); ++k) {
+      const std::string tag = str("~", k, ".png");
+      size_t keep = std::min(base.size(), 255 - tag.size());
+      while (keep > 0 && keep < base.size() && (static_cast<unsigned char>(base[keep]) & 0xC0) == 0x80) --keep;
+      name = base.substr(0, keep) + tag;
+    }
+    taken.insert(name);
+    names.push_back(name);
+  }
+  return names;
+}
+
+// Outputs never go over inputs: `folder` (where a program writes) must not be a folder that holds
+// one of `inputs` (the images it reads), however either is named. Checked before anything is written.
+void check_not_input_folder(const std::string& folder, const std::vector<std::string>& inputs, const std::string& option) {
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) return;  // created later, so it holds no input
+  for (const std::string& in : inputs) {
+    std::string parent = fs::path(in).parent_path().string();
+    if (parent.empty()) parent = ".";
+    SG_CHECK(!same_file(parent, folder), option, " '", folder, "' holds the images being read (", in,
+             "): outputs would mix with them or replace them; choose another ", option);
+  }
 }
 
 }  // namespace
@@ -225,9 +254,13 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   const std::string& root = rd.root;
   const std::string& category = rd.category;
   const std::string out = opt.out.empty() ? (fs::path(opt.run) / "test").string() : opt.out;
-  fs::create_directories(out);
-
   SG_CHECK(!ds.test.empty(), "test: no test images in '", root, "'");
+  std::vector<std::string> inputs;
+  for (const auto& smp : ds.test) inputs.push_back(smp.path);
+  check_not_input_folder(out, inputs, "--out");
+  check_not_input_folder((fs::path(out) / "overlays").string(), inputs, "--out");
+  fs::create_directories(out);
+  FolderLock lock(out);
   const Scoring how = scoring_for(run, opt);
   float threshold = 0;
   std::string threshold_source;
@@ -320,14 +353,14 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     std::ostringstream csv;
     csv << "path,defect,label,score,normalized_score,decision,guidance\n";
     for (size_t i = 0; i < test.size(); ++i) {
-      csv << test[i].relpath << "," << test[i].defect << "," << test[i].label << "," << std::setprecision(7)
-          << inf.scores[i] << ",";
+      csv << csv_field(test[i].relpath) << "," << csv_field(test[i].defect) << "," << test[i].label << ","
+          << std::setprecision(7) << inf.scores[i] << ",";
       if (decide)
         csv << normalized_score(inf.scores[i], threshold) << ","
             << (is_defect(inf.scores[i], threshold) ? "defect" : "ok");
       else
         csv << ",";
-      csv << "," << bank.names[(size_t)inf.guide[i]] << "\n";
+      csv << "," << csv_field(bank.names[(size_t)inf.guide[i]]) << "\n";
     }
     write_file_atomic((fs::path(out) / "scores.csv").string(), csv.str());
   }
@@ -336,9 +369,12 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   if (n_overlays > 0) {
     fs::path dir = fs::path(out) / "overlays";
     fs::create_directories(dir);
+    std::vector<std::string> rel;
+    for (const auto& t : test) rel.push_back(t.relpath);
+    const std::vector<std::string> names = overlay_names(rel);
     for (int i = 0; i < n_overlays; ++i)
-      heatmap_overlay_png((dir / (safe_name(test[(size_t)i].relpath) + ".png")).string(), test[(size_t)i].image,
-                          inf.maps[(size_t)i].data(), masks[(size_t)i].data(), h, w);
+      heatmap_overlay_png((dir / names[(size_t)i]).string(), test[(size_t)i].image, inf.maps[(size_t)i].data(),
+                          masks[(size_t)i].data(), h, w);
   }
   return m;
 }
@@ -348,7 +384,6 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   LoadedRun run = load_run(opt.run, dev);
   const TrainConfig& cfg = run.cfg;
   const std::string out = opt.out.empty() ? (fs::path(opt.run) / "scored").string() : opt.out;
-  fs::create_directories(out);
   // The images to score: one file, or every image file in a folder (sorted).
   std::vector<data::Sample> samples;
   auto add = [&](const fs::path& p) {
@@ -366,14 +401,27 @@ void score_images(const EvalOptions& opt, const std::string& path) {
            "' is neither an image file nor a folder (a FIFO, socket or device is not read)");
   if (fs::is_directory(st)) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(path))
-      if (e.is_regular_file() && data::is_image_file(e.path().filename().string())) files.push_back(e.path());
+    fs::directory_iterator it(path, ec);
+    SG_CHECK(!ec, "--score: cannot list '", path, "': ", ec.message());
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      SG_CHECK(!ec, "--score: cannot list '", path, "': ", ec.message());
+      if (!data::is_image_file(it->path().filename().string())) continue;
+      std::error_code bad;  // a dangling link or a link loop is skipped, named
+      if (it->is_regular_file(bad)) files.push_back(it->path());
+      else if (bad) std::cerr << "note: skipping '" << it->path().string() << "': " << bad.message() << "\n";
+    }
     std::sort(files.begin(), files.end());
     SG_CHECK(!files.empty(), "--score: no images (png, jpg, bmp) in '", path, "'");
     for (auto& f : files) add(f);
   } else {
     add(path);
   }
+  std::vector<std::string> inputs;
+  for (const auto& smp : samples) inputs.push_back(smp.path);
+  check_not_input_folder(out, inputs, "--out");
+  check_not_input_folder((fs::path(out) / "overlays").string(), inputs, "--out");
+  fs::create_directories(out);
+  FolderLock lock(out);
   const Scoring how = scoring_for(run, opt);
   float threshold = 0;
   std::string threshold_source;
@@ -383,17 +431,22 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   std::vector<const data::Image*> ptrs;
   for (const auto& t : imgs) ptrs.push_back(&t.image);
   Inference inf = infer(*run.model, ptrs, bank, how, opt.batch, dev, opt.progress);
+  std::vector<std::string> rel;
+  for (const auto& smp : samples) rel.push_back(smp.relpath);
+  const std::vector<std::string> names = overlay_names(rel);
+  const fs::path overlay_dir = fs::path(out) / "overlays";
+  fs::create_directories(overlay_dir);
   std::ostringstream csv;
-  csv << "path,score,normalized_score,decision\n";
+  csv << "path,score,normalized_score,decision,overlay\n";
   for (size_t i = 0; i < imgs.size(); ++i) {
-    csv << samples[i].path << "," << std::setprecision(7) << inf.scores[i] << ",";
+    csv << csv_field(samples[i].path) << "," << std::setprecision(7) << inf.scores[i] << ",";
     if (decide)
       csv << normalized_score(inf.scores[i], threshold) << "," << (is_defect(inf.scores[i], threshold) ? "defect" : "ok");
     else
       csv << ",";
-    csv << "\n";
-    heatmap_overlay_png((fs::path(out) / (safe_name(samples[i].relpath) + ".png")).string(), imgs[i].image,
-                        inf.maps[i].data(), nullptr, cfg.size, cfg.size);
+    csv << "," << csv_field("overlays/" + names[i]) << "\n";
+    heatmap_overlay_png((overlay_dir / names[i]).string(), imgs[i].image, inf.maps[i].data(), nullptr, cfg.size,
+                        cfg.size);
   }
   write_file_atomic((fs::path(out) / "scores.csv").string(), csv.str());
   if (opt.save_maps) {

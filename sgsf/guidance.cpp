@@ -86,6 +86,9 @@ void write_guidance(const std::string& run, const GuidanceBank& bank, const std:
   meta["weights_fingerprint"] = fingerprint;
   NamedTensors t = {{"features", Tensor::from_vector({bank.count(), bank.dim}, bank.features, Device::CPU)}};
   save_safetensors(guidance_features_path(run), t, meta);
+  // Images of an earlier, larger bank that this one does not name.
+  std::error_code ec;
+  for (int i = bank.count(); fs::is_regular_file(dir / image_file_name(i), ec); ++i) fs::remove(dir / image_file_name(i), ec);
 }
 
 GuidanceBank read_guidance(const std::string& run, int size, int dim, const std::string& fingerprint) {

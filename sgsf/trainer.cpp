@@ -27,6 +27,7 @@
 #include "data/textures.h"
 #include "engine/allocator.h"
 #include "engine/checkpoint.h"
+#include "engine/file_io.h"
 #include "engine/optim.h"
 #include "engine/profile.h"
 #include "engine/rng.h"
@@ -79,10 +80,36 @@ std::vector<std::vector<int>> contrast_from_tensor(const Tensor& t) {
 
 bool finite(float v) { return std::isfinite(v); }
 
+// --resume: the checkpoint must be an SGSF training checkpoint trained with this run's settings.
+void check_resume_metadata(const SafetensorsFile& f, const TrainConfig& cfg, const std::string& ckpt) {
+  SG_CHECK(f.metadata.count("format") && f.metadata.at("format") == kFormat, "--resume: '", ckpt,
+           "' is not an SGSF training checkpoint");
+  KeyValues saved = f.metadata;
+  for (const char* k : {"format", "iteration", "total_iterations"}) saved.erase(k);
+  KeyValues now = to_key_values(cfg);
+  for (const auto& [k, v] : now)
+    if (const char* legacy = added_key_legacy(k);
+        k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every" &&
+        !(!saved.count(k) && legacy && v == legacy)) {
+      SG_CHECK(saved.count(k) || !legacy, "--resume: the checkpoint comes from an older version, trained without ",
+               k, "; resume it ", std::string(legacy) == "false" ? str("without --", flag_name(k))
+                                                                 : str("with --", flag_name(k), " ", legacy));
+      SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
+               saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
+    }
+}
+
+
 // After the last iteration: the guidance bank (the training images at model resolution, 8-bit, and
-// their features) and, when there are calibration images, the calibrated threshold.
-void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader& loader,
-                const std::vector<data::TestImage>& held, const std::string& source, Device dev) {
+// their features) and, when there are calibration images, the calibrated threshold. Each replaces
+// the previous run's file only once it is complete; nothing is deleted ahead of its new version.
+// A signal (`stop`) between the steps ends here; the checkpoint is already saved, and --resume
+// finishes what is missing. Returns the signal that stopped it, or 0.
+int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader& loader,
+               const std::vector<data::TestImage>& held, const std::string& source, Device dev,
+               const std::atomic<int>* stop) {
+  auto stopped = [&]() { return stop ? stop->load() : 0; };
+  if (int sig = stopped()) return sig;
   const std::string fingerprint = weights_fingerprint(model.state());
   std::vector<const data::Image*> images;
   std::vector<std::string> names;
@@ -92,15 +119,28 @@ void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoade
   }
   const bool was_training = model.is_training();
   model.eval();
+  struct Restore {
+    SGSFModel& m;
+    bool training;
+    ~Restore() { m.train(training); }
+  } restore{model, was_training};
   GuidanceBank bank = make_guidance_bank(model, images, names, cfg.batch, dev);
+  if (int sig = stopped()) return sig;
   write_guidance(cfg.out, bank, fingerprint);
+  if (int sig = stopped()) return sig;
   if (held.empty()) {
+    // A calibration of the previous weights would be wrong for these: removed now that the new
+    // run is complete.
+    std::error_code ec;
+    fs::remove(calibration_path(cfg.out), ec);
+    fs::remove(fs::path(cfg.out) / "calibration.csv", ec);
     std::cerr << "no calibration images (--holdout 0 and no validation/good): the run has no calibrated "
                  "threshold; decisions need --threshold\n";
   } else {
     std::vector<const data::Image*> ptrs;
     for (const auto& t : held) ptrs.push_back(&t.image);
     Inference inf = infer(model, ptrs, bank, scoring_of(cfg), cfg.batch, dev, false);
+    if (int sig = stopped()) return sig;
     Calibration c = calibrate(inf.scores);
     c.source = source;
     c.weights_fingerprint = fingerprint;
@@ -111,7 +151,7 @@ void finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoade
     if (c.count < 10) std::cerr << "; few images: the threshold is rough";
     std::cerr << "\n";
   }
-  model.train(was_training);
+  return stopped();
 }
 
 }  // namespace
@@ -140,6 +180,17 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   SG_CHECK(!cfg.data.empty(), "train: no dataset given (--data)");
   const Device dev = parse_device(cfg.device);
   const std::string ckpt = checkpoint_path(cfg.out);
+
+  // ---- the run folder: one writer at a time, and nothing in it changes before every check passed
+  FolderLock lock;
+  std::error_code ec;
+  if (fs::is_directory(cfg.out, ec)) lock = FolderLock(cfg.out);
+  SafetensorsFile resumed;
+  if (resume) {
+    SG_CHECK(fs::exists(ckpt), "--resume: no checkpoint at '", ckpt, "'");
+    resumed = load_safetensors(ckpt);
+    check_resume_metadata(resumed, cfg, ckpt);
+  }
 
   // ---- data ------------------------------------------------------------------------------
   const std::string root = data::category_folder(cfg.data, cfg.category);
@@ -196,20 +247,6 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   data::TrainLoader loader(ds.train, lo, aux);
   std::cerr << "saliency: " << loader.saliency_fallbacks() << " of " << loader.num_images()
             << " images fell back to S = 1 (no object found)\n";
-  if (cfg.save_forged > 0) {  // saliency maps of the first training images, for a person to look at
-    fs::path dir = fs::path(cfg.out) / "saliency";
-    fs::create_directories(dir);
-    for (int i = 0; i < std::min(cfg.save_forged, loader.num_images()); ++i)
-      data::save_saliency_preview((dir / ("saliency_" + std::to_string(i) + ".png")).string(), loader.image(i),
-                                  data::SaliencyResult{loader.saliency(i), false});
-  }
-
-  fs::create_directories(cfg.out);  // only now: bad data leaves no empty run folder behind
-  // What the end of training writes would belong to other weights once training changes them.
-  for (const std::string& stale : {guidance_features_path(cfg.out), calibration_path(cfg.out),
-                                   (fs::path(cfg.out) / "calibration.csv").string()})
-    fs::remove(stale);
-  fs::remove_all(guidance_dir(cfg.out));
 
   // ---- model and optimiser -----------------------------------------------------------------
   SGSFModel model(cfg.width, parse_guidance(cfg.guidance), cfg.seed);
@@ -234,23 +271,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   int64_t start = 0;
   std::vector<std::vector<int>> contrast;
   if (resume) {
-    SG_CHECK(fs::exists(ckpt), "--resume: no checkpoint at '", ckpt, "'");
-    SafetensorsFile f = load_safetensors(ckpt);
-    SG_CHECK(f.metadata.count("format") && f.metadata.at("format") == kFormat, "--resume: '", ckpt,
-             "' is not an SGSF training checkpoint");
-    KeyValues saved = f.metadata;
-    for (const char* k : {"format", "iteration", "total_iterations"}) saved.erase(k);
-    KeyValues now = to_key_values(cfg);
-    for (const auto& [k, v] : now)
-      if (const char* legacy = added_key_legacy(k);
-          k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every" &&
-          !(!saved.count(k) && legacy && v == legacy)) {
-        SG_CHECK(saved.count(k) || !legacy, "--resume: the checkpoint comes from an older version, trained without ",
-                 k, "; resume it ", std::string(legacy) == "false" ? str("without --", flag_name(k))
-                                                                   : str("with --", flag_name(k), " ", legacy));
-        SG_CHECK(saved.count(k) && saved.at(k) == v, "--resume: the checkpoint was trained with ", k, " = '",
-                 saved.count(k) ? saved.at(k) : std::string("?"), "' but this run has '", v, "'");
-      }
+    const SafetensorsFile& f = resumed;
     load_into(model.state(), strip_prefix("model.", f.tensors), ckpt);
     load_into(opt.state(), strip_prefix("optim.", f.tensors), ckpt);
     contrast = contrast_from_tensor(find_tensor(f.tensors, "contrast_sets"));
@@ -260,6 +281,22 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
     if (!contrast.empty()) loader.set_contrast_sets(contrast);
     loader.seek(start);
     std::cerr << "resumed from " << ckpt << " at iteration " << start << " of " << total << "\n";
+  }
+
+  // ---- only now that every check passed does anything in the run folder change: bad data, settings
+  // or a bad checkpoint leave no empty folder behind and no file of a finished run touched. The
+  // guidance bank and calibration of earlier weights stay until training replaces them at its end
+  // (their weights fingerprint keeps them from being used with other weights meanwhile).
+  if (!lock.held()) {
+    fs::create_directories(cfg.out);
+    lock = FolderLock(cfg.out);
+  }
+  if (cfg.save_forged > 0) {  // saliency maps of the first training images, for a person to look at
+    fs::path dir = fs::path(cfg.out) / "saliency";
+    fs::create_directories(dir);
+    for (int i = 0; i < std::min(cfg.save_forged, loader.num_images()); ++i)
+      data::save_saliency_preview((dir / ("saliency_" + std::to_string(i) + ".png")).string(), loader.image(i),
+                                  data::SaliencyResult{loader.saliency(i), false});
   }
 
   auto save = [&](int64_t iteration) {
@@ -442,7 +479,15 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   }
   bar.finish();
   save(total);
-  finish_run(cfg, model, loader, calibration_images, calibration_source, dev);
+  if (const int sig = finish_run(cfg, model, loader, calibration_images, calibration_source, dev, stop)) {
+    std::cerr << (sig == SIGTERM ? "terminated (SIGTERM)" : "interrupted")
+              << " while writing the guidance bank or calibration: the checkpoint of all " << total
+              << " iterations is saved to " << ckpt << "; --resume writes the rest\n";
+    result.status = sig == SIGTERM ? kTrainTerminated : kTrainInterrupted;
+    result.iterations_done = total;
+    result.checkpoint = ckpt;
+    return result;
+  }
   result.iterations_done = total;
   result.seconds = bar.elapsed_seconds();
   result.images_per_second = result.seconds > 0 ? (double)(total - start) * cfg.batch / result.seconds : 0;

@@ -256,7 +256,7 @@ TEST_CASE("sgsf_test: decisions at the calibrated threshold or --threshold; --sc
   const std::string before = read_file(s / "a" / "scores.csv");
   auto sc = csv_rows(s / "a" / "scores.csv");
   REQUIRE(sc.size() == 7);  // header + 2 good + 4 defect types
-  CHECK(sc[0] == std::vector<std::string>{"path", "score", "normalized_score", "decision"});
+  CHECK(sc[0] == std::vector<std::string>{"path", "score", "normalized_score", "decision", "overlay"});
   for (size_t i = 1; i < sc.size(); ++i) CHECK(decision_matches(std::stof(sc[i][1]), sc[i][3]));
   fs::path gone = c.data.string() + ".gone";
   fs::rename(c.data, gone);
@@ -319,7 +319,7 @@ TEST_CASE("a run folder from an older version still tests and says what is unava
   ProgramResult sc = run_program("sgsf_test", with(test_args(old, s / "sc"), {"--score", good.string(), "--maps"}), s);
   REQUIRE(sc.code() == 0);
   const auto old_rows = csv_rows(s / "sc" / "scores.csv");
-  for (const auto& row : old_rows) CHECK(row.size() == 4);
+  for (const auto& row : old_rows) CHECK(row.size() == 5);
   CHECK(old_rows[1][3] == "");
   // Its scores pool 21 x 21 windows, as it was calibrated with (a newer run of this size pools 3 x 3).
   SafetensorsFile old_maps = load_safetensors((s / "sc" / "maps.safetensors").string());
