@@ -60,6 +60,27 @@ int main(int argc, char** argv) {
              sgsf::guidance_features_path(run_dir), "), which the exported graphs are used with; "
              "sgsf_train --resume --out ", run_dir, " (with the run's other options) writes it");
     const sgsf::GuidanceBank bank = sgsf::read_guidance(run_dir, s, 8 * run.cfg.width, run.fingerprint);
+    // The reference images are read and scored before anything is written.
+    std::vector<data::TestImage> imgs;
+    std::vector<const data::Image*> ptrs, guides;
+    sgsf::Inference inf;
+    if (!ref.empty()) {
+      std::vector<data::Sample> samples;
+      if (fs::is_directory(ref)) {
+        std::vector<fs::path> files;
+        for (const auto& e : fs::directory_iterator(ref))
+          if (e.is_regular_file() && data::is_image_file(e.path().filename().string())) files.push_back(e.path());
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) samples.push_back({f.string(), f.filename().string(), "", 0, "unknown"});
+      } else {
+        samples.push_back({ref, fs::path(ref).filename().string(), "", 0, "unknown"});
+      }
+      SG_CHECK(!samples.empty(), "--reference: no images (png, jpg, bmp) in '", ref, "'");
+      imgs = data::load_test_images(samples, s, 2);
+      for (const auto& t : imgs) ptrs.push_back(&t.image);
+      inf = sgsf::infer(*run.model, ptrs, bank, sgsf::scoring_of(run.cfg), 8, Device::CPU, false);
+      for (size_t i = 0; i < imgs.size(); ++i) guides.push_back(&bank.images[(size_t)inf.guide[i]]);
+    }
     // One writer per output folder (engine/file_io.h).
     std::vector<std::string> folders;
     for (const auto& o : outputs) {
@@ -77,25 +98,9 @@ int main(int argc, char** argv) {
               << " (image -> features); input size " << s << "x" << s << "\n";
 
     if (!ref.empty()) {
-      std::vector<data::Sample> samples;
-      if (fs::is_directory(ref)) {
-        std::vector<fs::path> files;
-        for (const auto& e : fs::directory_iterator(ref))
-          if (e.is_regular_file() && data::is_image_file(e.path().filename().string())) files.push_back(e.path());
-        std::sort(files.begin(), files.end());
-        for (const auto& f : files) samples.push_back({f.string(), f.filename().string(), "", 0, "unknown"});
-      } else {
-        samples.push_back({ref, fs::path(ref).filename().string(), "", 0, "unknown"});
-      }
-      SG_CHECK(!samples.empty(), "--reference: no images (png, jpg, bmp) in '", ref, "'");
-      std::vector<data::TestImage> imgs = data::load_test_images(samples, s, 2);
-      std::vector<const data::Image*> ptrs, guides;
-      for (const auto& t : imgs) ptrs.push_back(&t.image);
-      sgsf::Inference inf = sgsf::infer(*run.model, ptrs, bank, sgsf::scoring_of(run.cfg), 8, Device::CPU, false);
       std::vector<float> maps, guide_idx;
       for (size_t i = 0; i < imgs.size(); ++i) {
         maps.insert(maps.end(), inf.maps[i].begin(), inf.maps[i].end());
-        guides.push_back(&bank.images[(size_t)inf.guide[i]]);
         guide_idx.push_back((float)inf.guide[i]);
       }
       const int64_t n = (int64_t)imgs.size();

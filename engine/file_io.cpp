@@ -299,11 +299,13 @@ FolderLock::FolderLock(const std::string& folder) {
     if (errno == EINTR) continue;
     const int e = errno;
     std::string holder;
-    if (e == EWOULDBLOCK) {
+    // The holder writes its name just after it takes the lock: give it a moment to.
+    for (int tries = 0; e == EWOULDBLOCK && holder.empty() && tries < 20; ++tries) {
       char buf[256];
       const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
       if (n > 0) holder.assign(buf, (size_t)n);
       while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\r')) holder.pop_back();
+      if (holder.empty()) ::usleep(10000);
     }
     ::close(fd_);
     fd_ = -1;

@@ -181,10 +181,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   const Device dev = parse_device(cfg.device);
   const std::string ckpt = checkpoint_path(cfg.out);
 
-  // ---- the run folder: one writer at a time, and nothing in it changes before every check passed
-  FolderLock lock;
-  std::error_code ec;
-  if (fs::is_directory(cfg.out, ec)) lock = FolderLock(cfg.out);
+  // ---- nothing in the run folder changes before every check passed (see below)
   SafetensorsFile resumed;
   if (resume) {
     SG_CHECK(fs::exists(ckpt), "--resume: no checkpoint at '", ckpt, "'");
@@ -287,10 +284,10 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   // or a bad checkpoint leave no empty folder behind and no file of a finished run touched. The
   // guidance bank and calibration of earlier weights stay until training replaces them at its end
   // (their weights fingerprint keeps them from being used with other weights meanwhile).
-  if (!lock.held()) {
-    fs::create_directories(cfg.out);
-    lock = FolderLock(cfg.out);
-  }
+  // One writer at a time: a second program training into this folder stops here, having changed
+  // nothing.
+  fs::create_directories(cfg.out);
+  FolderLock lock(cfg.out);
   if (cfg.save_forged > 0) {  // saliency maps of the first training images, for a person to look at
     fs::path dir = fs::path(cfg.out) / "saliency";
     fs::create_directories(dir);
