@@ -590,10 +590,6 @@ def build_cases():
         return None
     add(Case("sgsf_export --out a device node", EXPORT + ["--out", "{w}/null"], "error", defect=10, setup=mknod_null,
              keep=["{w}/null"], err="device"))
-    add(Case("sgsf_export --out /dev/null is refused, not replaced", EXPORT + ["--out", "/dev/null", "--features-out",
-             "{w}/f.onnx"], "error", defect=10, err="device",
-             check=lambda ctx, r: None if os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
-             else "/dev/null was replaced"))
     add(Case("sgsf_export --out a FIFO (refused at once, never waits)", EXPORT + ["--out", "{w}/fifo"], "error",
              defect=10, setup=sh("mkfifo fifo"), keep=["{w}/fifo"], err="FIFO", timeout=60))
     add(Case("sgsf_export --out a folder", EXPORT + ["--out", "{w}/dir"], "error", defect=10, setup=sh("mkdir dir"),
