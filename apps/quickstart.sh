@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 bash tests/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target sgsf_train sgsf_test
-./build/sgsf_train --preset tiny --out runs/builtin-tiny "$@"
+./build/sgsf_train --preset tiny --overwrite --out runs/builtin-tiny "$@"
 ./build/sgsf_test --run runs/builtin-tiny --overlays 12

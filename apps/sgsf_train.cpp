@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
     args.flag("test-flip", "testing also scores the mirror image (with its mirrored guidance) and averages the "
                            "two anomaly maps (twice the test time)");
     args.flag("resume", "continue from <out>/checkpoint.safetensors");
+    args.flag("overwrite", "train anew into an --out that already holds a run (without it, such an --out is refused "
+                           "and the run kept)");
     args.flag("quiet", "no progress bar");
     args.flag("profile", "time every op and print where the training time went, by op family (slows a GPU run: "
                          "each op waits for the device)");
@@ -130,6 +132,15 @@ int main(int argc, char** argv) {
     cfg.data = args.get("data");
     cfg.category = args.get("category");
     sgsf::validate(cfg);  // before generating the built-in dataset, which takes a while
+    const bool resume = args.get_flag("resume");
+    SG_CHECK(!(resume && args.get_flag("overwrite")), "--resume and --overwrite exclude each other");
+    // A run already in --out is never trained over by accident.
+    auto refuse_existing = [&](const std::string& out) {
+      SG_CHECK(resume || args.get_flag("overwrite") || !fs::exists(sgsf::checkpoint_path(out)), "'", out,
+               "' already holds a training run (checkpoint.safetensors): --resume continues it, --overwrite trains "
+               "a new one over it, or choose another --out");
+    };
+    if (cfg.category != "all") refuse_existing(cfg.out);
     if (cfg.data.empty()) {
       const std::string builtin = (fs::path(cfg.out).parent_path() / "builtin-data").string();
       if (!data::builtin_dataset_present(builtin)) {
@@ -148,6 +159,8 @@ int main(int argc, char** argv) {
       categories = data::find_mvtec_categories(cfg.data);
       SG_CHECK(!categories.empty(), "--category all: no MVTec categories (folders with train/good) in '", cfg.data, "'");
     }
+    if (cfg.category == "all")
+      for (const std::string& cat : categories) refuse_existing((fs::path(cfg.out) / cat).string());
     int status = 0;
     for (const std::string& cat : categories) {
       sgsf::TrainConfig c = cfg;
@@ -155,7 +168,7 @@ int main(int argc, char** argv) {
       if (categories.size() > 1 || cfg.category == "all") c.out = (fs::path(cfg.out) / cat).string();
       if (categories.size() > 1) std::cerr << "=== category " << cat << " ===\n";
       if (args.get_flag("profile")) profile::start(parse_device(c.device));
-      sgsf::TrainResult r = sgsf::train(c, args.get_flag("resume"), &g_stop, !args.get_flag("quiet"));
+      sgsf::TrainResult r = sgsf::train(c, resume, &g_stop, !args.get_flag("quiet"));
       if (args.get_flag("profile")) {
         profile::stop();
         std::cerr << "\nprofile of " << r.iterations_done << " iterations (" << c.out << "):\n"

@@ -244,6 +244,12 @@ std::string generate_builtin_dataset(const std::string& root, uint64_t seed, con
            opt.test_good, ", per_defect ", opt.test_per_defect, ")");
   fs::path cat = builtin_category_path(root, opt);
   std::error_code ec;
+  // Only a set this function made (its stamp is there) is replaced; a folder of anything else is
+  // someone's data and is never deleted.
+  if (fs::exists(cat, ec) && !fs::is_empty(cat, ec))
+    SG_CHECK(fs::is_regular_file(cat / ".sgsf_builtin", ec), "builtin dataset: '", cat.string(),
+             "' exists and was not made as the built-in dataset (it has no .sgsf_builtin stamp); it is not written "
+             "over: move it, or pass --data");
   fs::remove(cat / ".sgsf_builtin", ec);
   for (const char* sub : {"train", "test", "ground_truth"}) fs::remove_all(cat / sub, ec);
   std::vector<Job> jobs;

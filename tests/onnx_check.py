@@ -60,7 +60,7 @@ def main():
         run = os.path.join(args.workdir, name)
         subprocess.run([os.path.join(args.build, 'sgsf_train'), '--width', '4', '--size', '32', '--batch', '4',
                         '--iterations', '6', '--warmup', '0.3', '--lr', '1e-3', '--device', 'cpu', '--workers', '1',
-                        '--quiet', '--seed', '5', '--out', run] + extra, check=True, env=env)
+                        '--quiet', '--seed', '5', '--overwrite', '--out', run] + extra, check=True, env=env)
         model = os.path.join(args.workdir, name + '.onnx')
         test_dir = os.path.join(args.workdir, 'builtin-data', 'widget', 'test', 'scratch')
         subprocess.run([os.path.join(args.build, 'sgsf_export'), '--run', run, '--out', model, '--reference', test_dir],

@@ -59,7 +59,7 @@ def run_ours(cfg, seed, out, log, extra):
     train = os.path.join(args.build, 'sgsf_train')
     sh([train, '--data', data, '--aux', DTD, '--width', str(w), '--size', str(s),
         '--batch', str(b), '--iterations', str(iters), '--saliency', 'border', '--contrast-refresh', str(refresh),
-        '--seed', str(seed), '--holdout', '0', '--out', run] + same_scoring(train) + extra, log)
+        '--seed', str(seed), '--holdout', '0', '--overwrite', '--out', run] + same_scoring(train) + extra, log)
     sh([os.path.join(args.build, 'sgsf_test'), '--run', run, '--overlays', 'none'], log)
     rep = json.load(open(os.path.join(run, 'test', 'report.json')))
     cat = rep['categories'][0] if 'categories' in rep else rep
@@ -160,7 +160,7 @@ if __name__ == '__main__':
     if not args.report:
         if args.config == 'builtin-tiny' and not os.path.exists(os.path.join(REPO, cfg[0])):
             # sgsf_train without --data generates the built-in dataset next to its --out folder
-            subprocess.run([os.path.join(args.build, 'sgsf_train'), '--iterations', '1', '--out',
+            subprocess.run([os.path.join(args.build, 'sgsf_train'), '--iterations', '1', '--overwrite', '--out',
                             os.path.join(REPO, 'runs', 'builtin-gen')], check=True, cwd=REPO)
         done = set()
         if os.path.exists(results):
