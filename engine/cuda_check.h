@@ -1,5 +1,6 @@
-// cuda_check.h — the check macros every CUDA, cuBLAS and cuDNN call goes through, the launch macro,
-// plus the shared stream and library handles. Include only from CUDA-enabled code (.cu files, or
+// cuda_check.h — the engine's CUDA header: kernels/cuda_launch.h (SG_LAUNCH, SG_KERNEL_CHECK,
+// SG_CUDA_CHECK, SG_GRID_STRIDE, the stream and the launch shape, shared with the kernels) plus the
+// cuBLAS and cuDNN check macros and their handles. Include only from CUDA-enabled code (.cu files, or
 // .cpp files inside #ifdef SGSF_WITH_CUDA). A failing call throws sg::Error naming the expression
 // and file:line.
 //
@@ -7,31 +8,13 @@
 // is the emulator's, and cuBLAS and cuDNN are absent: their call sites run the CPU code instead.
 #pragma once
 #ifdef SGSF_WITH_CUDA
-#include <cuda_runtime.h>
+#include "kernels/cuda_launch.h"
 #ifndef SGSF_CUDA_EMULATION
 #include <cublas_v2.h>
 #include <cudnn.h>
 #endif
 
 #include "engine/common.h"
-
-// Every kernel launch: SG_LAUNCH(kernel, grid, block, shared_bytes, stream)(arguments...), which is
-// kernel<<<grid, block, shared_bytes, stream>>>(arguments...) under nvcc. In the emulated build it
-// checks the launch and runs the kernel on the CPU (engine/cuda_emu/emu_device.h).
-#ifdef SGSF_CUDA_EMULATION
-#define SG_LAUNCH(kernel, grid, block, shared_bytes, stream) \
-  ::cuda_emu::launch(kernel, ::cuda_emu::LaunchSite{#kernel, __FILE__, __LINE__}, grid, block, shared_bytes, stream)
-#else
-#define SG_LAUNCH(kernel, grid, block, shared_bytes, stream) kernel<<<grid, block, shared_bytes, stream>>>
-#endif
-
-#define SG_CUDA_CHECK(expr)                                                                     \
-  do {                                                                                          \
-    cudaError_t sg_err_ = (expr);                                                               \
-    if (sg_err_ != cudaSuccess)                                                                 \
-      throw ::sg::Error(::sg::str("CUDA error '", cudaGetErrorString(sg_err_), "' in ", #expr, \
-                                  " at ", __FILE__, ":", __LINE__));                            \
-  } while (0)
 
 #ifndef SGSF_CUDA_EMULATION
 #define SG_CUBLAS_CHECK(expr)                                                                \
@@ -50,34 +33,9 @@
                                   #expr, " at ", __FILE__, ":", __LINE__));                 \
   } while (0)
 
-#endif  // !SGSF_CUDA_EMULATION
-
-// The loop of a one-thread-per-element kernel: thread i handles i, i + (all threads), ...
-#define SG_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
-
-// After every kernel launch: catches bad launch configurations immediately.
-#define SG_KERNEL_CHECK() SG_CUDA_CHECK(cudaGetLastError())
-
 namespace sg::cuda {
-cudaStream_t stream();          // the one stream all engine work is queued on
-#ifndef SGSF_CUDA_EMULATION
 cublasHandle_t cublas();        // bound to stream()
 cudnnHandle_t cudnn();          // bound to stream()
-#endif
-// Blocks of `block` threads enough to cover n elements (no cap): for 2-D/3-D tilings and for
-// kernels that handle exactly one element per thread.
-inline unsigned grid_for(int64_t n, int block) { return (unsigned)((n + block - 1) / block); }
-
-// The launch shape of every 1-D kernel: kBlock threads per block (a power of two, so the
-// shared-memory tree reductions halve it evenly), and enough blocks to cover n elements, at least
-// one and at most kMaxGrid (a grid-stride loop, SG_GRID_STRIDE, then visits the rest).
-constexpr int kBlock = 256;
-static_assert((kBlock & (kBlock - 1)) == 0, "kBlock must be a power of two");
-constexpr int64_t kMaxGrid = 65535 * 8;
-inline unsigned grid(int64_t n) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  return (unsigned)(g < kMaxGrid ? (g > 0 ? g : 1) : kMaxGrid);
-}
 }  // namespace sg::cuda
+#endif  // !SGSF_CUDA_EMULATION
 #endif

@@ -1,13 +1,9 @@
-// cuda_context.cpp — the shared CUDA stream and the cuBLAS / cuDNN handles, created on first use.
-//
-// All engine work goes to one stream (the legacy default stream), so kernels, library calls and
-// copies are ordered without events and the caching allocator may reuse a freed block at once.
+// cuda_context.cpp — the cuBLAS / cuDNN handles, created on first use and bound to the one stream
+// all work goes to (sg::cuda::stream(), the legacy default stream: kernels/cuda_launch.h).
 #ifdef SGSF_WITH_CUDA
 #include "engine/cuda_check.h"
 
 namespace sg::cuda {
-
-cudaStream_t stream() { return 0; }
 
 #ifndef SGSF_CUDA_EMULATION  // the emulated build has no cuBLAS or cuDNN (see engine/cuda_emu)
 

@@ -7,7 +7,8 @@
 // col is built in blocks of output rows (cache-sized, see block_rows) into thread-local buffers
 // reused across calls. Forward: (image, row block) tasks spread over OpenMP threads. Backward:
 // images spread over threads (each GEMM single-threaded) when the batch has at least one image per
-// thread; smaller batches run image by image and let Eigen parallelise each GEMM.
+// thread; smaller batches run image by image on one thread (Eigen's own threading is off:
+// EIGEN_DONT_PARALLELIZE, CMakeLists.txt).
 // Backward (per image):  gw += gy[n] (Cout, HW) x col^T,  gcol = w^T gy[n],  gx[n] = col2im(gcol),
 // gb = sum of gy over (N, Hout, Wout). Per-thread gw partials are summed in thread order.
 // With oneDNN in the build, the CPU uses its kernels instead (engine/dnnl_conv.*); these loops stay

@@ -70,8 +70,10 @@ Tensor max_value(const Tensor& x) {
   check_defined(x, "max_value", "input");
   SG_CHECK(x.numel() > 0, "max_value: empty tensor");
   float m = 0;
+  // On CUDA the maximum is copied to the host, a wait the engine counts (cuda_host_waits()) here:
+  // the kernels do not know the counter.
   SG_DISPATCH(x.device(), m = kernels::max_all_cpu(x.data(), x.numel()),
-              m = kernels::max_all_cuda(x.data(), x.numel()));
+              (note_cuda_host_wait(), m = kernels::max_all_cuda(x.data(), x.numel())));
   return Tensor::scalar(m, x.device());
 }
 }  // namespace sg

@@ -1,7 +1,7 @@
 // adam.cu — CUDA twin of adam_cpu.cpp: one thread per element (grid-stride loop) calling the same
 // adam_update_element from adam.h.
-#include "engine/cuda_check.h"
 #include "kernels/adam.h"
+#include "kernels/cuda_launch.h"
 
 namespace sg::kernels {
 namespace {

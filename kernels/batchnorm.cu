@@ -2,8 +2,8 @@
 // grid of (channel, part) blocks, each summing one contiguous part of the channel's M = N*HW
 // elements (every thread a fixed strided subset, then a shared-memory tree), then one thread per
 // channel adding its parts in order. No atomics, so results are bitwise reproducible.
-#include "engine/cuda_check.h"
 #include "kernels/batchnorm.h"
+#include "kernels/cuda_launch.h"
 
 namespace sg::kernels {
 namespace {

@@ -1,6 +1,6 @@
 // concat.cu — CUDA twin of concat_cpu.cpp: one thread per copied element over slab_copy_index.
-#include "engine/cuda_check.h"
 #include "kernels/concat.h"
+#include "kernels/cuda_launch.h"
 
 namespace sg::kernels {
 namespace {

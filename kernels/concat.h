@@ -8,7 +8,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/common.h"
+#include "kernels/kernel_common.h"
 
 namespace sg::kernels {
 

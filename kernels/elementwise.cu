@@ -1,6 +1,6 @@
 // elementwise.cu — CUDA twins of elementwise_cpu.cpp: one thread per element (grid-stride loop),
 // calling the same SG_HD math from elementwise.h.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/elementwise.h"
 
 namespace sg::kernels {

@@ -1,5 +1,5 @@
 // focal.cu — CUDA twins of focal_cpu.cpp: one thread per pixel, the same SG_HD math (focal.h).
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/focal.h"
 
 namespace sg::kernels {

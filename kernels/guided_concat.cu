@@ -1,6 +1,6 @@
 // guided_concat.cu — CUDA twins of guided_concat_cpu.cpp: one thread per output element, the source
 // located by the same SG_HD index math (guided_concat.h); coalesced reads and writes.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/guided_concat.h"
 
 namespace sg::kernels {

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/common.h"
+#include "kernels/kernel_common.h"
 
 namespace sg::kernels {
 

@@ -1,6 +1,6 @@
 // mse.cu — CUDA twins of mse_cpu.cpp: one thread per element (grid-stride loop) over the SG_HD
 // math of mse.h.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/mse.h"
 
 namespace sg::kernels {

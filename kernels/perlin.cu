@@ -1,7 +1,7 @@
 // perlin.cu — CUDA twins of perlin_cpu.cpp: one thread per lattice point, then one per pixel
 // (field, rotation),
 // calling the same SG_HD math from perlin.h.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/perlin.h"
 
 namespace sg::kernels {

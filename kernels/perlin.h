@@ -20,7 +20,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/common.h"
+#include "kernels/kernel_common.h"
 #include "kernels/random.h"
 
 namespace sg::kernels {

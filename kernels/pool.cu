@@ -1,6 +1,6 @@
 // pool.cu — CUDA twins of pool_cpu.cpp over the SG_HD math of pool.h. The box filter runs as two
 // passes (rows into a scratch buffer, then columns), one thread per element summing its 2r+1 taps.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/pool.h"
 
 namespace sg::kernels {

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/common.h"
+#include "kernels/kernel_common.h"
 
 namespace sg::rnd {
 

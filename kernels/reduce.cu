@@ -1,9 +1,9 @@
 // reduce.cu — CUDA reductions. sum_all: each block reduces a fixed grid-stride share in shared
 // memory (a fixed tree), block partials are then reduced by one block: deterministic, no atomics.
+#include <algorithm>
 #include <cfloat>
 
-#include "engine/cuda_check.h"
-#include "engine/device.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/reduce.h"
 
 namespace sg::kernels {
@@ -63,7 +63,6 @@ float max_all_cuda(const float* x, int64_t n) {
   if (!result) SG_CUDA_CHECK(cudaMalloc(&result, sizeof(float)));
   reduce_all<true>(x, n, result);
   float h = 0;
-  note_cuda_host_wait();
   SG_CUDA_CHECK(cudaMemcpy(&h, result, sizeof(float), cudaMemcpyDeviceToHost));
   return h;
 }

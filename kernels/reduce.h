@@ -1,4 +1,4 @@
-// reduce.h — reductions: the sum of a whole tensor, and the sum along one dimension.
+// reduce.h — reductions: the sum and the maximum of a whole tensor, and the sum along one dimension.
 //
 // A tensor viewed as (outer, len, inner) reduces over `len`: out[o, i] = sum_k x[o, k, i].
 // Whole-tensor sums are deterministic on both devices: the CPU adds in double precision in
@@ -6,7 +6,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/common.h"
+#include "kernels/kernel_common.h"
 
 namespace sg::kernels {
 
@@ -23,6 +23,6 @@ float max_all_cpu(const float* x, int64_t n);
 
 void sum_all_cuda(const float* x, int64_t n, float* out);  // out: one float on the device
 void sum_along_cuda(const float* x, int64_t outer, int64_t len, int64_t inner, float* out);
-float max_all_cuda(const float* x, int64_t n);
+float max_all_cuda(const float* x, int64_t n);  // copies the result to the host: the host waits
 
 }  // namespace sg::kernels

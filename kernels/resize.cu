@@ -1,6 +1,6 @@
 // resize.cu — CUDA twins of resize_cpu.cpp: one thread per output (forward) or per input element
 // (backward, a gather: deterministic, no atomics), over the SG_HD math of resize.h.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/resize.h"
 
 namespace sg::kernels {

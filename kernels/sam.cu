@@ -1,6 +1,6 @@
 // sam.cu — CUDA twins of sam_cpu.cpp: a block-per-sample reduction in double, then one thread per
 // pixel for the fused mask + blend, calling the same SG_HD math from sam.h.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/sam.h"
 
 namespace sg::kernels {

@@ -12,7 +12,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/common.h"
+#include "kernels/kernel_common.h"
 #include "kernels/random.h"
 
 namespace sg::kernels {

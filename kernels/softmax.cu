@@ -1,7 +1,7 @@
 // softmax.cu — CUDA twins of softmax_cpu.cpp: one thread per (outer, inner) column (adjacent
 // threads read adjacent inner positions: coalesced for NCHW channels), over the SG_HD math of
 // softmax.h.
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/softmax.h"
 
 namespace sg::kernels {

@@ -3,7 +3,7 @@
 // pass writes the row sums of every needed map to shared memory, a vertical 11-tap pass finishes
 // each output pixel, and the epilogue calls the same SG_HD math as the CPU (ssim.h). The taps run
 // in the same order as on the CPU, so the two agree to rounding (nvcc may contract to FMA).
-#include "engine/cuda_check.h"
+#include "kernels/cuda_launch.h"
 #include "kernels/ssim.h"
 
 namespace sg::kernels {

@@ -1,6 +1,6 @@
 // guidance.h — what test-time guidance needs, stored in the run folder so that a run scores images
-// without its training data (SGSF.md §7: the guidance image of a test image is the training image
-// whose pooled deepest encoder features are most similar):
+// without its training data (sgsf/README.md, 'Testing': the guidance image of a test image is the
+// training image whose pooled deepest encoder features are most similar):
 //
 //   <run>/guidance/00000.png ...   the normal training images at model resolution, 8-bit RGB PNG
 //   <run>/guidance.safetensors     tensor "features" (count, 8w): their L2-normalised pooled

@@ -1,7 +1,7 @@
 // emu_device.h — the device side of the emulated CUDA runtime (included by cuda_runtime.h):
 // the qualifiers, the built-in index variables, __syncthreads, atomics and the kernel launch.
 //
-// A kernel is an ordinary C++ function here. A launch (SG_LAUNCH in engine/cuda_check.h, which is
+// A kernel is an ordinary C++ function here. A launch (SG_LAUNCH in kernels/cuda_launch.h, which is
 // `kernel<<<grid, block, shared, stream>>>` under nvcc) calls cuda_emu::launch(), which checks the
 // configuration and the pointer arguments as strictly as a GPU, then runs every block
 // (emu_scheduler.cpp): the blocks one after another in a shuffled order, the threads of a block as
