@@ -250,8 +250,15 @@ std::string generate_builtin_dataset(const std::string& root, uint64_t seed, con
     SG_CHECK(fs::is_regular_file(cat / ".sgsf_builtin", ec), "builtin dataset: '", cat.string(),
              "' exists and was not made as the built-in dataset (it has no .sgsf_builtin stamp); it is not written "
              "over: move it, or pass --data");
-  fs::remove(cat / ".sgsf_builtin", ec);
   for (const char* sub : {"train", "test", "ground_truth"}) fs::remove_all(cat / sub, ec);
+  // The stamp goes first, saying the set is incomplete, so an interrupted generation is still
+  // recognised as ours (and replaced) next time; the finished set's stamp replaces it at the end.
+  fs::create_directories(cat, ec);
+  try {
+    write_file_atomic((cat / ".sgsf_builtin").string(), "incomplete: generation did not finish\n");
+  } catch (const Error& e) {
+    throw Error(str("builtin dataset: ", e.what()));
+  }
   std::vector<Job> jobs;
   auto dir = [&](const fs::path& p) {
     fs::create_directories(p, ec);

@@ -2,6 +2,7 @@
 #include "engine/file_io.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -180,16 +182,29 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   // '.' + up to 200 bytes of the name + '.' + 8 random characters + ".tmp": at most 214 bytes.
   const std::string stem = (dir == "." && path.find('/') == std::string::npos ? "" : dir + "/") + "." +
                            utf8_prefix(name, 200) + ".";
+  // The termination signals wait while the file is created and entered in the list, so a signal
+  // arriving just then still finds (and removes) it.
+  sigset_t block, saved;
+  sigemptyset(&block);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+  pthread_sigmask(SIG_BLOCK, &block, &saved);
+  int err = 0;
   for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
     tmp_ = stem + random_suffix() + ".tmp";
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);  // umask applies
     if (fd_ < 0 && errno != EEXIST) {
-      const int e = errno;
-      throw Error(str("cannot write '", path, "': cannot create a temporary file in '", dir, "': ", errno_text(e)));
+      err = errno;
+      break;
     }
   }
-  SG_CHECK(fd_ >= 0, "cannot write '", path, "': no unused temporary name in '", dir, "'");
-  slot_ = claim_temp_slot(tmp_);
+  if (fd_ >= 0) slot_ = claim_temp_slot(tmp_);
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (fd_ < 0) {
+    tmp_.clear();
+    if (err != 0)
+      throw Error(str("cannot write '", path, "': cannot create a temporary file in '", dir, "': ", errno_text(err)));
+    throw Error(str("cannot write '", path, "': no unused temporary name in '", dir, "'"));
+  }
 }
 
 AtomicFile::~AtomicFile() { discard(); }
@@ -312,6 +327,11 @@ FolderLock::FolderLock(const std::string& folder) {
     if (e == EWOULDBLOCK)
       throw Error(str("the folder '", folder, "' is in use by ", holder.empty() ? "another program" : holder,
                       ", which is writing into it; wait for it to finish, or choose another folder"));
+    if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) {  // a filesystem without locks (some network mounts)
+      std::fprintf(stderr, "note: '%s' cannot be locked (%s): nothing keeps a second program from writing into it\n",
+                   folder.c_str(), errno_text(e).c_str());
+      return;
+    }
     throw Error(str("cannot lock the folder '", folder, "': ", errno_text(e)));
   }
   const std::string me = str(program_name(), " (pid ", ::getpid(), ")\n");

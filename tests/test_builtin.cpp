@@ -125,3 +125,28 @@ TEST_CASE("built-in dataset is a pure function of the seed") {
   small.train = 3;
   CHECK(open_dataset(generate_builtin_dataset(a.string(), 11, small)).train.size() == 3);
 }
+
+TEST_CASE("the built-in dataset is never generated over a folder it did not make; an interrupted one is redone") {
+  BuiltinOptions small;
+  small.train = 3;
+  small.test_good = 2;
+  small.test_per_defect = 1;
+  small.size = 32;
+  fs::path root = test::scratch_dir("builtin_theirs");
+  const fs::path cat = fs::path(builtin_category_path(root.string(), small));
+  const fs::path mine = cat / "train" / "good" / "mine.png";
+  test::write_random_png(mine, 8, 8, 1);
+  const std::string before = test::read_bytes(mine);
+  CHECK_THROWS_WITH_AS(generate_builtin_dataset(root.string(), 5, small), doctest::Contains("not written over"),
+                       sg::Error);
+  CHECK(test::read_bytes(mine) == before);
+  // An interrupted generation (its stamp says so) is recognised as ours: replaced whole.
+  fs::path ours = test::scratch_dir("builtin_interrupted");
+  const fs::path ocat = fs::path(builtin_category_path(ours.string(), small));
+  test::write_random_png(ocat / "train" / "good" / "000.png", 8, 8, 2);
+  test::write_text(ocat / ".sgsf_builtin", "incomplete: generation did not finish\n");
+  CHECK_FALSE(builtin_dataset_present(ours.string(), 5, small));
+  generate_builtin_dataset(ours.string(), 5, small);
+  CHECK(builtin_dataset_present(ours.string(), 5, small));
+  CHECK(open_dataset(ocat.string()).train.size() == 3);
+}
