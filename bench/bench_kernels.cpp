@@ -320,6 +320,18 @@ int main(int argc, char** argv) {
       print_table(rows, bw_cpu, bw_gpu);
       if (gpu_skipped) std::printf("GPU part skipped: %s\n", cuda_device_info().c_str());
     }
+    // A kernel that disagrees with its unfused composition fails the run (exit 3), whatever it timed.
+    int mismatches = 0;
+    for (const Row& r : rows)
+      if (r.check.rfind("MISMATCH", 0) == 0) {
+        std::fprintf(stderr, "bench_kernels: %s %s on %s: %s\n", r.family.c_str(), r.what.c_str(), r.device.c_str(),
+                     r.check.c_str());
+        ++mismatches;
+      }
+    if (mismatches) {
+      std::fprintf(stderr, "bench_kernels: %d result(s) disagree with their reference\n", mismatches);
+      return 3;
+    }
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_kernels: %s\n", e.what());

@@ -95,13 +95,18 @@ size_t round_cuda(size_t bytes) {
   return (bytes + large - 1) / large * large;
 }
 
+// Every cached block goes back to the driver; a failed free (an earlier kernel's fault surfacing
+// here) is reported once all were tried.
 void release_cache_locked(MemoryStats& s) {
+  cudaError_t first = cudaSuccess;
   for (auto& kv : free_blocks()) {
-    cudaFree(kv.second);
+    const cudaError_t e = cudaFree(kv.second);
+    if (e != cudaSuccess && first == cudaSuccess) first = e;
     s.device_frees++;
   }
   free_blocks().clear();
   s.bytes_cached = 0;
+  SG_CUDA_CHECK(first);
 }
 #endif
 
@@ -129,7 +134,10 @@ void* allocate(Device d, size_t bytes) {
   size_t rounded = round_cuda(bytes);
   if (void* p = take_cached(free_blocks(), rounded, c.stats)) return p;
   void* p = nullptr;
-  if (cudaMalloc(&p, rounded) != cudaSuccess) {
+  if (const cudaError_t e = cudaMalloc(&p, rounded); e != cudaSuccess) {
+    // Only "out of memory" is worth a retry with the cache emptied; anything else is an earlier
+    // fault (a kernel's) surfacing here, reported as it is.
+    SG_CUDA_CHECK(e == cudaErrorMemoryAllocation ? cudaSuccess : e);
     cudaGetLastError();
     release_cache_locked(c.stats);
     SG_CUDA_CHECK(cudaMalloc(&p, rounded));
@@ -191,7 +199,7 @@ void empty_cache(Device d) {
 #ifdef SGSF_WITH_CUDA
   Counters& c = counters(d);
   std::lock_guard<std::mutex> lock(c.mu);
-  cudaDeviceSynchronize();
+  SG_CUDA_CHECK(cudaDeviceSynchronize());
   release_cache_locked(c.stats);
 #else
   (void)d;

@@ -76,7 +76,10 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
       Tensor acc = t.grad();
       Tensor leaf = t;
       SG_PROFILE_OP("leaf gradients");
-      leaf.set_grad(acc.defined() ? add(acc, g) : g.clone());
+      // The first gradient becomes .grad as it is when nothing else holds it (no other handle, no
+      // view of its storage): the copy would only cost a launch and a pass over it.
+      const bool unshared = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1;
+      leaf.set_grad(acc.defined() ? add(acc, g) : unshared ? g : g.clone());
       continue;
     }
     SG_CHECK(node->backward, "backward: the graph through '", node->op,

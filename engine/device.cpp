@@ -6,7 +6,7 @@
 
 #include "engine/common.h"
 #ifdef SGSF_WITH_CUDA
-#include <cuda_runtime.h>
+#include "kernels/cuda_launch.h"
 #endif
 
 namespace sg {
@@ -86,7 +86,8 @@ void synchronize(Device d) {
 #ifdef SGSF_WITH_CUDA
   if (d == Device::CUDA) {
     note_cuda_host_wait();
-    cudaDeviceSynchronize();
+    // A kernel's fault surfaces here, at the first wait after it: reported, not dropped.
+    SG_CUDA_CHECK(cudaDeviceSynchronize());
   }
 #else
   (void)d;

@@ -61,8 +61,22 @@ void Adam::step() {
   SG_PROFILE_OP("adam step");
   // Each parameter counts its own steps (as PyTorch's Adam does), so a parameter that receives its
   // first gradient late (the segmentation module after the autoencoder's warm-up) starts with the
-  // full bias correction of a first step.
+  // full bias correction of a first step. The tensors go to the multi-tensor kernel in batches of
+  // kAdamTensorsPerLaunch, one batch per device: one launch per 64 tensors, not one per tensor.
   float* steps = step_.data();
+  kernels::AdamBatch batch[2];  // CPU, CUDA
+  for (auto& b : batch) {
+    b.beta1 = beta1_;
+    b.beta2 = beta2_;
+    b.eps = eps_;
+    b.count = 0;
+  }
+  auto flush = [&](Device d) {
+    kernels::AdamBatch& b = batch[d == Device::CPU ? 0 : 1];
+    if (b.count == 0) return;
+    SG_DISPATCH(d, kernels::adam_update_many_cpu(b), kernels::adam_update_many_cuda(b));
+    b.count = 0;
+  };
   for (size_t i = 0; i < params_.size(); ++i) {
     const std::string& name = params_[i].first;
     Tensor p = params_[i].second;
@@ -78,21 +92,16 @@ void Adam::step() {
     // Bias corrections in double, once per parameter and step (adam.h).
     double bc1 = 1.0 - std::pow((double)beta1_, (double)t);
     double bc2 = 1.0 - std::pow((double)beta2_, (double)t);
-    kernels::AdamStep s;
-    s.beta1 = beta1_;
-    s.beta2 = beta2_;
-    s.eps = eps_;
-    s.step_size = (float)((double)lr_ / bc1);
-    s.inv_sqrt_bc2 = (float)(1.0 / std::sqrt(bc2));
     move_to_device_(m_[i], p.device());  // no-op unless the parameter moved since
     move_to_device_(v_[i], p.device());
-    const float* gd = g.data();
-    float *pd = p.data(), *md = m_[i].data(), *vd = v_[i].data();
-    int64_t n = p.numel();
-    SG_DISPATCH(p.device(), kernels::adam_update_cpu(s, gd, pd, md, vd, n),
-                kernels::adam_update_cuda(s, gd, pd, md, vd, n));
+    kernels::AdamBatch& b = batch[p.device() == Device::CPU ? 0 : 1];
+    b.t[b.count++] = kernels::AdamTensor{g.data(), p.data(), m_[i].data(), v_[i].data(), p.numel(),
+                                         (float)((double)lr_ / bc1), (float)(1.0 / std::sqrt(bc2))};
+    if (b.count == kernels::kAdamTensorsPerLaunch) flush(p.device());
     steps[i] = (float)t;
   }
+  flush(Device::CPU);
+  flush(Device::CUDA);
 }
 
 NamedTensors Adam::state() const {

@@ -1,5 +1,7 @@
-// adam.h — the Adam update kernel family: one fused pass per parameter tensor that updates the
-// first and second moments and the parameter together.
+// adam.h — the Adam update kernel family: one fused pass that updates the first and second moments
+// and the parameter together, for one parameter tensor or for up to kAdamTensorsPerLaunch tensors
+// in one launch (the multi-tensor form the optimiser uses: a step of the paper-scale model updates
+// 152 tensors, which would otherwise be 152 launches).
 //
 // Adam (Kingma & Ba 2015) with bias correction, in the form PyTorch uses: at step t (1-based),
 //   m <- b1 m + (1 - b1) g                  v <- b2 v + (1 - b2) g^2
@@ -32,5 +34,26 @@ SG_HD void adam_update_element(const AdamStep& s, float g, float& p, float& m, f
 // p, m, v, g: n floats each (one parameter tensor and its state).
 void adam_update_cpu(const AdamStep& s, const float* g, float* p, float* m, float* v, int64_t n);
 void adam_update_cuda(const AdamStep& s, const float* g, float* p, float* m, float* v, int64_t n);
+
+// Many tensors at once. Each has its own step sizes (each parameter counts its own steps); the
+// betas and eps are shared. The whole batch travels as one kernel argument, so it must stay within
+// CUDA's 4 KiB of kernel parameters: 64 tensors of 48 bytes.
+struct AdamTensor {
+  const float* g;
+  float *p, *m, *v;
+  int64_t n;
+  float step_size, inv_sqrt_bc2;
+};
+constexpr int kAdamTensorsPerLaunch = 64;
+struct AdamBatch {
+  float beta1, beta2, eps;
+  int count;  // tensors used in t[]
+  AdamTensor t[kAdamTensorsPerLaunch];
+};
+static_assert(sizeof(AdamBatch) <= 4096, "an AdamBatch must fit CUDA's kernel parameter space");
+
+// Update the first b.count tensors of b; each element exactly as adam_update_* does.
+void adam_update_many_cpu(const AdamBatch& b);
+void adam_update_many_cuda(const AdamBatch& b);  // one launch
 
 }  // namespace sg::kernels

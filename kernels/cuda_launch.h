@@ -10,6 +10,7 @@
 #ifdef SGSF_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "kernels/kernel_common.h"
@@ -17,11 +18,13 @@
 // Every kernel launch: SG_LAUNCH(kernel, grid, block, shared_bytes, stream)(arguments...), which is
 // kernel<<<grid, block, shared_bytes, stream>>>(arguments...) under nvcc. In the emulated build it
 // checks the launch and runs the kernel on the CPU (engine/cuda_emu/emu_device.h).
+// Every launch is counted (sg::cuda::launches()), so a test can bound the launches of a training step.
 #ifdef SGSF_CUDA_EMULATION
 #define SG_LAUNCH(kernel, grid, block, shared_bytes, stream) \
-  ::cuda_emu::launch(kernel, ::cuda_emu::LaunchSite{#kernel, __FILE__, __LINE__}, grid, block, shared_bytes, stream)
+  ::sg::cuda::count_launch(), ::cuda_emu::launch(kernel, ::cuda_emu::LaunchSite{#kernel, __FILE__, __LINE__}, grid, block, shared_bytes, stream)
 #else
-#define SG_LAUNCH(kernel, grid, block, shared_bytes, stream) kernel<<<grid, block, shared_bytes, stream>>>
+#define SG_LAUNCH(kernel, grid, block, shared_bytes, stream) \
+  ::sg::cuda::count_launch(), kernel<<<grid, block, shared_bytes, stream>>>
 #endif
 
 #define SG_CUDA_CHECK(expr)                                                                     \
@@ -40,6 +43,15 @@
 #define SG_KERNEL_CHECK() SG_CUDA_CHECK(cudaGetLastError())
 
 namespace sg::cuda {
+// Kernel launches since the program started (SG_LAUNCH counts each one; cuBLAS and cuDNN calls are
+// not counted).
+inline std::atomic<int64_t>& launch_counter() {
+  static std::atomic<int64_t> n{0};
+  return n;
+}
+inline void count_launch() { launch_counter().fetch_add(1, std::memory_order_relaxed); }
+inline int64_t launches() { return launch_counter().load(); }
+
 // The one stream all work is queued on: the legacy default stream, so kernels, library calls and
 // copies are ordered without events, and the engine's caching allocator may reuse a freed block at
 // once.

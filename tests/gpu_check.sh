@@ -76,11 +76,26 @@ full="$BUILD/Testing/Temporary/LastTest.log"
 cp "$full" "$LOG/gpu_tests_full.log" 2>/dev/null
 if [ -f "$full" ]; then skipped=$(grep -c "SKIPPED" "$full"); else skipped="no per-test log"; fi
 ran=$(grep -Eo "[0-9]+ tests? failed out of [0-9]+" "$LOG/gpu_tests.log" | grep -Eo "[0-9]+$")
+# Test cases, not programs: every doctest summary line "[doctest] test cases: N | P passed | ...",
+# added up (a program with no gpu case on this build passes with 0 and must not count as a check).
+cases=0
+passed_cases=0
+if [ -f "$full" ]; then
+  cases=$(grep -Eo "\[doctest\] test cases: +[0-9]+" "$full" | grep -Eo "[0-9]+$" | awk '{s += $1} END {print s + 0}')
+  passed_cases=$(grep -E "\[doctest\] test cases:" "$full" | grep -Eo "[0-9]+ passed" | grep -Eo "^[0-9]+" |
+    awk '{s += $1} END {print s + 0}')
+fi
+echo "gpu test cases: $passed_cases passed of $cases run (in ${ran:-?} test programs)"
 phase "gpu tests"
 
 # ---- 4. each benchmark once, on the GPU only
 "$BUILD/bench_kernels" --device cuda >"$LOG/bench_kernels.txt" 2>&1
-bench_rc=$?
+bench_rc=$?  # non-zero too when a kernel disagrees with its reference (MISMATCH)
+# One paper-scale training step (w = 128, 256x256, batch 16): step time, peak device memory and where
+# the time goes by op family.
+timeout 180 "$BUILD/bench_train" --width 128 --size 256 --batch 16 --steps 3 --warmup 1 --device cuda --profile \
+  >"$LOG/bench_train_paper.txt" 2>&1
+paper_rc=$?
 "$BUILD/bench_conv" --gpu-only --runs 5 >"$LOG/bench_conv.txt" 2>&1
 conv_rc=$?
 # One training step beside PyTorch's on the same GPU (the machine's python3 has PyTorch with CUDA);
@@ -97,13 +112,16 @@ echo "===================== bench_kernels (GPU) ====================="
 cat "$LOG/bench_kernels.txt"
 echo "===================== bench_conv (GPU) ====================="
 cat "$LOG/bench_conv.txt"
+echo "===================== paper-scale training step (GPU) ====================="
+cat "$LOG/bench_train_paper.txt"
 echo "===================== training step beside PyTorch (GPU) ====================="
 tail -8 "$LOG/bench_train.txt"
 echo "===================== SUMMARY ====================="
 grep -E "tests passed|tests failed" "$LOG/gpu_tests.log"
-echo "gpu tests rc=$tests_rc (${ran:-?} run), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | bench_train rc=$train_rc"
+echo "gpu tests rc=$tests_rc (${ran:-?} programs, $passed_cases of $cases cases passed), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | paper step rc=$paper_rc | bench_train rc=$train_rc"
 echo "total $(($(date +%s) - start)) s; logs in $LOG"
-if [ "$tests_rc" -eq 0 ] && [ "$skipped" = "0" ] && [ -n "${ran:-}" ] && [ "$ran" -gt 0 ] && [ "$bench_rc" -eq 0 ] && [ "$conv_rc" -eq 0 ]; then
+if [ "$tests_rc" -eq 0 ] && [ "$skipped" = "0" ] && [ -n "${ran:-}" ] && [ "$ran" -gt 0 ] && [ "$cases" -gt 0 ] &&
+  [ "$passed_cases" -eq "$cases" ] && [ "$bench_rc" -eq 0 ] && [ "$conv_rc" -eq 0 ] && [ "$paper_rc" -eq 0 ]; then
   echo "SUMMARY: PASSED"
   exit 0
 fi

@@ -202,3 +202,36 @@ TEST_CASE("Adam's CUDA kernel matches the CPU twin" * doctest::test_suite("gpu")
   oq.step();
   CHECK(find_tensor(oq.state(), "m.0").device() == Device::CUDA);
 }
+
+TEST_CASE("the multi-tensor Adam kernel matches the CPU twin over many tensors, late starters included" *
+          doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  // More tensors than one launch takes (kAdamTensorsPerLaunch), sizes from 1 element to several
+  // blocks of the largest, and two tensors whose first gradient comes late.
+  std::vector<Tensor> pc, pg;
+  for (int k = 0; k < 70; ++k) {
+    const Shape s = {1 + (k * 37) % 900};
+    pc.push_back(leaf(s, 100 + k));
+    Tensor g = Tensor::from_vector(s, pc.back().to_vector(), Device::CUDA);
+    g.requires_grad_(true);
+    pg.push_back(g);
+  }
+  Adam oc(pc, 1e-2f), og(pg, 1e-2f);
+  for (int t = 0; t < 4; ++t) {
+    for (size_t k = 0; k < pc.size(); ++k) {
+      if (t < 2 && (k == 5 || k == 66)) continue;
+      pc[k].set_grad(grad_for(pc[k].shape(), (int)k, t));
+      pg[k].set_grad(grad_for(pg[k].shape(), (int)k, t, Device::CUDA));
+    }
+    oc.step();
+    og.step();
+    oc.zero_grad();
+    og.zero_grad();
+  }
+  for (size_t k = 0; k < pc.size(); ++k) {
+    CAPTURE(k);
+    SG_CHECK_CLOSE(pg[k].to_vector(), pc[k].to_vector(), 1e-6f, 1e-5f);
+  }
+  SG_CHECK_CLOSE(find_tensor(og.state(), "step").to_vector(), find_tensor(oc.state(), "step").to_vector(), 0.f, 0.f);
+  CHECK(find_tensor(oc.state(), "step").to_vector()[5] == 2.f);
+}

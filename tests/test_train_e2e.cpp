@@ -509,3 +509,52 @@ TEST_CASE("a signal while the guidance bank and calibration are written: the che
   CHECK(done.status == sgsf::kTrainOk);
   CHECK(fs::exists(d / "calibration.json"));
 }
+
+#ifdef SGSF_WITH_CUDA
+#include "engine/optim.h"
+#include "kernels/cuda_launch.h"
+#include "sgsf/model.h"
+#include "sgsf/sgsf_ops.h"
+
+// Kernel launches of one joint training step (after the warm-up) of the `tiny` preset's model on
+// the CUDA device: Perlin noise, forging, forward, the three losses, backward and the Adam update,
+// as sgsf::train runs them. The count depends on the network's structure only (its width, the
+// image size and the batch change the grids, not the number of launches), so a small width and
+// size stand in for the preset's. Measured on the emulated device: 791 launches before the
+// multi-tensor Adam and the clone-free leaf gradients, 642 after (bench/README.md, "Launches per
+// step"). The bound holds the count where it is; batch norm in fewer passes is what brings it
+// towards a third of 791.
+TEST_CASE("launches per training step stay within their bound" * doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  sgsf::TrainConfig c;
+  sgsf::apply_preset(c, "tiny");
+  const int64_t n = 2, s = 32;
+  sgsf::SGSFModel model(4, sgsf::parse_guidance(c.guidance), 3);
+  model.to(Device::CUDA);
+  model.train();
+  Adam opt(model.named_parameters(), c.lr);
+  const Tensor image = Tensor::uniform({n, 3, s, s}, 0.f, 1.f, 1, Device::CUDA);
+  const Tensor guidance = Tensor::uniform({n, 3, s, s}, 0.f, 1.f, 2, Device::CUDA);
+  const Tensor aux = Tensor::uniform({n, 3, s, s}, 0.f, 1.f, 3, Device::CUDA);
+  const Tensor saliency = Tensor::ones({n, 1, s, s}, Device::CUDA);
+  sgsf::SamParams sam;
+  auto step = [&](uint64_t seed) {
+    sgsf::Forged fg;
+    {
+      NoGradGuard ng;
+      fg = sgsf::forge_anomalies(image, saliency, aux, sgsf::perlin_noise(n, s, s, seed, Device::CUDA), sam, seed);
+    }
+    sgsf::StepLosses L = sgsf::training_losses(model, fg.image, guidance, fg.mask, false, c.lambda, c.gamma);
+    opt.zero_grad();
+    L.loss.backward();
+    opt.step();
+  };
+  step(1);  // the first step also creates the optimiser's state
+  const int64_t before = cuda::launches();
+  step(2);
+  const int64_t launches = cuda::launches() - before;
+  MESSAGE("kernel launches in one joint training step: ", launches);
+  CHECK(launches > 100);  // the counter counts
+  CHECK(launches <= 660);
+}
+#endif
