@@ -109,10 +109,10 @@ class Conv2d : public Module {
 class BatchNorm2d : public Module {
  public:
   BatchNorm2d(Rng& rng, int channels, float momentum = 0.1f, float eps = 1e-5f);
-  // relu: relu(bn(x)) as one op (see batch_norm2d).
-  Tensor forward(const Tensor& x, bool relu = false) {
+  // relu: relu(bn(x)) as one op; shift: bn(x + shift) with the shift folded in (see batch_norm2d).
+  Tensor forward(const Tensor& x, bool relu = false, const Tensor& shift = Tensor()) {
     return sg::batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum,
-                            eps, relu);
+                            eps, relu, shift);
   }
 
   Tensor weight;        // gamma (C), N(1, 0.02)

@@ -65,12 +65,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1,
 // Batch norm over (N, H, W) per channel. Training: batch statistics (biased variance), and
 // running_mean/running_var are updated in place: r = (1 - momentum) r + momentum * batch_stat
 // (the running variance uses the unbiased batch variance, as PyTorch does). Eval: running stats.
-// relu = true: relu(batch_norm2d(x)) as one op, the ReLU applied in place and its mask taken from
+// relu = true: relu(batch_norm2d(x)) as one op, the ReLU in the same pass and its mask taken from
 // the output (y > 0 exactly where the normalised value was): the normalised tensor is never kept
-// for the backward, one activation less per layer in memory and one pass less.
+// for the backward, one activation less per layer in memory and two passes less.
+// shift (C), optional: batch_norm2d(x + shift) exactly, without adding it (the bias of a convolution
+// right before, folded in: the batch statistics move with it and the normalised values do not);
+// its gradient is 0 in training.
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f,
-                    bool relu = false);
+                    bool relu = false, const Tensor& shift = Tensor());
 Tensor max_pool2d(const Tensor& x);                // 2x2, stride 2 (H, W even)
 Tensor avg_pool2d(const Tensor& x, int k);         // k x k, stride 1, zero padding k/2 counted
 Tensor upsample_bilinear2x(const Tensor& x);       // (H, W) -> (2H, 2W), align_corners = true

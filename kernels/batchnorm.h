@@ -8,12 +8,27 @@
 // Backward (see the derivation at bn_grad_input) needs the per-channel sums of g and g * xhat,
 // which are also the gradients of beta and gamma.
 //
+// The op layer calls three fused passes (below, "the fused passes"): a training forward in two
+// launches (per-part statistics; then each block combines its channel's parts, normalises and
+// applies the ReLU, and one block per channel updates the running statistics), an eval forward in
+// one, and a backward in two (per-part sums of g and g * xhat with the ReLU's mask folded in; then
+// each block combines them and writes its elements' input gradient). The ReLU's mask is the output
+// y > 0, so the masked gradient is never written out.
+//
+// A shift (the bias of a convolution right before the batch norm) is folded in exactly: the batch
+// statistics of x + shift are those of x with the mean moved by shift, and the normalised values are
+// the same, so the convolution skips its bias and the batch norm adds it to the mean it records
+// (training) or subtracts it from the running mean it uses (eval). Its gradient is 0 in training
+// (the normalisation removes it) and gamma * invstd * sum(g) in eval.
+//
 // Reductions are per channel, in a fixed order: CPU loops accumulate in double; the CUDA kernels
 // split each channel into bn_parts() contiguous parts, one block each with a shared-memory tree,
-// then add the parts in order (no atomics), so both are deterministic. The split depends on the
-// shape only, never on the GPU, so every GPU gives the same sums.
+// then combine the parts in order (no atomics), so both are deterministic. The split depends on the
+// shape only, never on the GPU, so every GPU gives the same sums. A part's statistics are its mean
+// and its sum of squared deviations from that mean, combined across parts in double (Chan et
+// al.), so the variance has no cancellation however large the mean.
 // The plain per-channel sum of that reduction is also the gradient of a convolution's bias
-// (channel_sum, called by conv2d's backward).
+// (channel_sum, called by conv2d's backward when no batch norm follows).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -71,38 +86,44 @@ SG_HD float bn_grad_input(float g, float x, float mean, float invstd, float gamm
 // Input gradient in eval mode: the statistics are constants, so dx = gamma invstd g.
 SG_HD float bn_grad_input_eval(float g, float invstd, float gamma) { return gamma * invstd * g; }
 
-// ---- CPU twins (batchnorm_cpu.cpp) ----
-// Batch mean and biased variance per channel (two passes).
-void bn_stats_cpu(const BnLayout& L, const float* x, float* mean, float* var);
-void bn_forward_cpu(const BnLayout& L, const float* x, const float* mean, const float* invstd,
-                    const float* gamma, const float* beta, float* y);
-// invstd[c] = 1 / sqrt(var[c] + eps)
-void bn_invstd_cpu(int64_t C, const float* var, float eps, float* invstd);
-void bn_update_running_cpu(const BnLayout& L, float* r_mean, float* r_var, const float* mean,
-                           const float* var, float momentum);
-// sum_g[c] = sum of g over (N, HW); sum_gx[c] = sum of g * xhat (either output may be null).
-void bn_backward_reduce_cpu(const BnLayout& L, const float* g, const float* x, const float* mean,
-                            const float* invstd, float* sum_g, float* sum_gx);
-// gx from the sums (training) or, when `training` is false, gamma * invstd * g.
-void bn_backward_input_cpu(const BnLayout& L, bool training, const float* g, const float* x,
-                           const float* mean, const float* invstd, const float* gamma,
-                           const float* sum_g, const float* sum_gx, float* gx);
-// sum[c] = sum of g (N, C, HW) over (N, HW): a convolution's bias gradient. The sum_g half of
-// bn_backward_reduce (the same reduction, so the same values).
-void channel_sum_cpu(int64_t N, int64_t C, int64_t HW, const float* g, float* sum);
+// Gradient of a folded shift (see above): 0 in training, the sum of dx = gamma invstd sum(g) in eval.
+SG_HD float bn_shift_grad(bool training, float gamma, float invstd, float sum_g) {
+  return training ? 0.f : gamma * invstd * sum_g;
+}
 
-// ---- CUDA launchers (batchnorm.cu); `scratch`: bn_scratch_floats(L) device floats ----
-void bn_stats_cuda(const BnLayout& L, const float* x, float* mean, float* var, float* scratch);
-void bn_forward_cuda(const BnLayout& L, const float* x, const float* mean, const float* invstd,
-                     const float* gamma, const float* beta, float* y);
-void bn_invstd_cuda(int64_t C, const float* var, float eps, float* invstd);
-void bn_update_running_cuda(const BnLayout& L, float* r_mean, float* r_var, const float* mean,
-                            const float* var, float momentum);
-void bn_backward_reduce_cuda(const BnLayout& L, const float* g, const float* x, const float* mean,
-                             const float* invstd, float* sum_g, float* sum_gx, float* scratch);
-void bn_backward_input_cuda(const BnLayout& L, bool training, const float* g, const float* x,
-                            const float* mean, const float* invstd, const float* gamma,
-                            const float* sum_g, const float* sum_gx, float* gx);
+// ---- the fused passes (CPU twins in batchnorm_cpu.cpp, CUDA in batchnorm.cu) ----
+// Pointers: x, y, g, gx (N, C, HW); every other one (C). `shift` may be null (no shift). `scratch`
+// (CUDA): bn_scratch_floats(L) device floats.
+struct BnArgs {
+  BnLayout L;
+  const float *x = nullptr, *gamma = nullptr, *beta = nullptr, *shift = nullptr;
+  float *r_mean = nullptr, *r_var = nullptr;  // running statistics (updated in training)
+  float momentum = 0.1f, eps = 1e-5f;
+  bool relu = false;
+  float *mean = nullptr, *invstd = nullptr;   // out: the statistics used (kept for the backward)
+  float* y = nullptr;                         // out
+};
+// Training: batch statistics; r_mean <- (1 - m) r_mean + m (mean + shift), r_var likewise (unbiased).
+void bn_train_forward_cpu(const BnArgs& a);
+void bn_train_forward_cuda(const BnArgs& a, float* scratch);  // two launches
+// Eval: mean = r_mean - shift, invstd = 1 / sqrt(r_var + eps).
+void bn_eval_forward_cpu(const BnArgs& a);
+void bn_eval_forward_cuda(const BnArgs& a);  // one launch
+
+struct BnGrads {
+  BnLayout L;
+  bool training = true, relu = false;
+  const float *g = nullptr, *x = nullptr, *y = nullptr;  // y: the forward's output (the ReLU's mask)
+  const float *mean = nullptr, *invstd = nullptr, *gamma = nullptr;
+  float *sum_g = nullptr, *sum_gx = nullptr;  // out: d beta and d gamma
+  float* gx = nullptr;                        // out, or null when x needs no gradient
+  float* gshift = nullptr;                    // out, or null: the shift's gradient
+};
+void bn_backward_cpu(const BnGrads& a);
+void bn_backward_cuda(const BnGrads& a, float* scratch);  // two launches
+
+// sum[c] = sum of g (N, C, HW) over (N, HW): a convolution's bias gradient.
+void channel_sum_cpu(int64_t N, int64_t C, int64_t HW, const float* g, float* sum);
 void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* sum, float* scratch);
 
 }  // namespace sg::kernels

@@ -18,7 +18,12 @@ ConvBnRelu::ConvBnRelu(Rng& rng, int cin, int cout) {
   conv_ = register_module("conv", std::make_shared<nn::Conv2d>(rng, cin, cout, 3, 1, 1, true));
   bn_ = register_module("bn", std::make_shared<nn::BatchNorm2d>(rng, cout));
 }
-Tensor ConvBnRelu::forward(const Tensor& x) { return bn_->forward(conv_->forward(x), /*relu=*/true); }
+// The convolution's bias goes to the batch norm as its shift: the same function exactly, without a
+// pass that adds it (and, in training, a gradient that is 0 anyway: the normalisation removes it).
+Tensor ConvBnRelu::forward(const Tensor& x) {
+  return bn_->forward(sg::conv2d(x, conv_->weight, Tensor(), conv_->stride, conv_->padding), /*relu=*/true,
+                      conv_->bias);
+}
 
 Block::Block(Rng& rng, int cin, int cout) {
   a_ = register_module("cbr1", std::make_shared<ConvBnRelu>(rng, cin, cout));

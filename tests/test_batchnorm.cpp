@@ -129,12 +129,16 @@ TEST_CASE("batch_norm2d shape errors") {
 TEST_CASE("batch_norm2d on CUDA matches the CPU on large channels, forward, running stats and backward" *
           doctest::test_suite("gpu")) {
   SG_REQUIRE_GPU();
-  const int64_t shapes[][4] = {{8, 16, 32, 32}, {1, 4, 1, 300}, {1, 3, 1, 3 * 4096 + 7}};
+  const int64_t shapes[][4] = {{8, 16, 32, 32}, {1, 4, 1, 300}, {1, 3, 1, 3 * 4096 + 7}, {40, 3, 1, 7}};
   CHECK(kernels::bn_parts({1, 3, 3 * 4096 + 7}) == 3);
   CHECK(kernels::bn_parts({8, 16, 1024}) == 2);
   for (auto& s : shapes) {
-    for (int training = 0; training < 2; ++training) {
-      INFO("shape ", shape_str({s[0], s[1], s[2], s[3]}), std::string(training ? " training" : " eval"));
+    for (int mode = 0; mode < 4; ++mode) {
+      const int training = mode & 1;
+      const bool relu = mode >= 2;  // with the ReLU and a folded shift
+      INFO("shape ", shape_str({s[0], s[1], s[2], s[3]}), std::string(training ? " training" : " eval"),
+           std::string(relu ? ", relu and shift" : ""));
+      Tensor shift = Tensor::uniform({s[1]}, -1.f, 1.f, 17, Device::CPU);
       Tensor x = Tensor::uniform({s[0], s[1], s[2], s[3]}, -1.f, 3.f, 11, Device::CPU);
       Tensor gamma = Tensor::uniform({s[1]}, 0.5f, 1.5f, 12, Device::CPU);
       Tensor beta = Tensor::uniform({s[1]}, -1.f, 1.f, 13, Device::CPU);
@@ -150,7 +154,8 @@ TEST_CASE("batch_norm2d on CUDA matches the CPU on large channels, forward, runn
         xd.requires_grad_(true);
         gd.requires_grad_(true);
         bd.requires_grad_(true);
-        Tensor y = batch_norm2d(xd, gd, bd, rm, rv, training != 0);
+        Tensor y = relu ? batch_norm2d(xd, gd, bd, rm, rv, training != 0, 0.1f, 1e-5f, true, shift.to(dev))
+                        : batch_norm2d(xd, gd, bd, rm, rv, training != 0);
         y.backward(gy.to(dev));
         out[d][0] = y.to_vector();
         out[d][1] = rm.to_vector();
@@ -163,6 +168,44 @@ TEST_CASE("batch_norm2d on CUDA matches the CPU on large channels, forward, runn
         INFO("0: y, 1: running mean, 2: running var, 3: gx, 4: ggamma, 5: gbeta -> ", k);
         SG_CHECK_CLOSE(out[1][k], out[0][k], 2e-4f, 2e-4f);
       }
+    }
+  }
+}
+
+TEST_CASE("a folded shift is batch_norm2d of x + shift: outputs, running statistics and gradients") {
+  // The shift (a convolution's bias) moves the batch mean and nothing else in training; in eval it
+  // meets the running mean. Compared with the shift added to x by an ordinary op.
+  const Shape s = {2, 3, 5, 4};
+  Tensor x0 = Tensor::uniform(s, -1.f, 2.f, 31, Device::CPU);
+  Tensor b0 = Tensor::uniform({3}, -2.f, 2.f, 32, Device::CPU);
+  Tensor gamma = Tensor::uniform({3}, 0.5f, 1.5f, 33, Device::CPU), beta = Tensor::uniform({3}, -1.f, 1.f, 34, Device::CPU);
+  Tensor gy = Tensor::uniform(s, -1.f, 1.f, 35, Device::CPU);
+  for (int training = 0; training < 2; ++training) {
+    INFO(std::string(training ? "training" : "eval"));
+    std::vector<float> out[2][4];
+    for (int folded = 0; folded < 2; ++folded) {
+      Tensor x = x0.clone().detach(), b = b0.clone().detach();
+      x.requires_grad_(true);
+      b.requires_grad_(true);
+      Tensor rm = Tensor::uniform({3}, -0.5f, 0.5f, 36, Device::CPU), rv = Tensor::uniform({3}, 0.5f, 2.f, 37, Device::CPU);
+      Tensor y = folded ? batch_norm2d(x, gamma, beta, rm, rv, training != 0, 0.1f, 1e-5f, true, b)
+                        : batch_norm2d(x + b.reshape({1, 3, 1, 1}), gamma, beta, rm, rv, training != 0, 0.1f, 1e-5f, true);
+      y.backward(gy);
+      out[folded][0] = y.to_vector();
+      out[folded][1] = rm.to_vector();
+      out[folded][2] = x.grad().to_vector();
+      out[folded][3] = b.grad().to_vector();
+    }
+    for (int k = 0; k < 3; ++k) {
+      INFO("0: y, 1: running mean, 2: gx -> ", k);
+      SG_CHECK_CLOSE(out[1][k], out[0][k], 1e-5f, 1e-5f);
+    }
+    // The shift's gradient: exactly 0 in training; in eval the sum of the input gradients.
+    if (training) {
+      for (float v : out[1][3]) CHECK(v == 0.f);
+      for (float v : out[0][3]) CHECK(std::fabs(v) < 1e-4f);  // the unfolded one: round-off
+    } else {
+      SG_CHECK_CLOSE(out[1][3], out[0][3], 1e-5f, 1e-5f);
     }
   }
 }

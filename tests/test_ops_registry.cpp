@@ -225,6 +225,19 @@ std::vector<OpLine> registry() {
   };
   r.push_back(line("batch_norm2d", "relu = true, training", bn_in, bn_relu(true)).dev(2e-4f, 2e-4f));
   r.push_back(line("batch_norm2d", "relu = true, eval", bn_in, bn_relu(false)).dev(2e-4f, 2e-4f));
+  // A convolution's bias folded in as the shift (differentiated: 0 in training, gamma invstd sum(g)
+  // in eval). Without the ReLU, whose kinks finite differences would straddle at these inputs; with
+  // it, test_batchnorm.cpp compares the folded shift with the shift added by an ordinary op.
+  auto bn_shift = [](bool training) {
+    return [training](V x, Device) {
+      Tensor rm = x[3].clone(), rv = x[4].clone();
+      return Outputs{batch_norm2d(x[0], x[1], x[2], rm, rv, training, 0.1f, 1e-5f, /*relu=*/false, x[5]), rm, rv};
+    };
+  };
+  std::vector<Input> bn_shift_in = bn_in;
+  bn_shift_in.push_back(in({3}, uniform(-1.f, 1.f)));
+  r.push_back(line("batch_norm2d", "shift folded, training", bn_shift_in, bn_shift(true)).dev(2e-4f, 2e-4f));
+  r.push_back(line("batch_norm2d", "shift folded, eval", bn_shift_in, bn_shift(false)).dev(2e-4f, 2e-4f));
   r.push_back(unary("max_pool2d", "distinct values, H != W", {2, 3, 4, 6}, distinct(0.03f),
                     [](const Tensor& x) { return max_pool2d(x); })
                   .dev(0.f, 0.f));
