@@ -5,8 +5,9 @@
 //    elements (element k is (n, i) = (k / HW, k % HW); each thread divides once, then steps its
 //    (n, i) by kBlock with a compare), every thread a fixed strided subset, then a shared-memory
 //    tree;
-//  - element kernels, grid (spatial blocks, C, N): block (b, c, n) handles elements
-//    [b * blockDim, ...) of the plane (n, c), grid-strided over HW with 32-bit indices. Thread 0
+//  - element kernels, on cuda::plane_grid(N, C, HW): block (b, c, n) handles elements
+//    [b * blockDim, ...) of the plane (n, c), grid-strided over HW with 32-bit indices (check_grid
+//    keeps C and N within one grid, so each block has one channel). Thread 0
 //    first combines the channel's P parts in a fixed order (every block of the channel gets the
 //    same values), and the block (0, c, 0) writes what is per channel.
 // No atomics: results are bitwise reproducible.
@@ -243,20 +244,6 @@ __global__ void backward_input_kernel(BnLayout L, int64_t P, bool training, cons
   }
 }
 
-// The element kernels' grid: blocks of up to kBlock threads over HW (a multiple of 32 when the
-// plane is small), one grid row per channel and one layer per sample.
-struct PlaneGrid {
-  dim3 blocks;
-  unsigned threads;
-  explicit PlaneGrid(const BnLayout& L) {
-    const int64_t t = L.HW < kBlock ? (L.HW + 31) / 32 * 32 : kBlock;
-    threads = (unsigned)t;
-    int64_t bx = (L.HW + t - 1) / t;
-    if (bx > 4096) bx = 4096;  // the rest by the grid-stride loop
-    blocks = dim3((unsigned)bx, (unsigned)L.C, (unsigned)L.N);
-  }
-};
-
 void check_grid(const BnLayout& L) {
   if (!(L.C <= 65535 && L.N <= 65535 && L.HW < (int64_t(1) << 31)))
     throw Error(str("batch norm on CUDA: ", L.N, " x ", L.C, " x ", L.HW,
@@ -274,7 +261,7 @@ void bn_train_forward_cuda(const BnArgs& a, float* scratch) {
   SG_LAUNCH(stats_parts_kernel, dim3((unsigned)L.C, (unsigned)P), kBlock, 0, cuda::stream())(L, P, a.x, part_mean,
                                                                                            part_m2);
   SG_KERNEL_CHECK();
-  const PlaneGrid pg(L);
+  const cuda::PlaneGrid pg = cuda::plane_grid(L.N, L.C, L.HW);
   SG_LAUNCH(train_forward_kernel, pg.blocks, pg.threads, 0, cuda::stream())(L, P, part_mean, part_m2, a.gamma, a.beta,
                                                                             a.shift, a.r_mean, a.r_var, a.momentum,
                                                                             a.eps, a.relu, a.x, a.mean, a.invstd, a.y);
@@ -285,7 +272,7 @@ void bn_eval_forward_cuda(const BnArgs& a) {
   const BnLayout& L = a.L;
   if (L.C == 0 || L.count() == 0) return;
   check_grid(L);
-  const PlaneGrid pg(L);
+  const cuda::PlaneGrid pg = cuda::plane_grid(L.N, L.C, L.HW);
   SG_LAUNCH(eval_forward_kernel, pg.blocks, pg.threads, 0, cuda::stream())(L, a.gamma, a.beta, a.shift, a.r_mean,
                                                                            a.r_var, a.eps, a.relu, a.x, a.mean,
                                                                            a.invstd, a.y);
@@ -303,7 +290,7 @@ void bn_backward_cuda(const BnGrads& a, float* scratch) {
       L, P, a.g, y, a.x, a.mean, a.invstd, part_g, part_gx);
   SG_KERNEL_CHECK();
   // Without an input gradient, one block per channel only combines the sums.
-  PlaneGrid pg(L);
+  cuda::PlaneGrid pg = cuda::plane_grid(L.N, L.C, L.HW);
   if (!a.gx) pg.blocks = dim3(1, (unsigned)L.C, 1);
   SG_LAUNCH(backward_input_kernel, pg.blocks, pg.threads, 0, cuda::stream())(L, P, a.training, part_g, part_gx, a.g, y,
                                                                              a.x, a.mean, a.invstd, a.gamma, a.sum_g,

@@ -18,12 +18,16 @@ struct SlabCopy {
   int64_t dst_len = 0, dst_start = 0;
 };
 
-// Element e of the copied block (outer, count, inner): returns the destination index and sets
-// `src_index`.
-SG_HD int64_t slab_copy_index(const SlabCopy& S, int64_t e, int64_t& src_index) {
-  int64_t i = e % S.inner, k = (e / S.inner) % S.count, o = e / (S.inner * S.count);
+// Element (o, k, i) of the copied block (outer, count, inner): returns the destination index and
+// sets `src_index`.
+SG_HD int64_t slab_copy_at(const SlabCopy& S, int64_t o, int64_t k, int64_t i, int64_t& src_index) {
   src_index = (o * S.src_len + S.src_start + k) * S.inner + i;
   return (o * S.dst_len + S.dst_start + k) * S.inner + i;
+}
+
+// The same for element e of the block counted flat.
+SG_HD int64_t slab_copy_index(const SlabCopy& S, int64_t e, int64_t& src_index) {
+  return slab_copy_at(S, e / (S.inner * S.count), (e / S.inner) % S.count, e % S.inner, src_index);
 }
 
 void copy_slab_cpu(const SlabCopy& S, const float* src, float* dst);

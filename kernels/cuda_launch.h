@@ -39,6 +39,13 @@
 #define SG_GRID_STRIDE(i, n) \
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
+// The loops of a kernel launched on plane_grid(P, R, Cn): plane p, row r, column c (int32_t).
+#define SG_PLANES(p, r, c, P, R, Cn)                                                      \
+  for (int32_t p = (int32_t)blockIdx.z; p < (P); p += (int32_t)gridDim.z)                  \
+    for (int32_t r = (int32_t)blockIdx.y; r < (R); r += (int32_t)gridDim.y)                \
+      for (int32_t c = (int32_t)(blockIdx.x * blockDim.x + threadIdx.x); c < (Cn);          \
+           c += (int32_t)(gridDim.x * blockDim.x))
+
 // After every kernel launch: catches bad launch configurations immediately.
 #define SG_KERNEL_CHECK() SG_CUDA_CHECK(cudaGetLastError())
 
@@ -70,6 +77,18 @@ constexpr int64_t kMaxGrid = 65535 * 8;
 inline unsigned grid(int64_t n) {
   int64_t g = (n + kBlock - 1) / kBlock;
   return (unsigned)(g < kMaxGrid ? (g > 0 ? g : 1) : kMaxGrid);
+}
+// A grid shaped to a stack of planes (P planes of R rows of Cn columns): blockIdx.z walks the planes,
+// blockIdx.y the rows, the x threads the columns, each grid-strided past the launch limits. A
+// thread gets its coordinates as 32-bit integers with no division; SG_PLANES loops over them.
+struct PlaneGrid {
+  dim3 blocks;
+  unsigned threads;
+};
+inline PlaneGrid plane_grid(int64_t P, int64_t R, int64_t Cn) {
+  const int64_t t = Cn < kBlock ? (Cn + 31) / 32 * 32 : kBlock;
+  auto cap = [](int64_t v, int64_t most) { return (unsigned)(v < 1 ? 1 : v < most ? v : most); };
+  return PlaneGrid{dim3(cap((Cn + t - 1) / t, 4096), cap(R, 65535), cap(P, 65535)), (unsigned)(t > 0 ? t : 32)};
 }
 }  // namespace sg::cuda
 #endif

@@ -8,11 +8,18 @@
 
 namespace sg::kernels {
 
-// Source of output element t: which input (0 seg, 1 guide) and the flat index inside it.
-SG_HD void concat_source(int64_t t, int64_t c1, int64_t c2, int64_t hw, int& which, int64_t& idx) {
-  int64_t c = c1 + c2, k = t / (c * hw), r = t % (c * hw), ch = r / hw, i = r % hw;
+// Source of output element (k, ch, i) of (n, c1 + c2, hw): which input (0 seg, 1 guide) and the
+// flat index inside it.
+SG_HD void concat_source_at(int64_t k, int64_t ch, int64_t i, int64_t c1, int64_t c2, int64_t hw, int& which,
+                            int64_t& idx) {
   which = ch < c1 ? 0 : 1;
   idx = which == 0 ? (k * c1 + ch) * hw + i : (k * c2 + ch - c1) * hw + i;
+}
+
+// The same for output element t counted flat.
+SG_HD void concat_source(int64_t t, int64_t c1, int64_t c2, int64_t hw, int& which, int64_t& idx) {
+  const int64_t c = c1 + c2, r = t % (c * hw);
+  concat_source_at(t / (c * hw), r / hw, r % hw, c1, c2, hw, which, idx);
 }
 
 // ---- CPU twins (guided_concat_cpu.cpp) ----

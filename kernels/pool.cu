@@ -1,4 +1,5 @@
-// pool.cu — CUDA twins of pool_cpu.cpp over the SG_HD math of pool.h. The box filter runs as two
+// pool.cu — CUDA twins of pool_cpu.cpp over the SG_HD math of pool.h, on grids shaped to the planes
+// (cuda::plane_grid: 32-bit coordinates, no per-element division). The box filter runs as two
 // passes (rows into a scratch buffer, then columns), one thread per element summing its 2r+1 taps.
 #include "kernels/cuda_launch.h"
 #include "kernels/pool.h"
@@ -10,54 +11,68 @@ using cuda::grid;
 using cuda::kBlock;
 
 
-__global__ void max_pool_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t n, int64_t H, int64_t W) {
-  SG_GRID_STRIDE(o, n) out[o] = max_pool2x2_element(x, H, W, o);
+// The kernels run on cuda::plane_grid: coordinates, not a flat index to divide.
+__global__ void max_pool_kernel(const float* __restrict__ x, float* __restrict__ out, int32_t P, int32_t H, int32_t W) {
+  const int32_t Ho = H / 2, Wo = W / 2;
+  SG_PLANES(p, oh, ow, P, Ho, Wo) out[((int64_t)p * Ho + oh) * Wo + ow] = max_pool2x2_at(x, H, W, p, oh, ow);
 }
 
 __global__ void max_pool_backward_kernel(const float* __restrict__ x, const float* __restrict__ g,
-                                         float* __restrict__ gx, int64_t n, int64_t H, int64_t W) {
-  SG_GRID_STRIDE(i, n) gx[i] = max_pool2x2_backward_element(x, g, H, W, i);
+                                         float* __restrict__ gx, int32_t P, int32_t H, int32_t W) {
+  SG_PLANES(p, h, w, P, H, W) gx[((int64_t)p * H + h) * W + w] = max_pool2x2_backward_at(x, g, H, W, p, h, w);
 }
 
 // t[p, h, w] = sum over the row taps of x.
-__global__ void box_rows_kernel(const float* __restrict__ x, float* __restrict__ t, int64_t n, int64_t W, int r) {
-  SG_GRID_STRIDE(i, n) {
-    int64_t w = i % W;
-    t[i] = box_line_sum(x + (i - w), W, 1, w, r);
+__global__ void box_rows_kernel(const float* __restrict__ x, float* __restrict__ t, int32_t P, int32_t H, int32_t W,
+                                int r) {
+  SG_PLANES(p, h, w, P, H, W) {
+    const int64_t row = ((int64_t)p * H + h) * W;
+    t[row + w] = box_line_sum(x + row, W, 1, w, r);
   }
 }
 
 // out[p, h, w] = scale * sum over the column taps of t.
-__global__ void box_cols_kernel(const float* __restrict__ t, float* __restrict__ out, int64_t n, int64_t H,
-                                int64_t W, int r, float scale) {
-  SG_GRID_STRIDE(i, n) {
-    int64_t w = i % W, h = (i / W) % H, p = i / (W * H);
-    out[i] = box_line_sum(t + p * H * W + w, H, W, h, r) * scale;
+__global__ void box_cols_kernel(const float* __restrict__ t, float* __restrict__ out, int32_t P, int32_t H, int32_t W,
+                                int r, float scale) {
+  SG_PLANES(p, h, w, P, H, W) {
+    const int64_t plane = (int64_t)p * H * W;
+    out[plane + (int64_t)h * W + w] = box_line_sum(t + plane + w, H, W, h, r) * scale;
   }
 }
 
 }  // namespace
 
+// Planes, rows and columns each below 2^31 (the tensor as a whole may be larger).
+static void check_planes(int64_t P, int64_t H, int64_t W) {
+  if (P >= (int64_t(1) << 31) || H >= (int64_t(1) << 31) || W >= (int64_t(1) << 31))
+    throw Error(str("pooling on CUDA: ", P, " planes of ", H, " x ", W, " is beyond its 32-bit coordinates"));
+}
+
 void max_pool2x2_cuda(const float* x, float* out, int64_t P, int64_t H, int64_t W) {
-  int64_t n = P * (H / 2) * (W / 2);
-  if (n == 0) return;
-  SG_LAUNCH(max_pool_kernel, grid(n), kBlock, 0, cuda::stream())(x, out, n, H, W);
+  if (P * (H / 2) * (W / 2) == 0) return;
+  check_planes(P, H, W);
+  const cuda::PlaneGrid g = cuda::plane_grid(P, H / 2, W / 2);
+  SG_LAUNCH(max_pool_kernel, g.blocks, g.threads, 0, cuda::stream())(x, out, (int32_t)P, (int32_t)H, (int32_t)W);
   SG_KERNEL_CHECK();
 }
 
 void max_pool2x2_backward_cuda(const float* x, const float* g, float* gx, int64_t P, int64_t H, int64_t W) {
-  int64_t n = P * H * W;
-  if (n == 0) return;
-  SG_LAUNCH(max_pool_backward_kernel, grid(n), kBlock, 0, cuda::stream())(x, g, gx, n, H, W);
+  if (P * H * W == 0) return;
+  check_planes(P, H, W);
+  const cuda::PlaneGrid pg = cuda::plane_grid(P, H, W);
+  SG_LAUNCH(max_pool_backward_kernel, pg.blocks, pg.threads, 0, cuda::stream())(x, g, gx, (int32_t)P, (int32_t)H,
+                                                                                (int32_t)W);
   SG_KERNEL_CHECK();
 }
 
 void box_filter_cuda(const float* x, float* t, float* out, int64_t P, int64_t H, int64_t W, int r, float scale) {
-  int64_t n = P * H * W;
-  if (n == 0) return;
-  SG_LAUNCH(box_rows_kernel, grid(n), kBlock, 0, cuda::stream())(x, t, n, W, r);
+  if (P * H * W == 0) return;
+  check_planes(P, H, W);
+  const cuda::PlaneGrid g = cuda::plane_grid(P, H, W);
+  SG_LAUNCH(box_rows_kernel, g.blocks, g.threads, 0, cuda::stream())(x, t, (int32_t)P, (int32_t)H, (int32_t)W, r);
   SG_KERNEL_CHECK();
-  SG_LAUNCH(box_cols_kernel, grid(n), kBlock, 0, cuda::stream())(t, out, n, H, W, r, scale);
+  SG_LAUNCH(box_cols_kernel, g.blocks, g.threads, 0, cuda::stream())(t, out, (int32_t)P, (int32_t)H, (int32_t)W, r,
+                                                                     scale);
   SG_KERNEL_CHECK();
 }
 

@@ -28,19 +28,17 @@ SG_HD int max2x2_argmax(const float* p, int64_t W) {
   return best;
 }
 
-// out element o of (P, H/2, W/2).
-SG_HD float max_pool2x2_element(const float* x, int64_t H, int64_t W, int64_t o) {
-  int64_t Wo = W / 2, Ho = H / 2;
-  int64_t ow = o % Wo, oh = (o / Wo) % Ho, p = o / (Wo * Ho);
+// out element (p, oh, ow) of (P, H/2, W/2).
+SG_HD float max_pool2x2_at(const float* x, int64_t H, int64_t W, int64_t p, int64_t oh, int64_t ow) {
   const float* q = x + (p * H + 2 * oh) * W + 2 * ow;
   int k = max2x2_argmax(q, W);
   return q[(k >> 1) * W + (k & 1)];
 }
 
-// gx element i of (P, H, W): g of its window's output if i is that window's argmax, else 0.
-SG_HD float max_pool2x2_backward_element(const float* x, const float* g, int64_t H, int64_t W, int64_t i) {
-  int64_t w = i % W, h = (i / W) % H, p = i / (W * H);
-  int64_t oh = h / 2, ow = w / 2;
+// gx element (p, h, w) of (P, H, W): g of its window's output if it is that window's argmax, else 0.
+SG_HD float max_pool2x2_backward_at(const float* x, const float* g, int64_t H, int64_t W, int64_t p, int64_t h,
+                                    int64_t w) {
+  int64_t oh = h / 2, ow = w / 2;  // halving: a shift
   const float* q = x + (p * H + 2 * oh) * W + 2 * ow;
   int k = max2x2_argmax(q, W);
   int mine = (int)((h & 1) * 2 + (w & 1));

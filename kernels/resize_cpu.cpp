@@ -24,7 +24,8 @@ AxisTaps forward_taps(int64_t n) {
   t.i0.resize((size_t)(2 * n));
   t.i1.resize((size_t)(2 * n));
   t.f.resize((size_t)(2 * n));
-  for (int64_t o = 0; o < 2 * n; ++o) upsample_taps(o, n, t.i0[(size_t)o], t.i1[(size_t)o], t.f[(size_t)o]);
+  const UpAxis a(n);
+  for (int64_t o = 0; o < 2 * n; ++o) upsample_taps(a, o, t.i0[(size_t)o], t.i1[(size_t)o], t.f[(size_t)o]);
   return t;
 }
 
@@ -41,11 +42,12 @@ AxisGather gather_taps(int64_t n) {
   a.hi.resize((size_t)n);
   a.w.assign((size_t)(5 * n), 0.f);
   const int64_t no = 2 * n;
+  const UpAxis ax(n);
   for (int64_t i = 0; i < n; ++i) {
     int64_t lo = 2 * i - 2 < 0 ? 0 : 2 * i - 2, hi = 2 * i + 2 > no - 1 ? no - 1 : 2 * i + 2;
     a.lo[(size_t)i] = lo;
     a.hi[(size_t)i] = hi;
-    for (int64_t o = lo; o <= hi; ++o) a.w[(size_t)(5 * i + (o - lo))] = upsample_weight(o, n, i);
+    for (int64_t o = lo; o <= hi; ++o) a.w[(size_t)(5 * i + (o - lo))] = upsample_weight(ax, o, i);
   }
   return a;
 }

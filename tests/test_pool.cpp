@@ -232,9 +232,15 @@ TEST_CASE("the CPU upsampling loops agree with the per-element functions the GPU
     sg::kernels::upsample2x_backward_cpu(g.data(), gx.data(), P, H, W);
     // Same sums in the same order; only fused multiply-adds (compiler's choice) may differ.
     std::vector<float> ye(y.size()), gxe(gx.size());
-    for (int64_t o = 0; o < (int64_t)y.size(); ++o) ye[(size_t)o] = sg::kernels::upsample2x_element(x.data(), H, W, o);
-    for (int64_t i = 0; i < (int64_t)gx.size(); ++i)
-      gxe[(size_t)i] = sg::kernels::upsample2x_backward_element(g.data(), H, W, i);
+    const sg::kernels::UpAxis ah(H), aw(W);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t oh = 0; oh < 2 * H; ++oh)
+        for (int64_t ow = 0; ow < 2 * W; ++ow)
+          ye[(size_t)((p * 2 * H + oh) * 2 * W + ow)] = sg::kernels::upsample2x_at(x.data(), ah, aw, p, oh, ow);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t ih = 0; ih < H; ++ih)
+        for (int64_t iw = 0; iw < W; ++iw)
+          gxe[(size_t)((p * H + ih) * W + iw)] = sg::kernels::upsample2x_backward_at(g.data(), ah, aw, p, ih, iw);
     SG_CHECK_CLOSE(y, ye, 1e-6f, 1e-6f);
     SG_CHECK_CLOSE(gx, gxe, 1e-6f, 1e-6f);
   }
@@ -243,13 +249,14 @@ TEST_CASE("the CPU upsampling loops agree with the per-element functions the GPU
 TEST_CASE("upsampling taps: exact source cells and fractions within one float rounding") {
   // s = o (n - 1) / (2n - 1): i0 = floor(s) and f = s - i0, against the exact rational in double.
   // Rounding s to float first (and subtracting i0 after) errs by up to half of s's ulp, 1e-6 at
-  // n = 32; the taps computed from the integer remainder err by at most one rounding of f.
-  for (int64_t n : {1, 2, 7, 32, 100, 513}) {
+  // n = 32; the taps computed from the integer remainder err by at most one rounding of f. The
+  // estimate of i0 (no division) is corrected exactly: checked up to the largest axis (4096).
+  for (int64_t n : {1, 2, 7, 32, 100, 513, 1023, 2048, 4095, 4096}) {
     CAPTURE(n);
     for (int64_t o = 0; o < 2 * n; ++o) {
       int64_t i0, i1;
       float f;
-      sg::kernels::upsample_taps(o, n, i0, i1, f);
+      sg::kernels::upsample_taps(sg::kernels::UpAxis(n), o, i0, i1, f);
       const double s = (double)(o * (n - 1)) / (double)(2 * n - 1);
       CHECK(i0 == (int64_t)std::floor(s));
       CHECK(i1 == std::min(i0 + 1, n - 1));
@@ -268,7 +275,7 @@ TEST_CASE("upsample_bilinear2x rejects non-4D input") {
 
 TEST_CASE("the CPU max-pool forward and backward agree with the per-element functions, ties included") {
   // max_pool2x2_backward_cpu walks windows and fills four entries per argmax; pool.cu evaluates
-  // max_pool2x2_backward_element once per input element. Evaluate it over every element here.
+  // max_pool2x2_backward_at once per input element. Evaluate it over every element here.
   const int64_t P = 5, H = 6, W = 10;
   std::vector<float> x = Tensor::uniform({P, H, W}, -1.f, 1.f, 46, Device::CPU).to_vector();
   for (int64_t i = 0; i < 2 * W; ++i) x[(size_t)i] = 0.25f;   // plane 0, rows 0-1: all-equal windows
@@ -278,13 +285,17 @@ TEST_CASE("the CPU max-pool forward and backward agree with the per-element func
   std::vector<float> g = Tensor::uniform({P, H / 2, W / 2}, -1.f, 1.f, 47, Device::CPU).to_vector();
   std::vector<float> gx((size_t)(P * H * W), NAN), ref(gx.size());
   kernels::max_pool2x2_backward_cpu(x.data(), g.data(), gx.data(), P, H, W);
-  for (int64_t i = 0; i < P * H * W; ++i) ref[(size_t)i] = kernels::max_pool2x2_backward_element(x.data(), g.data(), H, W, i);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t w = 0; w < W; ++w)
+        ref[(size_t)((p * H + h) * W + w)] = kernels::max_pool2x2_backward_at(x.data(), g.data(), H, W, p, h, w);
   CHECK(gx == ref);
-  // and the forward, row by row on the CPU, picks the value max_pool2x2_element picks
+  // and the forward, row by row on the CPU, picks the value max_pool2x2_at picks
   std::vector<float> y((size_t)(P * (H / 2) * (W / 2)));
   kernels::max_pool2x2_cpu(x.data(), y.data(), P, H, W);
   for (size_t o = 0; o < y.size(); ++o) {
-    const float e = kernels::max_pool2x2_element(x.data(), H, W, (int64_t)o);
+    const int64_t Ho = H / 2, Wo = W / 2;
+    const float e = kernels::max_pool2x2_at(x.data(), H, W, (int64_t)o / (Ho * Wo), ((int64_t)o / Wo) % Ho, (int64_t)o % Wo);
     CHECK(((std::isnan(y[o]) && std::isnan(e)) || y[o] == e));
   }
 }
@@ -312,4 +323,16 @@ TEST_CASE("upsample_bilinear2x: the GPU backward is deterministic" * doctest::te
   auto g1 = sg::test::compare_cpu_gpu(f, {x}, 1e-5f, 1e-5f);
   auto g2 = sg::test::compare_cpu_gpu(f, {x}, 1e-5f, 1e-5f);
   CHECK(g1 == g2);  // bit for bit
+}
+
+TEST_CASE("pooling and upsampling on CUDA past one grid's planes and rows (the grid-stride loops)" *
+          doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  // cuda::plane_grid puts planes on blockIdx.z and rows on blockIdx.y, at most 65,535 each: these
+  // shapes need the loops to come round again.
+  Tensor many = Tensor::uniform({1, 65537, 2, 2}, -1.f, 1.f, 61, Device::CPU);  // 65,537 planes
+  SG_CHECK_CLOSE(max_pool2d(many.to(Device::CUDA)).to_vector(), max_pool2d(many).to_vector(), 0.f, 0.f);
+  Tensor tall = Tensor::uniform({1, 1, 33000, 1}, -1.f, 1.f, 62, Device::CPU);  // 66,000 output rows
+  SG_CHECK_CLOSE(upsample_bilinear2x(tall.to(Device::CUDA)).to_vector(), upsample_bilinear2x(tall).to_vector(), 1e-6f,
+                 1e-6f);
 }
