@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "data/image_io.h"
 #include "engine/checkpoint.h"
+#include "engine/device.h"
 #include "engine/file_io.h"
 #include "sgsf/config.h"
 #include "sgsf/evaluate.h"
@@ -44,8 +45,10 @@ int main(int argc, char** argv) {
     args.option("test-flip", "run", "run | on | off: test-time flips as the run has them, or forced; like --score-pool, "
                                     "a change drops the calibrated threshold");
     args.flag("quiet", "no progress bar");
+    args.flag("deterministic", "on a GPU, only convolution algorithms that give the same bits every run");
     if (!args.parse(argc, argv)) return 0;
 
+    if (args.get_flag("deterministic")) set_deterministic(true);
     sgsf::EvalOptions o;
     o.run = args.get("run");
     o.data = args.get("data");

@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "data/image_io.h"
 #include "engine/checkpoint.h"
+#include "engine/device.h"
 #include "sgsf/step_profile.h"
 #include "sgsf/trainer.h"
 
@@ -64,7 +65,8 @@ int main(int argc, char** argv) {
     args.flag("no-rotate-guidance", "do not rotate the guidance image with its training image");
     args.option("lambda", "1.0", "weight of the self-supervised loss (L2 + SSIM)");
     args.option("gamma", "2.0", "focal loss exponent");
-    args.option("seed", "0", "random seed, 0 to 2^64-1 (same seed, same device: same result)");
+    args.option("seed", "0", "random seed, 0 to 2^64-1 (same seed, same device: same result; on a GPU with "
+                             "--deterministic)");
     args.option("device", "auto", "cpu | cuda | auto");
     args.option("workers", "2", "data loader threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
     args.option("out", "runs/sgsf", "run folder (checkpoint, config.json, train_log.jsonl)");
@@ -81,6 +83,8 @@ int main(int argc, char** argv) {
     args.flag("overwrite", "train anew into an --out that already holds a run (without it, such an --out is refused "
                            "and the run kept)");
     args.flag("quiet", "no progress bar");
+    args.flag("deterministic", "on a GPU, only convolution algorithms that give the same bits every run (slower "
+                               "on some shapes; the CPU always is)");
     args.flag("profile", "time every op and print where the training time went, by op family (slows a GPU run: "
                          "each op waits for the device)");
     if (!args.parse(argc, argv)) return 0;
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
     cfg.data = args.get("data");
     cfg.category = args.get("category");
     sgsf::validate(cfg);  // before generating the built-in dataset, which takes a while
+    if (args.get_flag("deterministic")) set_deterministic(true);
     const bool resume = args.get_flag("resume");
     SG_CHECK(!(resume && args.get_flag("overwrite")), "--resume and --overwrite exclude each other");
     // A run already in --out is never trained over by accident.

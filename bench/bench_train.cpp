@@ -40,7 +40,7 @@ struct Options {
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr, "bench_train: %s\nusage: bench_train [--width W] [--size S] [--batch N] [--steps K] "
-               "[--warmup K] [--device cpu|cuda] [--profile | --ops] [--json]\n", msg);
+               "[--warmup K] [--device cpu|cuda] [--profile | --ops] [--deterministic] [--json]\n", msg);
   std::exit(2);
 }
 
@@ -64,6 +64,7 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage("missing value after --device");
       o.device = argv[++i];
     } else if (a == "--profile") o.profile = true;
+    else if (a == "--deterministic") sg::set_deterministic(true);
     else if (a == "--ops") o.profile = o.ops = true;
     else if (a == "--json") o.json = true;
     else usage(("unknown option " + a).c_str());

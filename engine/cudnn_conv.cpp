@@ -1,5 +1,10 @@
 // cudnn_conv.cpp — cuDNN convolution plans (descriptors + algorithms) cached per shape.
 // Not part of the emulated build, which has no cuDNN (ops_conv.cpp runs the CPU code there).
+//
+// Each of a shape's three passes picks its algorithm the first time it runs, by measurement:
+// cudnnFind*AlgorithmEx times the candidates on the call's own buffers (the output is written
+// again right after), with a workspace of up to a quarter of the device's free memory, and the
+// fastest admissible one is kept for every later call of that shape and mode.
 #if defined(SGSF_WITH_CUDA) && !defined(SGSF_CUDA_EMULATION)
 #include "engine/cudnn_conv.h"
 
@@ -9,6 +14,7 @@
 #include <tuple>
 
 #include "engine/cuda_check.h"
+#include "engine/device.h"
 #include "engine/tensor.h"
 
 // The legacy (v7-style) convolution API is marked deprecated in cuDNN 9 but fully supported.
@@ -17,8 +23,16 @@
 namespace sg::cudnn_conv {
 namespace {
 
-// Workspaces above this are not considered when choosing an algorithm.
-constexpr size_t kMaxWorkspace = size_t(1) << 30;
+// The workspace a measurement may use and an algorithm may need: a quarter of the device memory
+// free when the shape is first seen, at most 4 GiB (and at least 64 MiB, cuDNN's own algorithms
+// need little).
+size_t workspace_cap() {
+  size_t free_bytes = 0, total = 0;
+  SG_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  const size_t quarter = free_bytes / 4;
+  const size_t lo = size_t(64) << 20, hi = size_t(4) << 30;
+  return quarter < lo ? lo : quarter > hi ? hi : quarter;
+}
 
 // RAII owner of every descriptor one convolution shape needs.
 struct Descriptors {
@@ -79,24 +93,28 @@ bool is_fft(cudnnConvolutionBwdFilterAlgo_t a) {
   return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
 }
 
-// Pick from heuristic results (best first): FMA math, not FFT, fits the workspace cap,
-// deterministic when asked; else the first such result regardless of determinism; else `fallback`.
-template <typename Perf, typename Algo>
-void choose(const Perf* perf, int n, bool want_deterministic, Algo fallback, Algo& algo, size_t& ws) {
-  for (int pass = 0; pass < 2; ++pass)
-    for (int i = 0; i < n; ++i) {
-      const Perf& p = perf[i];
-      if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH ||
-          p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > kMaxWorkspace || is_fft(p.algo))
-        continue;
-      if (pass == 0 && want_deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
-      algo = p.algo;
-      ws = p.memory;
-      return;
-    }
-  algo = fallback;
-  ws = 0;
+// Pick from measured results (fastest first): FMA math, not FFT, fits the workspace cap, and
+// deterministic when the engine is in deterministic mode. -1 when none qualifies.
+template <typename Perf>
+int choose(const Perf* perf, int n, size_t cap) {
+  for (int i = 0; i < n; ++i) {
+    const Perf& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH ||
+        p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > cap || is_fft(p.algo))
+      continue;
+    if (deterministic() && p.determinism != CUDNN_DETERMINISTIC) continue;
+    return i;
+  }
+  return -1;
 }
+
+// One pass's choice: measured once, then reused.
+template <typename Algo>
+struct Choice {
+  bool measured = false;
+  Algo algo{};
+  size_t ws = 0;
+};
 
 struct Plan {
   explicit Plan(const ConvShape& s) : d(s) {
@@ -105,49 +123,12 @@ struct Plan {
     SG_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.w, &on, &oc, &oh, &ow));
     SG_CHECK(on == s.N && oc == s.Cout && oh == s.Hout && ow == s.Wout, "conv2d: cuDNN output shape (", on, ", ",
              oc, ", ", oh, ", ", ow, ") differs from the expected (", s.N, ", ", s.Cout, ", ", s.Hout, ", ", s.Wout, ")");
-    cudnnHandle_t h = cuda::cudnn();
-    int n = 0;
-    {
-      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      SG_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y,
-                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-      choose(perf, n, true, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, fwd, fwd_ws);
-      SG_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, fwd, &fwd_ws));
-    }
-    {
-      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      SG_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x,
-                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
-      choose(perf, n, true, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, bwd_data, bwd_data_ws);
-      SG_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, bwd_data, &bwd_data_ws));
-    }
-    {
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-      SG_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-          h, d.x, d.y, d.conv, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
-      choose(perf, n, true, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, bwd_filter, bwd_filter_ws);
-      SG_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, bwd_filter,
-                                                                    &bwd_filter_ws));
-    }
   }
   Descriptors d;
-  cudnnConvolutionFwdAlgo_t fwd{};
-  cudnnConvolutionBwdDataAlgo_t bwd_data{};
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
-  size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+  Choice<cudnnConvolutionFwdAlgo_t> fwd;
+  Choice<cudnnConvolutionBwdDataAlgo_t> bwd_data;
+  Choice<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
 };
-
-const Plan& plan_for(const ConvShape& s) {
-  static std::mutex mu;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>,
-                  std::unique_ptr<Plan>>
-      cache;
-  auto key = std::make_tuple(s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad);
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, std::make_unique<Plan>(s)).first;
-  return *it->second;
-}
 
 // A device workspace of at least `bytes` from the engine allocator (empty tensor when 0).
 Tensor workspace(size_t bytes) {
@@ -155,33 +136,86 @@ Tensor workspace(size_t bytes) {
   return Tensor::empty({(int64_t)((bytes + sizeof(float) - 1) / sizeof(float))}, Device::CUDA);
 }
 
+// Measure a pass once: `find(workspace, bytes, perf, &n)` runs cudnnFind*AlgorithmEx; `fallback` is
+// used when nothing qualifies (it needs no workspace).
+template <typename Algo, typename Perf, typename Find>
+void measure(Choice<Algo>& c, Algo fallback, const char* pass, Find find) {
+  if (c.measured) return;
+  const size_t cap = workspace_cap();
+  Perf perf[16];
+  int n = 0;
+  {
+    Tensor ws = workspace(cap);
+    find(ws.defined() ? ws.data() : nullptr, cap, perf, &n);
+  }
+  const int k = choose(perf, n, cap);
+  if (k >= 0) {
+    c.algo = perf[k].algo;
+    c.ws = perf[k].memory;
+  } else {
+    SG_CHECK(!deterministic(), "conv2d: cuDNN offers no deterministic FMA algorithm for the ", pass,
+             " pass of this shape; run without --deterministic");
+    c.algo = fallback;
+    c.ws = 0;
+  }
+  c.measured = true;
+}
+
+// The plan of a shape in the current determinism mode (each mode measures its own choice).
+Plan& plan_for(const ConvShape& s) {
+  static std::mutex mu;
+  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>,
+                  std::unique_ptr<Plan>>
+      cache;
+  auto key = std::make_tuple(s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, deterministic());
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, std::make_unique<Plan>(s)).first;
+  return *it->second;
+}
+
 }  // namespace
 
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
-  const Plan& p = plan_for(s);
-  Tensor ws = workspace(p.fwd_ws);
+  Plan& p = plan_for(s);
+  measure<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
+      p.fwd, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "forward", [&](void* ws, size_t bytes, auto* perf, int* n) {
+        SG_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cuda::cudnn(), p.d.x, x, p.d.w, w, p.d.conv, p.d.y, y,
+                                                              16, n, perf, ws, bytes));
+      });
+  Tensor ws = workspace(p.fwd.ws);
   const float one = 1.f, zero = 0.f;
-  SG_CUDNN_CHECK(cudnnConvolutionForward(cuda::cudnn(), &one, p.d.x, x, p.d.w, w, p.d.conv, p.fwd,
-                                         ws.defined() ? ws.data() : nullptr, p.fwd_ws, &zero, p.d.y, y));
+  SG_CUDNN_CHECK(cudnnConvolutionForward(cuda::cudnn(), &one, p.d.x, x, p.d.w, w, p.d.conv, p.fwd.algo,
+                                         ws.defined() ? ws.data() : nullptr, p.fwd.ws, &zero, p.d.y, y));
   if (b) SG_CUDNN_CHECK(cudnnAddTensor(cuda::cudnn(), &one, p.d.bias, b, &one, p.d.y, y));
 }
 
 void backward_data(const ConvShape& s, const float* w, const float* gy, float* gx) {
-  const Plan& p = plan_for(s);
-  Tensor ws = workspace(p.bwd_data_ws);
+  Plan& p = plan_for(s);
+  measure<cudnnConvolutionBwdDataAlgo_t, cudnnConvolutionBwdDataAlgoPerf_t>(
+      p.bwd_data, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "backward data", [&](void* ws, size_t bytes, auto* perf, int* n) {
+        SG_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cuda::cudnn(), p.d.w, w, p.d.y, gy, p.d.conv,
+                                                                   p.d.x, gx, 16, n, perf, ws, bytes));
+      });
+  Tensor ws = workspace(p.bwd_data.ws);
   const float one = 1.f, zero = 0.f;
-  SG_CUDNN_CHECK(cudnnConvolutionBackwardData(cuda::cudnn(), &one, p.d.w, w, p.d.y, gy, p.d.conv, p.bwd_data,
-                                              ws.defined() ? ws.data() : nullptr, p.bwd_data_ws, &zero, p.d.x,
-                                              gx));
+  SG_CUDNN_CHECK(cudnnConvolutionBackwardData(cuda::cudnn(), &one, p.d.w, w, p.d.y, gy, p.d.conv, p.bwd_data.algo,
+                                              ws.defined() ? ws.data() : nullptr, p.bwd_data.ws, &zero, p.d.x, gx));
 }
 
 void backward_filter(const ConvShape& s, const float* x, const float* gy, float* gw) {
-  const Plan& p = plan_for(s);
-  Tensor ws = workspace(p.bwd_filter_ws);
+  Plan& p = plan_for(s);
+  measure<cudnnConvolutionBwdFilterAlgo_t, cudnnConvolutionBwdFilterAlgoPerf_t>(
+      p.bwd_filter, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "backward filter",
+      [&](void* ws, size_t bytes, auto* perf, int* n) {
+        SG_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cuda::cudnn(), p.d.x, x, p.d.y, gy, p.d.conv,
+                                                                     p.d.w, gw, 16, n, perf, ws, bytes));
+      });
+  Tensor ws = workspace(p.bwd_filter.ws);
   const float one = 1.f, zero = 0.f;
   SG_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cuda::cudnn(), &one, p.d.x, x, p.d.y, gy, p.d.conv,
-                                                p.bwd_filter, ws.defined() ? ws.data() : nullptr,
-                                                p.bwd_filter_ws, &zero, p.d.w, gw));
+                                                p.bwd_filter.algo, ws.defined() ? ws.data() : nullptr,
+                                                p.bwd_filter.ws, &zero, p.d.w, gw));
 }
 
 }  // namespace sg::cudnn_conv

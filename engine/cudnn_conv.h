@@ -1,9 +1,12 @@
 // cudnn_conv.h — 2-D convolution on the GPU through cuDNN (the CUDA side of conv2d).
 //
-// Descriptors and the chosen algorithms are built once per shape and cached (RAII, freed at exit).
-// Algorithms come from cuDNN's v7 heuristics restricted to plain FP32 FMA math (no TF32, so the
-// GPU agrees with the CPU reference); the backward passes prefer deterministic algorithms.
-// Workspaces are engine tensors (the caching allocator), so no cudaMalloc per call.
+// Descriptors are built once per shape and cached (RAII, freed at exit). Each pass's algorithm is
+// chosen by measurement the first time that shape runs it (cudnnFind*AlgorithmEx, on the call's own
+// buffers, with a workspace of up to a quarter of the free device memory) and cached, per
+// determinism mode (engine/device.h: deterministic() admits only algorithms that give the same bits
+// every run). Only plain FP32 FMA math is admitted (no TF32, so the GPU agrees with the CPU
+// reference), and no FFT algorithm. Workspaces are engine tensors (the caching allocator), so no
+// cudaMalloc per call.
 #pragma once
 #include <cstdint>
 

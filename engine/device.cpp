@@ -78,6 +78,18 @@ Device parse_device(const std::string& s) {
 
 namespace {
 std::atomic<int64_t> g_host_waits{0};
+std::atomic<int> g_deterministic{-1};  // -1: not set yet (read SGSF_DETERMINISTIC)
+}
+
+void set_deterministic(bool on) { g_deterministic.store(on ? 1 : 0); }
+bool deterministic() {
+  int v = g_deterministic.load();
+  if (v < 0) {
+    const char* e = std::getenv("SGSF_DETERMINISTIC");
+    v = e && e[0] == '1' ? 1 : 0;
+    g_deterministic.store(v);
+  }
+  return v == 1;
 }
 int64_t cuda_host_waits() { return g_host_waits.load(); }
 void note_cuda_host_wait() { g_host_waits.fetch_add(1); }

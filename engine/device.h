@@ -31,6 +31,12 @@ void synchronize(Device d);
 // from the device to the host (item(), to_vector(), ...). A training iteration should add none;
 // a test counts them. (The loader's waits on the events of its pinned staging ring are not
 // counted: each waits for a copy issued several batches earlier.)
+// Deterministic GPU algorithms (off by default): cuDNN convolutions then pick only algorithms that
+// give the same bits on every run (the engine's own kernels always do). `--deterministic` in the
+// programs and every test turn it on; SGSF_DETERMINISTIC=1 in the environment too.
+void set_deterministic(bool on);
+bool deterministic();
+
 int64_t cuda_host_waits();
 void note_cuda_host_wait();  // for the engine's own wait points
 
