@@ -96,15 +96,26 @@ TrainLoader::TrainLoader(std::vector<Sample> train, LoaderOptions opt, const Aux
 
   if (staging_pinned()) {
     const size_t floats = (size_t)opt_.batch * 10 * opt_.size * opt_.size;  // 3 + 1 + 3 + 3 planes
-    for (int i = 0; i < opt_.prefetch + std::max(1, opt_.workers); ++i) {
-      pinned_.push_back((float*)allocate_pinned(floats * sizeof(float)));
-      void* ev = nullptr;
+    slot_bytes_ = floats * sizeof(float);
 #ifdef SGSF_WITH_CUDA
-      cudaEvent_t e;
-      SG_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-      ev = (void*)e;
+    // Non-blocking: the legacy default stream (the engine's) does not wait for it, nor it for that.
+    cudaStream_t cs;
+    SG_CUDA_CHECK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    copy_stream_ = (void*)cs;
 #endif
-      pinned_events_.push_back(ev);
+    for (int i = 0; i < opt_.prefetch + std::max(1, opt_.workers); ++i) {
+      pinned_.push_back((float*)allocate_pinned(slot_bytes_));
+      device_slots_.push_back((float*)allocate(Device::CUDA, slot_bytes_));
+      void* ev[2] = {nullptr, nullptr};
+#ifdef SGSF_WITH_CUDA
+      for (void*& e : ev) {
+        cudaEvent_t c;
+        SG_CUDA_CHECK(cudaEventCreateWithFlags(&c, cudaEventDisableTiming));
+        e = (void*)c;
+      }
+#endif
+      pinned_events_.push_back(ev[0]);
+      consumed_events_.push_back(ev[1]);
       free_slots_.push_back(i);
     }
   }
@@ -121,13 +132,16 @@ TrainLoader::~TrainLoader() {
   for (auto& t : threads_) t.join();
   ready_.clear();
 #ifdef SGSF_WITH_CUDA
-  for (void* e : pinned_events_) {
-    if (!e) continue;
-    cudaEventSynchronize((cudaEvent_t)e);  // no copy may still read a buffer we free
-    cudaEventDestroy((cudaEvent_t)e);
-  }
+  for (auto* events : {&pinned_events_, &consumed_events_})
+    for (void* e : *events) {
+      if (!e) continue;
+      cudaEventSynchronize((cudaEvent_t)e);  // no copy may still use a buffer we free
+      cudaEventDestroy((cudaEvent_t)e);
+    }
+  if (copy_stream_) cudaStreamDestroy((cudaStream_t)copy_stream_);
 #endif
   for (float* p : pinned_) free_pinned(p);
+  for (float* p : device_slots_) deallocate(Device::CUDA, p, slot_bytes_);
 }
 
 int64_t TrainLoader::batches_per_epoch() const {
@@ -274,6 +288,13 @@ void TrainLoader::worker_loop(int id) {
       err = std::current_exception();
     }
     staged->slot = slot;
+    if (!err && slot >= 0) {
+      try {
+        upload(slot);  // on the copy stream, while the engine's stream runs earlier steps
+      } catch (...) {
+        err = std::current_exception();
+      }
+    }
     lk.lock();
     if (gen != generation_ || err) release_locked(*staged);
     if (gen == generation_) {
@@ -284,6 +305,19 @@ void TrainLoader::worker_loop(int id) {
       cv_work_.notify_all();  // the slot is free again
     }
   }
+}
+
+void TrainLoader::upload(int slot) {
+#ifdef SGSF_WITH_CUDA
+  cudaStream_t cs = (cudaStream_t)copy_stream_;
+  // The device slot's previous batch must have been copied out on the engine's stream first.
+  SG_CUDA_CHECK(cudaStreamWaitEvent(cs, (cudaEvent_t)consumed_events_[(size_t)slot], 0));
+  SG_CUDA_CHECK(cudaMemcpyAsync(device_slots_[(size_t)slot], pinned_[(size_t)slot], slot_bytes_,
+                                cudaMemcpyHostToDevice, cs));
+  SG_CUDA_CHECK(cudaEventRecord((cudaEvent_t)pinned_events_[(size_t)slot], cs));
+#else
+  (void)slot;
+#endif
 }
 
 TrainBatch TrainLoader::finish(Staged& s) {
@@ -305,17 +339,23 @@ TrainBatch TrainLoader::finish(Staged& s) {
     }
     return out;
   }
-  // Pinned staging buffer -> device tensors, copied asynchronously on the engine's stream; the
-  // buffer's event tells the worker that reuses it when the copy is done.
+  // The slot was uploaded on the copy stream (upload()): the engine's stream waits for that upload,
+  // then copies the device slot into the batch's tensors (device to device), and marks the slot
+  // read, so the worker's next upload into it waits for that.
   const int64_t N = opt_.batch, S = opt_.size;
   Tensor* dst[4] = {&out.image, &out.saliency, &out.aux, &out.guidance};
   const int64_t ch[4] = {3, 1, 3, 3};
+#ifdef SGSF_WITH_CUDA
+  SG_CUDA_CHECK(cudaStreamWaitEvent(cuda::stream(), (cudaEvent_t)pinned_events_[(size_t)s.slot], 0));
+#endif
+  const float* src = device_slots_[(size_t)s.slot];
   for (int i = 0; i < 4; ++i) {
     *dst[i] = Tensor::empty({N, ch[i], S, S}, opt_.device);
-    copy_floats(dst[i]->data(), opt_.device, s.ptr[i], Device::CPU, dst[i]->numel());
+    copy_floats(dst[i]->data(), opt_.device, src + (s.ptr[i] - pinned_[(size_t)s.slot]), opt_.device,
+                dst[i]->numel());
   }
 #ifdef SGSF_WITH_CUDA
-  SG_CUDA_CHECK(cudaEventRecord((cudaEvent_t)pinned_events_[(size_t)s.slot], cuda::stream()));
+  SG_CUDA_CHECK(cudaEventRecord((cudaEvent_t)consumed_events_[(size_t)s.slot], cuda::stream()));
 #endif
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -343,6 +383,7 @@ TrainBatch TrainLoader::next() {
     try {
       stage(s, slot);
       build(b, *sets, *sync_cache_, s);
+      if (slot >= 0) upload(slot);
     } catch (...) {
       std::lock_guard<std::mutex> lk(mu_);
       s.slot = slot;

@@ -10,7 +10,10 @@
 // the auxiliary texture B — comes from an Rng keyed by (seed, stream position). A batch is thus a
 // pure function of (seed, batch index, contrast sets): identical for any number of workers. Worker
 // threads build batches ahead into a bounded queue (prefetch batches); on CUDA the host side is
-// staged in pinned memory and copied asynchronously on the engine's stream.
+// staged in pinned memory and uploaded by the worker that built it, on a copy stream of the
+// loader's own, into a device buffer of the same slot, so the upload overlaps the steps still
+// running on the engine's stream; next() orders the engine's stream after that upload (an event)
+// and copies the slot into the batch's tensors there (device to device).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -91,6 +94,7 @@ class TrainLoader {
   void stage(Staged& s, int slot);   // allocate the batch's host storage (tensors or a pinned slot)
   TrainBatch finish(Staged& s);      // host storage -> tensors on opt_.device
   void release_locked(Staged& s);    // give a discarded batch's pinned slot back
+  void upload(int slot);             // CUDA: pinned slot -> device slot, on the copy stream
   bool staging_pinned() const { return opt_.device == Device::CUDA; }
 
   std::vector<Sample> samples_;
@@ -108,10 +112,14 @@ class TrainLoader {
   bool stop_ = false;
   std::map<int64_t, std::unique_ptr<Staged>> ready_;
   std::map<int64_t, std::exception_ptr> errors_;
-  // CUDA staging: pinned host buffers (one batch each), an event per buffer marking the end of
-  // its last host->device copy, and the buffers not in use.
-  std::vector<float*> pinned_;
-  std::vector<void*> pinned_events_;
+  // CUDA staging: pinned host buffers (one batch each) and a device buffer per slot; per slot an
+  // event marking the end of its last upload (the pinned buffer may be refilled, the device one
+  // read) and one marking the end of its last read on the engine's stream (the device buffer may be
+  // overwritten); the copy stream; the slots not in use.
+  std::vector<float*> pinned_, device_slots_;
+  std::vector<void*> pinned_events_, consumed_events_;
+  void* copy_stream_ = nullptr;
+  size_t slot_bytes_ = 0;
   std::vector<int> free_slots_;
   std::vector<std::thread> threads_;
   std::unique_ptr<PermCache> sync_cache_;  // for workers == 0
