@@ -10,6 +10,14 @@
 //
 //   bench_kernels [--device cpu|cuda|all] [--cpu-batch 4] [--cpu-size 128] [--gpu-batch 16]
 //                 [--gpu-size 256] [--reps N] [--json]
+//   bench_kernels --traffic [--width 128] [--size 256] [--batch 16]
+//
+// --traffic: the traffic model of one joint training step at the given scale (default the paper's):
+// every hand-written kernel's calls, bytes moved and FLOPs per call and per step, as its launcher
+// declares them (kernels/traffic.h). On a GPU the step runs at that scale and each launch is timed
+// alone (a wait before and after), adding GB/s and the fraction of the copy bandwidth; on the
+// emulated device the step runs at 32x32, batch 2, and every kernel but Adam is scaled by the
+// pixel count (their traffic is proportional to it; Adam's to the parameters).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,8 +27,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/optim.h"
 #include "engine/ops.h"
+#include "kernels/traffic.h"
+#include "sgsf/model.h"
 #include "sgsf/sgsf_ops.h"
+#include "sgsf/trainer.h"
 #ifdef SGSF_WITH_CUDA
 #include "engine/cuda_check.h"
 #endif
@@ -268,6 +280,77 @@ void print_json(const std::vector<Row>& rows, double bw_cpu, double bw_gpu, bool
   std::printf("]}\n");
 }
 
+// ---- --traffic -----------------------------------------------------------------------------------
+int run_traffic(int width, int64_t size, int64_t batch) {
+  SG_CHECK(cuda_available(), "bench_kernels --traffic: needs a CUDA device (a GPU, or the emulated build): ",
+           cuda_device_info());
+#ifdef SGSF_CUDA_EMULATION
+  const bool timed = false;
+  const int64_t rec_size = std::min<int64_t>(size, 32), rec_batch = std::min<int64_t>(batch, 2);
+#else
+  const bool timed = true;
+  const int64_t rec_size = size, rec_batch = batch;
+#endif
+  const double scale = (double)(size * size * batch) / (double)(rec_size * rec_size * rec_batch);
+  sgsf::TrainConfig cfg;
+  sgsf::apply_preset(cfg, "paper");
+  sgsf::SGSFModel model(width, sgsf::GuidanceSource::Decoder, 0);
+  model.to(Device::CUDA);
+  model.train();
+  Adam opt(model.named_parameters(), cfg.lr);
+  const Shape img{rec_batch, 3, rec_size, rec_size};
+  const Tensor image = Tensor::uniform(img, 0.f, 1.f, 1, Device::CUDA), aux = Tensor::uniform(img, 0.f, 1.f, 2, Device::CUDA);
+  const Tensor guidance = Tensor::uniform(img, 0.f, 1.f, 3, Device::CUDA);
+  const Tensor saliency = Tensor::ones({rec_batch, 1, rec_size, rec_size}, Device::CUDA);
+  sgsf::joint_step(model, opt, image, saliency, aux, guidance, cfg, 1);  // state, algorithms, caches
+  synchronize(Device::CUDA);
+  kernels::traffic::start(timed);
+  sgsf::joint_step(model, opt, image, saliency, aux, guidance, cfg, 2);
+  synchronize(Device::CUDA);
+  kernels::traffic::stop();
+  double bw = 0;
+  if (timed) {
+    Timer T{Device::CUDA, 20, Tensor()};
+    bw = copy_bandwidth(T, (int64_t)256 << 20);
+  }
+  std::printf("traffic of one joint training step, w = %d, %lldx%lld, batch %lld (%s)\n", width, (long long)size,
+              (long long)size, (long long)batch,
+              timed ? sg::str("measured on ", cuda_device_info(), "; copy bandwidth ", bw / 1e9, " GB/s").c_str()
+                    : sg::str("recorded at ", rec_size, "x", rec_size, ", batch ", rec_batch,
+                              " on the emulated device and scaled by the pixel count; Adam as recorded").c_str());
+  std::printf("%-36s %6s %11s %13s %9s %9s %8s", "kernel", "calls", "MB per call", "MFLOP per call", "GB/step",
+              "FLOP/B", "share");
+  if (timed) std::printf(" %9s %8s %7s", "ms/step", "GB/s", "%copy");
+  std::printf("\n");
+  std::vector<kernels::traffic::Entry> rows = kernels::traffic::entries();
+  double total_bytes = 0, total_flops = 0, total_s = 0;
+  for (auto& r : rows) {
+    const double f = r.per_parameter ? 1.0 : scale;
+    r.bytes *= f;
+    r.flops *= f;
+    total_bytes += r.bytes;
+    total_flops += r.flops;
+    total_s += r.seconds;
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  for (const auto& r : rows) {
+    std::printf("%-36s %6lld %11.2f %13.2f %9.2f %9.2f %7.1f%%", r.kernel.c_str(), (long long)r.calls,
+                r.bytes / r.calls / 1e6, r.flops / r.calls / 1e6, r.bytes / 1e9, r.bytes > 0 ? r.flops / r.bytes : 0.0,
+                100 * r.bytes / std::max(total_bytes, 1.0));
+    if (timed) {
+      const double gbs = r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0;
+      std::printf(" %9.3f %8.1f %6.1f%%", r.seconds * 1e3, gbs, bw > 0 ? 100 * gbs * 1e9 / bw : 0.0);
+    }
+    std::printf("\n");
+  }
+  std::printf("%-36s %6s %11s %13s %9.2f %9.2f %8s", "all hand-written kernels", "", "", "", total_bytes / 1e9,
+              total_bytes > 0 ? total_flops / total_bytes : 0.0, "");
+  if (timed) std::printf(" %9.3f %8.1f %6.1f%%", total_s * 1e3, total_s > 0 ? total_bytes / total_s / 1e9 : 0.0,
+                         total_s > 0 && bw > 0 ? 100 * total_bytes / total_s / bw : 0.0);
+  std::printf("\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -275,7 +358,9 @@ int main(int argc, char** argv) {
     std::string device = "all";
     int64_t cpu_batch = 4, cpu_size = 128, gpu_batch = 16, gpu_size = 256;
     int reps = 0;
-    bool json = false;
+    bool json = false, traffic = false;
+    int traffic_width = 128;
+    int64_t traffic_size = 256, traffic_batch = 16;
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       auto next = [&]() -> std::string {
@@ -287,7 +372,9 @@ int main(int argc, char** argv) {
                     "  --device cpu|cuda|all  (default all: the CPU, and the GPU when present)\n"
                     "  --cpu-batch N (4)  --cpu-size S (128)  --gpu-batch N (16)  --gpu-size S (256)\n"
                     "  --reps N  timed runs per row, median reported (default 15 CPU, 50 GPU)\n"
-                    "  --json    machine-readable output instead of the table\n");
+                    "  --json    machine-readable output instead of the table\n"
+                    "  --traffic [--width 128] [--size 256] [--batch 16]: bytes and FLOPs of every hand-written\n"
+                    "            kernel in one joint training step at that scale (see the file's header)\n");
         return 0;
       } else if (a == "--device") device = next();
       else if (a == "--cpu-batch") cpu_batch = std::stoll(next());
@@ -296,9 +383,18 @@ int main(int argc, char** argv) {
       else if (a == "--gpu-size") gpu_size = std::stoll(next());
       else if (a == "--reps") reps = std::stoi(next());
       else if (a == "--json") json = true;
+      else if (a == "--traffic") traffic = true;
+      else if (a == "--width") traffic_width = std::stoi(next());
+      else if (a == "--size") traffic_size = std::stoll(next());
+      else if (a == "--batch") traffic_batch = std::stoll(next());
       else throw sg::Error("bench_kernels: unknown option " + a + " (see --help)");
     }
     SG_CHECK(device == "cpu" || device == "cuda" || device == "all", "bench_kernels: --device must be cpu, cuda or all");
+    if (traffic) {
+      SG_CHECK(traffic_width >= 1 && traffic_size >= 16 && traffic_size % 8 == 0 && traffic_batch >= 2,
+               "bench_kernels --traffic: --width >= 1, --size a multiple of 8 from 16, --batch >= 2");
+      return run_traffic(traffic_width, traffic_size, traffic_batch);
+    }
     std::vector<Row> rows;
     double bw_cpu = 0, bw_gpu = 0;
     bool gpu_skipped = false;

@@ -3,6 +3,7 @@
 // other, each with the same grid-stride loop, so one launch updates them all.
 #include "kernels/adam.h"
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 
 namespace sg::kernels {
 namespace {
@@ -44,12 +45,16 @@ void adam_update_many_cuda(const AdamBatch& b) {
   int64_t largest = 0;
   for (int k = 0; k < b.count; ++k) largest = b.t[k].n > largest ? b.t[k].n : largest;
   if (largest <= 0) return;
+  double total = 0;
+  for (int k = 0; k < b.count; ++k) total += (double)b.t[k].n;
+  SG_TRAFFIC_PARAMS("adam (multi-tensor)", 28 * total, 12 * total);
   SG_LAUNCH(adam_update_many_kernel, grid(largest), kBlock, 0, cuda::stream())(b);
   SG_KERNEL_CHECK();
 }
 
 void adam_update_cuda(const AdamStep& s, const float* g, float* p, float* m, float* v, int64_t n) {
   if (n <= 0) return;
+  SG_TRAFFIC_PARAMS("adam (one tensor)", 28.0 * n, 12.0 * n);
   SG_LAUNCH(adam_update_kernel, grid(n), kBlock, 0, cuda::stream())(s, g, p, m, v, n);
   SG_KERNEL_CHECK();
 }

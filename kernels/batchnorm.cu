@@ -13,6 +13,7 @@
 // No atomics: results are bitwise reproducible.
 #include "kernels/batchnorm.h"
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 
 namespace sg::kernels {
 namespace {
@@ -258,10 +259,15 @@ void bn_train_forward_cuda(const BnArgs& a, float* scratch) {
   check_grid(L);
   const int64_t P = bn_parts(L);
   float *part_mean = scratch, *part_m2 = scratch + L.C * P;
-  SG_LAUNCH(stats_parts_kernel, dim3((unsigned)L.C, (unsigned)P), kBlock, 0, cuda::stream())(L, P, a.x, part_mean,
-                                                                                           part_m2);
-  SG_KERNEL_CHECK();
+  const double n = (double)L.count() * (double)L.C;
+  {
+    SG_TRAFFIC("batchnorm: statistics (parts)", 4 * n, 3 * n);
+    SG_LAUNCH(stats_parts_kernel, dim3((unsigned)L.C, (unsigned)P), kBlock, 0, cuda::stream())(L, P, a.x, part_mean,
+                                                                                             part_m2);
+    SG_KERNEL_CHECK();
+  }
   const cuda::PlaneGrid pg = cuda::plane_grid(L.N, L.C, L.HW);
+  SG_TRAFFIC("batchnorm: normalise (+ relu)", 8 * n, 4 * n);
   SG_LAUNCH(train_forward_kernel, pg.blocks, pg.threads, 0, cuda::stream())(L, P, part_mean, part_m2, a.gamma, a.beta,
                                                                             a.shift, a.r_mean, a.r_var, a.momentum,
                                                                             a.eps, a.relu, a.x, a.mean, a.invstd, a.y);
@@ -273,6 +279,7 @@ void bn_eval_forward_cuda(const BnArgs& a) {
   if (L.C == 0 || L.count() == 0) return;
   check_grid(L);
   const cuda::PlaneGrid pg = cuda::plane_grid(L.N, L.C, L.HW);
+  SG_TRAFFIC("batchnorm: normalise (+ relu), eval", 8.0 * L.count() * L.C, 4.0 * L.count() * L.C);
   SG_LAUNCH(eval_forward_kernel, pg.blocks, pg.threads, 0, cuda::stream())(L, a.gamma, a.beta, a.shift, a.r_mean,
                                                                            a.r_var, a.eps, a.relu, a.x, a.mean,
                                                                            a.invstd, a.y);
@@ -286,12 +293,17 @@ void bn_backward_cuda(const BnGrads& a, float* scratch) {
   const int64_t P = bn_parts(L);
   float *part_g = scratch, *part_gx = scratch + L.C * P;
   const float* y = a.relu ? a.y : nullptr;
-  SG_LAUNCH(backward_parts_kernel, dim3((unsigned)L.C, (unsigned)P), kBlock, 0, cuda::stream())(
-      L, P, a.g, y, a.x, a.mean, a.invstd, part_g, part_gx);
-  SG_KERNEL_CHECK();
+  const double n = (double)L.count() * (double)L.C, reads = y ? 3 : 2;
+  {
+    SG_TRAFFIC("batchnorm backward: sums (parts)", 4 * reads * n, 5 * n);
+    SG_LAUNCH(backward_parts_kernel, dim3((unsigned)L.C, (unsigned)P), kBlock, 0, cuda::stream())(
+        L, P, a.g, y, a.x, a.mean, a.invstd, part_g, part_gx);
+    SG_KERNEL_CHECK();
+  }
   // Without an input gradient, one block per channel only combines the sums.
   cuda::PlaneGrid pg = cuda::plane_grid(L.N, L.C, L.HW);
   if (!a.gx) pg.blocks = dim3(1, (unsigned)L.C, 1);
+  SG_TRAFFIC("batchnorm backward: input gradient", a.gx ? 4 * (reads + 1) * n : 0.0, a.gx ? 8 * n : 0.0);
   SG_LAUNCH(backward_input_kernel, pg.blocks, pg.threads, 0, cuda::stream())(L, P, a.training, part_g, part_gx, a.g, y,
                                                                              a.x, a.mean, a.invstd, a.gamma, a.sum_g,
                                                                              a.sum_gx, a.gshift, a.gx);
@@ -303,6 +315,7 @@ void channel_sum_cuda(int64_t N, int64_t C, int64_t HW, const float* g, float* s
   L.N = N, L.C = C, L.HW = HW;
   if (C == 0) return;
   const int64_t P = bn_parts(L);
+  SG_TRAFFIC("conv bias gradient (channel sums)", 4.0 * N * C * HW, 1.0 * N * C * HW);
   SG_LAUNCH(backward_parts_kernel, dim3((unsigned)C, (unsigned)P), kBlock, 0, cuda::stream())(
       L, P, g, nullptr, nullptr, nullptr, nullptr, scratch, nullptr);
   SG_KERNEL_CHECK();

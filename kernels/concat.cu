@@ -2,6 +2,7 @@
 // shaped to the block (outer, count, inner).
 #include "kernels/concat.h"
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 
 namespace sg::kernels {
 namespace {
@@ -25,6 +26,7 @@ void copy_slab_cuda(const SlabCopy& S, const float* src, float* dst) {
     throw Error(str("copy_slab on CUDA: a block of ", S.outer, " x ", S.count, " x ", S.inner,
                     " is beyond its 32-bit coordinates"));
   const cuda::PlaneGrid g = cuda::plane_grid(S.outer, S.count, S.inner);
+  SG_TRAFFIC("copy_slab (concat, slice)", 8.0 * S.outer * S.count * S.inner, 0.0);
   SG_LAUNCH(copy_slab_kernel, g.blocks, g.threads, 0, cuda::stream())(S, src, dst);
   SG_KERNEL_CHECK();
 }

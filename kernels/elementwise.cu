@@ -1,6 +1,7 @@
 // elementwise.cu — CUDA twins of elementwise_cpu.cpp: one thread per element (grid-stride loop),
 // calling the same SG_HD math from elementwise.h.
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/elementwise.h"
 
 namespace sg::kernels {
@@ -48,32 +49,38 @@ __global__ void sum_to_kernel(SumToLayout L, const float* __restrict__ x, float*
 }  // namespace
 
 void fill_cuda(float* out, int64_t n, float value) {
+  SG_TRAFFIC("fill", 4.0 * n, 0.0);
   SG_LAUNCH(fill_kernel, grid(n), kBlock, 0, cuda::stream())(out, n, value);
   SG_KERNEL_CHECK();
 }
 
 void binary_cuda(BinaryOp op, const BroadcastLayout& L, const float* a, const float* b, float* out, int64_t n) {
+  SG_TRAFFIC("binary (broadcast)", 12.0 * n, 1.0 * n);
   SG_LAUNCH(binary_kernel, grid(n), kBlock, 0, cuda::stream())(op, L, a, b, out, n);
   SG_KERNEL_CHECK();
 }
 
 void accumulate_cuda(float* acc, const float* x, int64_t n) {
   if (n == 0) return;
+  SG_TRAFFIC("accumulate (gradient sums)", 12.0 * n, 1.0 * n);
   SG_LAUNCH(accumulate_kernel, grid(n), kBlock, 0, cuda::stream())(acc, x, n);
   SG_KERNEL_CHECK();
 }
 
 void unary_cuda(UnaryOp op, float p, const float* x, float* y, int64_t n) {
+  SG_TRAFFIC("unary", 8.0 * n, 1.0 * n);
   SG_LAUNCH(unary_kernel, grid(n), kBlock, 0, cuda::stream())(op, p, x, y, n);
   SG_KERNEL_CHECK();
 }
 
 void unary_backward_cuda(UnaryOp op, float p, const float* x, const float* y, const float* g, float* gx, int64_t n) {
+  SG_TRAFFIC("unary backward", 16.0 * n, 2.0 * n);
   SG_LAUNCH(unary_backward_kernel, grid(n), kBlock, 0, cuda::stream())(op, p, x, y, g, gx, n);
   SG_KERNEL_CHECK();
 }
 
 void sum_to_cuda(const SumToLayout& L, const float* x, float* out, int64_t n_out) {
+  SG_TRAFFIC("sum_to (broadcast backward)", 4.0 * (double)n_out * (L.reduce_count + 1), 1.0 * n_out * L.reduce_count);
   SG_LAUNCH(sum_to_kernel, grid(n_out), kBlock, 0, cuda::stream())(L, x, out, n_out);
   SG_KERNEL_CHECK();
 }

@@ -1,5 +1,6 @@
 // focal.cu — CUDA twins of focal_cpu.cpp: one thread per pixel, the same SG_HD math (focal.h).
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/focal.h"
 
 namespace sg::kernels {
@@ -32,11 +33,13 @@ __global__ void focal_backward_kernel(const float* __restrict__ dz, const float*
 }  // namespace
 
 void focal_forward_cuda(const float* logits, const float* mask, int64_t n, int64_t hw, float gamma, float* loss, float* dz) {
+  SG_TRAFFIC("focal loss", 4.0 * 5 * n * hw, 30.0 * n * hw);
   SG_LAUNCH(focal_forward_kernel, grid(n * hw), kBlock, 0, cuda::stream())(logits, mask, n, hw, gamma, loss, dz);
   SG_KERNEL_CHECK();
 }
 
 void focal_backward_cuda(const float* dz, const float* g, float scale, int64_t n, int64_t hw, float* glogits) {
+  SG_TRAFFIC("focal loss backward", 4.0 * 4 * n * hw, 4.0 * n * hw);
   SG_LAUNCH(focal_backward_kernel, grid(n * hw), kBlock, 0, cuda::stream())(dz, g, scale, n, hw, glogits);
   SG_KERNEL_CHECK();
 }

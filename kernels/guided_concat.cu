@@ -1,6 +1,7 @@
 // guided_concat.cu — CUDA twins of guided_concat_cpu.cpp: one thread per output element, the source
 // located by the same SG_HD index math (guided_concat.h); coalesced reads and writes.
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/guided_concat.h"
 
 namespace sg::kernels {
@@ -42,6 +43,7 @@ void guided_concat_cuda(const float* seg, const float* guide, int64_t n, int64_t
   if (n * (c1 + c2) * hw == 0) return;
   check_sizes(n, c1, c2, hw);
   const cuda::PlaneGrid g = cuda::plane_grid(n, c1 + c2, hw);
+  SG_TRAFFIC("guided_concat", 8.0 * n * (c1 + c2) * hw, 0.0);
   SG_LAUNCH(concat_kernel, g.blocks, g.threads, 0, cuda::stream())(seg, guide, (int32_t)n, (int32_t)c1, (int32_t)c2,
                                                                    (int32_t)hw, out);
   SG_KERNEL_CHECK();
@@ -51,6 +53,7 @@ void guided_concat_backward_cuda(const float* gout, int64_t n, int64_t c1, int64
   if (n * (c1 + c2) * hw == 0) return;
   check_sizes(n, c1, c2, hw);
   const cuda::PlaneGrid g = cuda::plane_grid(n, c1 + c2, hw);
+  SG_TRAFFIC("guided_concat backward", 8.0 * n * (c1 + c2) * hw, 0.0);
   SG_LAUNCH(split_kernel, g.blocks, g.threads, 0, cuda::stream())(gout, (int32_t)n, (int32_t)c1, (int32_t)c2,
                                                                   (int32_t)hw, gseg, gguide);
   SG_KERNEL_CHECK();

@@ -1,6 +1,7 @@
 // mse.cu — CUDA twins of mse_cpu.cpp: one thread per element (grid-stride loop) over the SG_HD
 // math of mse.h.
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/mse.h"
 
 namespace sg::kernels {
@@ -24,12 +25,14 @@ __global__ void mse_grad_kernel(const float* __restrict__ p, const float* __rest
 
 void sq_diff_cuda(const float* p, const float* t, float* d, int64_t n) {
   if (n == 0) return;
+  SG_TRAFFIC("mse: squared differences", 12.0 * n, 2.0 * n);
   SG_LAUNCH(sq_diff_kernel, grid(n), kBlock, 0, cuda::stream())(p, t, d, n);
   SG_KERNEL_CHECK();
 }
 
 void mse_grad_cuda(const float* p, const float* t, const float* g, float scale, float* gp, int64_t n) {
   if (n == 0) return;
+  SG_TRAFFIC("mse backward", 12.0 * n, 3.0 * n);
   SG_LAUNCH(mse_grad_kernel, grid(n), kBlock, 0, cuda::stream())(p, t, g, scale, gp, n);
   SG_KERNEL_CHECK();
 }

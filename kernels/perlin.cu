@@ -2,6 +2,7 @@
 // (field, rotation),
 // calling the same SG_HD math from perlin.h.
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/perlin.h"
 
 namespace sg::kernels {
@@ -42,23 +43,27 @@ __global__ void perlin_rotate_kernel(const PerlinSample* __restrict__ params, co
 
 void perlin_gradients_cuda(uint64_t seed, int64_t n, float* grads) {
   int64_t total = n * kPerlinLattice * kPerlinLattice;
+  SG_TRAFFIC("perlin: gradients", 8.0 * total, 20.0 * total);
   SG_LAUNCH(perlin_gradients_kernel, cuda::grid(total), cuda::kBlock, 0, cuda::stream())(seed, n, grads);
   SG_KERNEL_CHECK();
 }
 
 void perlin_params_cuda(uint64_t seed, int64_t n, PerlinSample* params) {
+  SG_TRAFFIC("perlin: parameters", 64.0 * n, 50.0 * n);
   SG_LAUNCH(perlin_params_kernel, cuda::grid(n), cuda::kBlock, 0, cuda::stream())(seed, n, params);
   SG_KERNEL_CHECK();
 }
 
 void perlin_field_cuda(const PerlinSample* params, const float* grads, int64_t n, int h, int w, float* field) {
   dim3 block(32, 8), grid(cuda::grid_for(w, 32), cuda::grid_for(h, 8), (unsigned)n);
+  SG_TRAFFIC("perlin: field", 4.0 * n * h * w, 60.0 * n * h * w);
   SG_LAUNCH(perlin_field_kernel, grid, block, 0, cuda::stream())(params, grads, h, w, field);
   SG_KERNEL_CHECK();
 }
 
 void perlin_rotate_cuda(const PerlinSample* params, const float* field, int64_t n, int h, int w, float* out) {
   dim3 block(32, 8), grid(cuda::grid_for(w, 32), cuda::grid_for(h, 8), (unsigned)n);
+  SG_TRAFFIC("perlin: rotation", 8.0 * n * h * w, 20.0 * n * h * w);
   SG_LAUNCH(perlin_rotate_kernel, grid, block, 0, cuda::stream())(params, field, h, w, out);
   SG_KERNEL_CHECK();
 }

@@ -2,6 +2,7 @@
 // (cuda::plane_grid: 32-bit coordinates, no per-element division). The box filter runs as two
 // passes (rows into a scratch buffer, then columns), one thread per element summing its 2r+1 taps.
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/pool.h"
 
 namespace sg::kernels {
@@ -52,6 +53,7 @@ void max_pool2x2_cuda(const float* x, float* out, int64_t P, int64_t H, int64_t 
   if (P * (H / 2) * (W / 2) == 0) return;
   check_planes(P, H, W);
   const cuda::PlaneGrid g = cuda::plane_grid(P, H / 2, W / 2);
+  SG_TRAFFIC("max_pool2x2", 4.0 * P * H * W * 1.25, 0.75 * P * H * W);
   SG_LAUNCH(max_pool_kernel, g.blocks, g.threads, 0, cuda::stream())(x, out, (int32_t)P, (int32_t)H, (int32_t)W);
   SG_KERNEL_CHECK();
 }
@@ -60,6 +62,7 @@ void max_pool2x2_backward_cuda(const float* x, const float* g, float* gx, int64_
   if (P * H * W == 0) return;
   check_planes(P, H, W);
   const cuda::PlaneGrid pg = cuda::plane_grid(P, H, W);
+  SG_TRAFFIC("max_pool2x2 backward", 4.0 * P * H * W * 2.25, 3.0 * P * H * W);
   SG_LAUNCH(max_pool_backward_kernel, pg.blocks, pg.threads, 0, cuda::stream())(x, g, gx, (int32_t)P, (int32_t)H,
                                                                                 (int32_t)W);
   SG_KERNEL_CHECK();
@@ -69,6 +72,7 @@ void box_filter_cuda(const float* x, float* t, float* out, int64_t P, int64_t H,
   if (P * H * W == 0) return;
   check_planes(P, H, W);
   const cuda::PlaneGrid g = cuda::plane_grid(P, H, W);
+  SG_TRAFFIC("box filter (2 passes)", 16.0 * P * H * W, 2.0 * (2 * r + 1) * P * H * W + P * H * W);
   SG_LAUNCH(box_rows_kernel, g.blocks, g.threads, 0, cuda::stream())(x, t, (int32_t)P, (int32_t)H, (int32_t)W, r);
   SG_KERNEL_CHECK();
   SG_LAUNCH(box_cols_kernel, g.blocks, g.threads, 0, cuda::stream())(t, out, (int32_t)P, (int32_t)H, (int32_t)W, r,

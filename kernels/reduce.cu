@@ -4,6 +4,7 @@
 #include <cfloat>
 
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/reduce.h"
 
 namespace sg::kernels {
@@ -42,6 +43,7 @@ void reduce_all(const float* x, int64_t n, float* out_device) {
   static float* scratch = nullptr;
   if (!scratch) SG_CUDA_CHECK(cudaMalloc(&scratch, kMaxBlocks * sizeof(float)));  // once per process
   int blocks = (int)std::min<int64_t>(kMaxBlocks, std::max<int64_t>(1, (n + kBlock - 1) / kBlock));
+  SG_TRAFFIC(kMax ? "max (all)" : "sum (all)", 4.0 * n, 1.0 * n);
   SG_LAUNCH(block_reduce<kMax>, blocks, kBlock, 0, cuda::stream())(x, n, scratch);
   SG_KERNEL_CHECK();
   SG_LAUNCH(block_reduce<kMax>, 1, kBlock, 0, cuda::stream())(scratch, blocks, out_device);
@@ -54,6 +56,7 @@ void sum_all_cuda(const float* x, int64_t n, float* out) { reduce_all<false>(x, 
 
 void sum_along_cuda(const float* x, int64_t outer, int64_t len, int64_t inner, float* out) {
   int64_t total = outer * inner;
+  SG_TRAFFIC("sum along a dimension", 4.0 * (double)total * (len + 1), 1.0 * total * len);
   SG_LAUNCH(sum_along_kernel, grid(total), kBlock, 0, cuda::stream())(x, outer, len, inner, out);
   SG_KERNEL_CHECK();
 }

@@ -2,6 +2,7 @@
 // (backward, a gather: deterministic, no atomics), over the SG_HD math of resize.h, on grids shaped
 // to the planes (cuda::plane_grid).
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/resize.h"
 
 namespace sg::kernels {
@@ -33,6 +34,7 @@ void upsample2x_cuda(const float* x, float* out, int64_t P, int64_t H, int64_t W
   if (P * H * W == 0) return;
   check_planes(P, H, W);
   const cuda::PlaneGrid g = cuda::plane_grid(P, 2 * H, 2 * W);
+  SG_TRAFFIC("upsample2x", 4.0 * 5 * P * H * W, 6.0 * 4 * P * H * W);
   SG_LAUNCH(upsample_kernel, g.blocks, g.threads, 0, cuda::stream())(x, out, (int32_t)P, UpAxis(H), UpAxis(W));
   SG_KERNEL_CHECK();
 }
@@ -41,6 +43,7 @@ void upsample2x_backward_cuda(const float* g, float* gx, int64_t P, int64_t H, i
   if (P * H * W == 0) return;
   check_planes(P, H, W);
   const cuda::PlaneGrid pg = cuda::plane_grid(P, H, W);
+  SG_TRAFFIC("upsample2x backward", 4.0 * 5 * P * H * W, 2.0 * 25 * P * H * W);
   SG_LAUNCH(upsample_backward_kernel, pg.blocks, pg.threads, 0, cuda::stream())(g, gx, (int32_t)P, UpAxis(H),
                                                                                 UpAxis(W));
   SG_KERNEL_CHECK();

@@ -1,6 +1,7 @@
 // sam.cu — CUDA twins of sam_cpu.cpp: a block-per-sample reduction in double, then one thread per
 // pixel for the fused mask + blend, calling the same SG_HD math from sam.h.
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/sam.h"
 
 namespace sg::kernels {
@@ -49,6 +50,7 @@ __global__ void sam_forge_kernel(const float* __restrict__ a, const float* __res
 }  // namespace
 
 void sam_saliency_sum_cuda(const float* s, int64_t n, int64_t hw, double* sums) {
+  SG_TRAFFIC("sam: saliency sums", 4.0 * n * hw, 1.0 * n * hw);
   SG_LAUNCH(sam_sum_kernel, (unsigned)n, kBlock, 0, cuda::stream())(s, hw, sums);
   SG_KERNEL_CHECK();
 }
@@ -58,6 +60,7 @@ void sam_forge_cuda(const float* a, const float* s, const float* b, const float*
                     float* mask, float* counts) {
   SG_CUDA_CHECK(cudaMemsetAsync(counts, 0, sizeof(float) * (size_t)n, cuda::stream()));
   dim3 grid(cuda::grid_for(hw, kBlock), (unsigned)n);
+  SG_TRAFFIC("sam: forge", 4.0 * 13 * n * hw, 12.0 * n * hw);
   SG_LAUNCH(sam_forge_kernel, grid, kBlock, 0, cuda::stream())(a, s, b, noise, seed, cfg, sums, c, hw, image, mask,
                                                                 counts);
   SG_KERNEL_CHECK();

@@ -2,6 +2,7 @@
 // threads read adjacent inner positions: coalesced for NCHW channels), over the SG_HD math of
 // softmax.h.
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/softmax.h"
 
 namespace sg::kernels {
@@ -25,6 +26,7 @@ __global__ void softmax_backward_kernel(const float* __restrict__ y, const float
 void softmax_cuda(const float* x, float* y, int64_t outer, int64_t len, int64_t inner) {
   int64_t cols = outer * inner;
   if (cols == 0 || len == 0) return;
+  SG_TRAFFIC("softmax", 8.0 * cols * len, 4.0 * cols * len);
   SG_LAUNCH(softmax_kernel, grid(cols), kBlock, 0, cuda::stream())(x, y, cols, len, inner);
   SG_KERNEL_CHECK();
 }
@@ -32,6 +34,7 @@ void softmax_cuda(const float* x, float* y, int64_t outer, int64_t len, int64_t 
 void softmax_backward_cuda(const float* y, const float* g, float* gx, int64_t outer, int64_t len, int64_t inner) {
   int64_t cols = outer * inner;
   if (cols == 0 || len == 0) return;
+  SG_TRAFFIC("softmax backward", 12.0 * cols * len, 4.0 * cols * len);
   SG_LAUNCH(softmax_backward_kernel, grid(cols), kBlock, 0, cuda::stream())(y, g, gx, cols, len, inner);
   SG_KERNEL_CHECK();
 }

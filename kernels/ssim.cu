@@ -4,6 +4,7 @@
 // each output pixel, and the epilogue calls the same SG_HD math as the CPU (ssim.h). The taps run
 // in the same order as on the CPU, so the two agree to rounding (nvcc may contract to FMA).
 #include "kernels/cuda_launch.h"
+#include "kernels/traffic.h"
 #include "kernels/ssim.h"
 
 namespace sg::kernels {
@@ -82,6 +83,7 @@ dim3 tiles(int64_t planes, int64_t h, int64_t w) {
 
 void ssim_forward_cuda(const float* x, const float* y, int64_t planes, int64_t h, int64_t w, const SsimTaps& taps,
                        float* map, float* d_mx, float* d_exx, float* d_exy) {
+  SG_TRAFFIC("ssim (forward, tiled)", 4.0 * 7 * planes * h * w, 2.0 * 5 * 22 * planes * h * w);
   SG_LAUNCH(ssim_tile_kernel<true>, tiles(planes, h, w), dim3(TX, TY), 0, cuda::stream())(
       x, y, nullptr, nullptr, nullptr, (int)h, (int)w, taps, map, d_mx, d_exx, d_exy, nullptr, 0.f);
   SG_KERNEL_CHECK();
@@ -90,6 +92,7 @@ void ssim_forward_cuda(const float* x, const float* y, int64_t planes, int64_t h
 void ssim_backward_cuda(const float* x, const float* y, const float* d_mx, const float* d_exx, const float* d_exy,
                         int64_t planes, int64_t h, int64_t w, const SsimTaps& taps, const float* g, float scale,
                         float* gx) {
+  SG_TRAFFIC("ssim backward (tiled)", 4.0 * 8 * planes * h * w, 2.0 * 5 * 22 * planes * h * w);
   SG_LAUNCH(ssim_tile_kernel<false>, tiles(planes, h, w), dim3(TX, TY), 0, cuda::stream())(
       x, y, d_mx, d_exx, d_exy, (int)h, (int)w, taps, gx, nullptr, nullptr, nullptr, g, scale);
   SG_KERNEL_CHECK();

@@ -174,6 +174,28 @@ StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& 
   return L;
 }
 
+StepLosses joint_step(SGSFModel& model, Adam& opt, const Tensor& image, const Tensor& saliency, const Tensor& aux,
+                      const Tensor& guidance, const TrainConfig& cfg, uint64_t seed) {
+  SamParams sam;
+  sam.a = cfg.a;
+  sam.b = cfg.b;
+  sam.alpha_lo = cfg.alpha_lo;
+  sam.alpha_hi = cfg.alpha_hi;
+  sam.forge_prob = cfg.forge_prob;
+  Forged fg;
+  {
+    NoGradGuard ng;
+    fg = forge_anomalies(image, saliency, aux, perlin_noise(image.size(0), image.size(2), image.size(3), seed,
+                                                            image.device()),
+                         sam, seed);
+  }
+  StepLosses L = training_losses(model, fg.image, guidance, fg.mask, false, cfg.lambda, cfg.gamma);
+  opt.zero_grad();
+  L.loss.backward();
+  opt.step();
+  return L;
+}
+
 TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>* stop, bool progress) {
   TrainConfig cfg = cfg_in;
   validate(cfg);

@@ -8,6 +8,10 @@
 #include "engine/tensor.h"
 #include "sgsf/config.h"
 
+namespace sg {
+class Adam;
+}
+
 namespace sg::sgsf {
 
 // Exit codes of a training run (also those of sgsf_train): 130 after SIGINT (Ctrl-C) and 143 after
@@ -48,6 +52,13 @@ struct StepLosses {
 };
 StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& guidance, const Tensor& mask,
                            bool warm, float lambda, float gamma);
+
+// One joint training step (after the warm-up) on a batch already on the model's device, as train()
+// runs it: Perlin noise, forging (SAM with cfg's a, b, alphas and forge probability), the losses,
+// backward and the Adam update; `seed` keys the noise and the forging. For the benchmarks and tests
+// that count, time or trace a step (train() itself also saves forged previews in between).
+StepLosses joint_step(SGSFModel& model, Adam& opt, const Tensor& image, const Tensor& saliency, const Tensor& aux,
+                      const Tensor& guidance, const TrainConfig& cfg, uint64_t seed);
 
 // The file names inside a run folder.
 std::string checkpoint_path(const std::string& out_dir);

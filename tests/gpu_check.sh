@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # GPU check, for a machine with a CUDA GPU: build for its native architecture, run every
-# `gpu`-labelled test (each CUDA kernel against its CPU twin) on the device, run each GPU benchmark
-# once, and print a summary last. It cannot pass by accident: it fails when there is no GPU, when
-# the configure step did not enable the real CUDA backend, when any gpu test fails or printed
-# SKIPPED (read from the full per-test log), or when a benchmark fails. Designed to finish in under
-# 6 minutes on a 16-core machine, with a timing line per phase.
+# `gpu`-labelled test (each CUDA kernel against its CPU twin, with CUDA_LAUNCH_BLOCKING=1 so a fault
+# is reported at its launch) on the device, run each GPU benchmark once, and print a summary last.
+# It cannot pass by accident: it fails when there is no GPU, when the configure step did not enable
+# the real CUDA backend, when any gpu test fails or printed SKIPPED (read from the full per-test
+# log), when no test case ran (cases are counted, not programs), or when a benchmark fails
+# (bench_kernels also on a kernel that disagrees with its reference).
+# Designed to finish in under 6 minutes on a 16-core machine, with a timing line per phase. The
+# estimate per phase, from the 2-core CI machine (whose full build of these targets takes about
+# 150 s): configure 10 s; build 40-60 s (a quarter of the files are nvcc's, for one architecture);
+# gpu tests 60 s; benchmarks: bench_kernels 30 s, the traffic model 15 s, bench_conv 30 s, the
+# paper-scale step 40 s, the step beside PyTorch at most 120 s (its limit). About 5.5 minutes.
 # Headers may come from .deps/ (tests/prepare_gpu_deps.sh); cuDNN from the CUDA toolkit or from
 # the Python wheel nvidia-cudnn-cu13, always headers and library from the same copy.
 # Usage: bash tests/gpu_check.sh [build-dir]       (default: build-gpu; logs in $OUT or the build dir)
@@ -91,6 +97,10 @@ phase "gpu tests"
 # ---- 4. each benchmark once, on the GPU only
 "$BUILD/bench_kernels" --device cuda >"$LOG/bench_kernels.txt" 2>&1
 bench_rc=$?  # non-zero too when a kernel disagrees with its reference (MISMATCH)
+# The traffic model at the paper scale, every launch timed alone: bytes, FLOPs and the fraction of the
+# copy bandwidth each hand-written kernel reaches.
+timeout 120 "$BUILD/bench_kernels" --traffic >"$LOG/bench_traffic.txt" 2>&1
+traffic_rc=$?
 # One paper-scale training step (w = 128, 256x256, batch 16): step time, peak device memory and where
 # the time goes by op family.
 timeout 180 "$BUILD/bench_train" --width 128 --size 256 --batch 16 --steps 3 --warmup 1 --device cuda --profile \
@@ -100,7 +110,7 @@ paper_rc=$?
 conv_rc=$?
 # One training step beside PyTorch's on the same GPU (the machine's python3 has PyTorch with CUDA);
 # informational: its failure does not fail the check.
-timeout 240 python3 bench/train_side_by_side.py --build "$BUILD" --device cuda --repeats 2 --steps 10 \
+timeout 120 python3 bench/train_side_by_side.py --build "$BUILD" --device cuda --repeats 2 --steps 10 \
   >"$LOG/bench_train.txt" 2>&1
 train_rc=$?
 phase benchmarks
@@ -112,16 +122,19 @@ echo "===================== bench_kernels (GPU) ====================="
 cat "$LOG/bench_kernels.txt"
 echo "===================== bench_conv (GPU) ====================="
 cat "$LOG/bench_conv.txt"
+echo "===================== traffic of the paper-scale step (GPU) ====================="
+cat "$LOG/bench_traffic.txt"
 echo "===================== paper-scale training step (GPU) ====================="
 cat "$LOG/bench_train_paper.txt"
 echo "===================== training step beside PyTorch (GPU) ====================="
 tail -8 "$LOG/bench_train.txt"
 echo "===================== SUMMARY ====================="
 grep -E "tests passed|tests failed" "$LOG/gpu_tests.log"
-echo "gpu tests rc=$tests_rc (${ran:-?} programs, $passed_cases of $cases cases passed), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | paper step rc=$paper_rc | bench_train rc=$train_rc"
+echo "gpu tests rc=$tests_rc (${ran:-?} programs, $passed_cases of $cases cases passed), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | traffic rc=$traffic_rc | paper step rc=$paper_rc | bench_train rc=$train_rc"
 echo "total $(($(date +%s) - start)) s; logs in $LOG"
 if [ "$tests_rc" -eq 0 ] && [ "$skipped" = "0" ] && [ -n "${ran:-}" ] && [ "$ran" -gt 0 ] && [ "$cases" -gt 0 ] &&
-  [ "$passed_cases" -eq "$cases" ] && [ "$bench_rc" -eq 0 ] && [ "$conv_rc" -eq 0 ] && [ "$paper_rc" -eq 0 ]; then
+  [ "$passed_cases" -eq "$cases" ] && [ "$bench_rc" -eq 0 ] && [ "$conv_rc" -eq 0 ] && [ "$paper_rc" -eq 0 ] &&
+  [ "$traffic_rc" -eq 0 ]; then
   echo "SUMMARY: PASSED"
   exit 0
 fi

@@ -514,7 +514,6 @@ TEST_CASE("a signal while the guidance bank and calibration are written: the che
 #include "engine/optim.h"
 #include "kernels/cuda_launch.h"
 #include "sgsf/model.h"
-#include "sgsf/sgsf_ops.h"
 
 // Kernel launches of one joint training step (after the warm-up) of the `tiny` preset's model on
 // the CUDA device: Perlin noise, forging, forward, the three losses, backward and the Adam update,
@@ -538,18 +537,7 @@ TEST_CASE("launches per training step stay within their bound" * doctest::test_s
   const Tensor guidance = Tensor::uniform({n, 3, s, s}, 0.f, 1.f, 2, Device::CUDA);
   const Tensor aux = Tensor::uniform({n, 3, s, s}, 0.f, 1.f, 3, Device::CUDA);
   const Tensor saliency = Tensor::ones({n, 1, s, s}, Device::CUDA);
-  sgsf::SamParams sam;
-  auto step = [&](uint64_t seed) {
-    sgsf::Forged fg;
-    {
-      NoGradGuard ng;
-      fg = sgsf::forge_anomalies(image, saliency, aux, sgsf::perlin_noise(n, s, s, seed, Device::CUDA), sam, seed);
-    }
-    sgsf::StepLosses L = sgsf::training_losses(model, fg.image, guidance, fg.mask, false, c.lambda, c.gamma);
-    opt.zero_grad();
-    L.loss.backward();
-    opt.step();
-  };
+  auto step = [&](uint64_t seed) { sgsf::joint_step(model, opt, image, saliency, aux, guidance, c, seed); };
   step(1);  // the first step also creates the optimiser's state
   const int64_t before = cuda::launches();
   step(2);
