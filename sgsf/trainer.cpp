@@ -174,14 +174,20 @@ StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& 
   return L;
 }
 
-StepLosses joint_step(SGSFModel& model, Adam& opt, const Tensor& image, const Tensor& saliency, const Tensor& aux,
-                      const Tensor& guidance, const TrainConfig& cfg, uint64_t seed) {
+// The forging parameters of a run's settings.
+static SamParams sam_params(const TrainConfig& cfg) {
   SamParams sam;
   sam.a = cfg.a;
   sam.b = cfg.b;
   sam.alpha_lo = cfg.alpha_lo;
   sam.alpha_hi = cfg.alpha_hi;
   sam.forge_prob = cfg.forge_prob;
+  return sam;
+}
+
+StepLosses joint_step(SGSFModel& model, Adam& opt, const Tensor& image, const Tensor& saliency, const Tensor& aux,
+                      const Tensor& guidance, const TrainConfig& cfg, uint64_t seed) {
+  const SamParams sam = sam_params(cfg);
   Forged fg;
   {
     NoGradGuard ng;
@@ -279,12 +285,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   const int64_t total = cfg.iterations > 0 ? cfg.iterations : (int64_t)cfg.epochs * per_epoch;
   const int64_t warmup_end = (int64_t)std::llround(cfg.warmup * (double)total);
   MultiStepLR sched = MultiStepLR::at_fractions(cfg.lr, total, {0.5, 0.7, 0.9});
-  SamParams sam;
-  sam.a = cfg.a;
-  sam.b = cfg.b;
-  sam.alpha_lo = cfg.alpha_lo;
-  sam.alpha_hi = cfg.alpha_hi;
-  sam.forge_prob = cfg.forge_prob;
+  const SamParams sam = sam_params(cfg);
 
   // ---- resume --------------------------------------------------------------------------------
   int64_t start = 0;

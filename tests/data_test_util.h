@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "data/builtin.h"
 #include "data/image_io.h"
 #include "tests/hostile_files.h"
 #include "engine/rng.h"
@@ -41,6 +42,17 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
 }
 
 // A random RGB image (values on the 8-bit grid, so a PNG round trip is exact).
+// Options of a small built-in dataset: images of size x size, that many training, good test and
+// per-defect test images.
+inline data::BuiltinOptions builtin_options(int size, int train, int test_good, int per_defect) {
+  data::BuiltinOptions o;
+  o.size = size;
+  o.train = train;
+  o.test_good = test_good;
+  o.test_per_defect = per_defect;
+  return o;
+}
+
 inline data::Image random_image(int c, int h, int w, uint64_t seed) {
   data::Image img(c, h, w);
   Rng rng(seed);

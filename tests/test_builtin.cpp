@@ -96,11 +96,7 @@ TEST_CASE("built-in dataset: MVTec layout, sizes, non-empty masks, brightness is
 }
 
 TEST_CASE("built-in dataset is a pure function of the seed") {
-  BuiltinOptions small;
-  small.train = 6;
-  small.test_good = 3;
-  small.test_per_defect = 2;
-  small.size = 64;
+  BuiltinOptions small = test::builtin_options(64, 6, 3, 2);
   fs::path a = test::scratch_dir("builtin_det_a"), b = test::scratch_dir("builtin_det_b"),
            c = test::scratch_dir("builtin_det_c");
   Dataset da = open_dataset(generate_builtin_dataset(a.string(), 11, small));
@@ -127,11 +123,7 @@ TEST_CASE("built-in dataset is a pure function of the seed") {
 }
 
 TEST_CASE("the built-in dataset is never generated over a folder it did not make; an interrupted one is redone") {
-  BuiltinOptions small;
-  small.train = 3;
-  small.test_good = 2;
-  small.test_per_defect = 1;
-  small.size = 32;
+  const BuiltinOptions small = test::builtin_options(32, 3, 2, 1);
   fs::path root = test::scratch_dir("builtin_theirs");
   const fs::path cat = fs::path(builtin_category_path(root.string(), small));
   const fs::path mine = cat / "train" / "good" / "mine.png";

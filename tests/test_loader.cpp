@@ -21,11 +21,7 @@ namespace {
 // A small built-in category (12 training images of 48x48), generated once per process.
 const Dataset& small_dataset() {
   static Dataset ds = [] {
-    BuiltinOptions o;
-    o.size = 48;
-    o.train = 12;
-    o.test_good = 2;
-    o.test_per_defect = 1;
+    const BuiltinOptions o = test::builtin_options(48, 12, 2, 1);
     fs::path root = test::scratch_dir("loader_builtin");
     return open_dataset(generate_builtin_dataset(root.string(), 5, o));
   }();
