@@ -113,6 +113,30 @@ Calibration read_calibration(const std::string& run, const std::string& fingerpr
   return c;
 }
 
+std::vector<std::string> decision_warnings(const std::vector<float>& scores, float threshold, const std::string& what,
+                                           int calibrated_from) {
+  auto fmt = [](double v) {  // four significant digits, for a person
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return std::string(buf);
+  };
+  std::vector<std::string> w;
+  if (!scores.empty()) {
+    const auto [lo, hi] = std::minmax_element(scores.begin(), scores.end());
+    if (threshold >= *hi)
+      w.push_back(str("the threshold ", fmt(threshold), " lies above every one of the ", scores.size(), " ", what,
+                      " (highest score ", fmt(*hi), "): nothing is called a defect"));
+    else if (threshold < *lo)
+      w.push_back(str("the threshold ", fmt(threshold), " lies below every one of the ", scores.size(), " ", what,
+                      " (lowest score ", fmt(*lo), "): everything is called a defect"));
+  }
+  if (calibrated_from > 0 && calibrated_from < kMinCalibrationImages)
+    w.push_back(str("the threshold was calibrated from ", calibrated_from, " normal images, fewer than ",
+                    kMinCalibrationImages, ": it is rough (more images in validation/good, or a larger --holdout, "
+                    "make it firmer)"));
+  return w;
+}
+
 std::string no_calibration_notice(const std::string& run) {
   return str("no calibrated threshold: '", calibration_path(run),
              "' is missing (a run from an older version, or trained with --holdout 0 on a layout without "

@@ -22,6 +22,8 @@ namespace sg::sgsf {
 constexpr const char* kCalibrationFormat = "sgsf-calibration-1";
 constexpr double kCalibrationQuantile = 99.0;  // percent
 constexpr double kCalibrationMargin = 0.5;     // times (q - median)
+// Fewer held-out normal images than this calibrate a rough threshold (a warning says so).
+constexpr int kMinCalibrationImages = 20;
 
 struct Calibration {
   float threshold = 0;
@@ -49,5 +51,12 @@ Calibration read_calibration(const std::string& run, const std::string& fingerpr
 
 // The text said when a run has no calibrated threshold.
 std::string no_calibration_notice(const std::string& run);
+
+// What is wrong with deciding `scores` at `threshold` (defect when score > threshold), in words, one
+// line each; empty when nothing is: the threshold above every score or below every one (nothing or
+// everything would be called a defect), and, with `calibrated_from` > 0, fewer calibration images
+// than kMinCalibrationImages. `what` names the scores ("held-out normal images", "scored images").
+std::vector<std::string> decision_warnings(const std::vector<float>& scores, float threshold, const std::string& what,
+                                           int calibrated_from = 0);
 
 }  // namespace sg::sgsf

@@ -341,11 +341,17 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
       if (labels[i]) (d ? tp : fn)++;
       else (d ? fp : tn)++;
     }
-    m.precision = tp + fp > 0 ? (double)tp / (tp + fp) : 0;
+    m.flagged = tp + fp;
+    m.precision = tp + fp > 0 ? (double)tp / (tp + fp) : NAN;  // undefined when nothing is flagged
     m.recall = tp + fn > 0 ? (double)tp / (tp + fn) : 0;
-    m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
+    m.f1 = tp > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
     m.decision_accuracy = (double)(tp + tn) / (double)test.size();
     m.fpr = fp + tn > 0 ? (double)fp / (fp + tn) : 0;
+    for (const std::string& w : decision_warnings(inf.scores, threshold, "test images"))
+      std::cerr << "warning: " << w << "\n";
+    if (m.anomalous > 0 && tp == 0 && m.flagged > 0)
+      std::cerr << "warning: none of the " << m.anomalous << " defective test images is called a defect at the "
+                << threshold_source << " threshold " << threshold << "\n";
   }
 
   // ---- files -------------------------------------------------------------------------------
@@ -455,9 +461,13 @@ void score_images(const EvalOptions& opt, const std::string& path) {
       maps.emplace_back(samples[i].relpath, Tensor::from_vector({cfg.size, cfg.size}, inf.maps[i], Device::CPU));
     save_safetensors((fs::path(out) / "maps.safetensors").string(), maps, {{"size", std::to_string(cfg.size)}});
   }
-  if (decide)
+  if (decide) {
     std::cerr << "decisions at the " << threshold_source << " threshold " << std::setprecision(4) << threshold
               << " (normalised score 0.5)\n";
+    if (imgs.size() > 1)
+      for (const std::string& w : decision_warnings(inf.scores, threshold, "scored images"))
+        std::cerr << "warning: " << w << "\n";
+  }
   std::cout << "path\tscore\tnormalized\tdecision\n";
   for (size_t i = 0; i < imgs.size(); ++i) {
     std::cout << samples[i].path << "\t" << std::setprecision(4) << inf.scores[i];
@@ -522,7 +532,8 @@ std::string metrics_table(const std::vector<CategoryMetrics>& rows) {
       if (!r.has_decision) continue;
       o << std::left << std::setw(16) << r.category << std::right << std::setw(11) << std::setprecision(4)
         << r.decision_threshold << std::setprecision(1) << std::setw(13) << r.decision_source << std::setw(11)
-        << 100 * r.precision << std::setw(8) << 100 * r.recall << std::setw(7) << 100 * r.f1 << std::setw(10)
+        << (std::isnan(r.precision) ? std::string("n/a") : str(std::fixed, std::setprecision(1), 100 * r.precision))
+        << std::setw(8) << 100 * r.recall << std::setw(7) << 100 * r.f1 << std::setw(10)
         << 100 * r.decision_accuracy << std::setw(7) << 100 * r.fpr << "\n";
     }
   }
@@ -540,11 +551,15 @@ std::string metrics_json(const std::vector<CategoryMetrics>& rows) {
       << ", \"pixel_auroc\": " << r.pixel_auroc << ", \"pixel_ap\": " << r.pixel_ap << ", \"aupro\": " << r.aupro
       << ", \"image_f1_max\": " << r.image_f1 << ", \"image_ap\": " << r.image_ap << ", \"tpr\": " << r.tpr
       << ", \"tnr\": " << r.tnr << ", \"accuracy\": " << r.accuracy << ", \"macc\": " << r.macc
-      << ", \"threshold\": " << r.threshold << ", \"has_pixel_metrics\": " << (r.has_pixel_metrics ? "true" : "false")
+      << ", \"thresholds\": {\"best_f1_on_test_labels\": " << r.threshold;
+    if (r.has_decision) o << ", " << json::quote(r.decision_source == "--threshold" ? "given" : r.decision_source) << ": " << r.decision_threshold;
+    o << "}, \"has_pixel_metrics\": " << (r.has_pixel_metrics ? "true" : "false")
       << ", \"seconds\": " << r.seconds << ", \"images_per_second\": " << r.images_per_second;
     if (r.has_decision)
       o << ", \"decision\": {\"source\": \"" << r.decision_source << "\", \"threshold\": " << r.decision_threshold
-        << ", \"precision\": " << r.precision << ", \"recall\": " << r.recall << ", \"f1\": " << r.f1
+        << ", \"flagged\": " << r.flagged << ", \"precision\": "
+        << (std::isnan(r.precision) ? std::string("null") : str(std::setprecision(6), r.precision))
+        << ", \"recall\": " << r.recall << ", \"f1\": " << r.f1
         << ", \"accuracy\": " << r.decision_accuracy << ", \"fpr_normal\": " << r.fpr << "}";
     o << "}";
   }

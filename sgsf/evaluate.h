@@ -49,7 +49,9 @@ struct CategoryMetrics {
   // recall, F1 and accuracy of the defect decision, and the false-positive rate on the normal images.
   bool has_decision = false;
   std::string decision_source;  // "calibrated" or "--threshold"
+  // precision is NaN when nothing is flagged (undefined; "n/a" in the table, null in report.json).
   double decision_threshold = 0, precision = 0, recall = 0, f1 = 0, decision_accuracy = 0, fpr = 0;
+  int flagged = 0;  // test images called defects
 };
 
 // A run folder loaded for inference: its config, the model (eval mode, on the device) with its

@@ -57,7 +57,11 @@ static std::string num(double v, int digits = 4) {
 
 std::string WindowStats::progress_text(double elapsed, int64_t done, int batch) const {
   std::ostringstream o;
-  double n = n_ ? (double)n_ : 1.0;
+  if (n_ == 0) {  // nothing read back yet: no loss to show (not a loss of 0)
+    o << "loss - | " << num(elapsed > 0 ? (double)done * batch / elapsed : 0, 3) << " img/s";
+    return o.str();
+  }
+  const double n = (double)n_;
   o << "loss " << num(loss_ / n) << " (l2 " << num(l2_ / n, 3) << " ssim " << num(ssim_ / n, 3);
   if (seg_n_) o << " focal " << num(focal_ / (double)seg_n_, 3);
   o << ") | " << num(elapsed > 0 ? (double)done * batch / elapsed : 0, 3) << " img/s";

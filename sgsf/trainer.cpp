@@ -147,9 +147,11 @@ int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader
     for (const auto& t : held) c.images.push_back(t.relpath);
     write_calibration(cfg.out, c);
     std::cerr << "calibrated threshold " << c.threshold << " from " << c.count << " normal images (99th percentile "
-              << c.q99 << ", median " << c.median << ")";
-    if (c.count < 10) std::cerr << "; few images: the threshold is rough";
-    std::cerr << "\n";
+              << c.q99 << ", median " << c.median << ")\n";
+    // The rule extrapolates above the held-out scores; with few of them it can lie above all the
+    // scores a defect gets. Said now, not found out on the line.
+    for (const std::string& w : decision_warnings(inf.scores, c.threshold, "held-out normal images", c.count))
+      std::cerr << "warning: " << w << "\n";
   }
   return stopped();
 }

@@ -17,6 +17,7 @@
 #include "sgsf/detector.h"
 #include "sgsf/evaluate.h"
 #include "sgsf/guidance.h"
+#include "sgsf/run_files.h"
 #include "sgsf/trainer.h"
 #include "tests/e2e_util.h"
 
@@ -283,6 +284,35 @@ TEST_CASE("sgsf_test: decisions at the calibrated threshold or --threshold; --sc
   write_text(bad / "broken.png", "not a PNG at all");
   check_error(run_program("sgsf_test", with(test_args(c.run, s / "x"), {"--score", bad.string()}), s), "sgsf_test",
               (bad / "broken.png").string());
+}
+
+TEST_CASE("a decision that flags nothing, or everything, says so; precision is n/a when nothing is flagged") {
+  // decision_warnings against hand-made scores.
+  const std::vector<float> scores = {0.2f, 0.3f, 0.45f};
+  CHECK(sgsf::decision_warnings(scores, 0.4f, "test images").empty());
+  auto above = sgsf::decision_warnings(scores, 0.5f, "held-out normal images", 3);
+  REQUIRE(above.size() == 2);
+  CHECK(above[0].find("lies above every one of the 3 held-out normal images (highest score 0.45") != std::string::npos);
+  CHECK(above[1].find("calibrated from 3 normal images, fewer than 20") != std::string::npos);
+  auto below = sgsf::decision_warnings(scores, 0.1f, "scored images");
+  REQUIRE(below.size() == 1);
+  CHECK(below[0].find("everything is called a defect") != std::string::npos);
+  // Through sgsf_test: --threshold 1 flags nothing.
+  const CalibratedRun& c = calibrated_run();
+  fs::path s = scratch_dir("decisions_none");
+  ProgramResult r = run_program("sgsf_test", with(test_args(c.run, s / "test"), {"--threshold", "1"}), s);
+  CAPTURE(r.describe());
+  REQUIRE(r.code() == 0);
+  CHECK(r.err.find("warning: the threshold 1 lies above every one of the 12 test images") != std::string::npos);
+  CHECK(r.out.find("n/a") != std::string::npos);
+  const std::string report = read_file(s / "test" / "report.json");
+  CHECK(report.find("\"flagged\": 0, \"precision\": null") != std::string::npos);
+  CHECK(report.find("\"thresholds\": {\"best_f1_on_test_labels\": ") != std::string::npos);
+  CHECK(report.find("\"given\": 1}") != std::string::npos);
+  // Training with 2 held-out images warns that its threshold is rough (the calibrated run: 2 of 8).
+  CHECK(sgsf::read_calibration(c.run.string(), sgsf::load_run(c.run.string(), Device::CPU).fingerprint).count < 20);
+  // The progress line before the first window is read back shows no loss, not a loss of 0.
+  CHECK(sgsf::WindowStats().progress_text(1.0, 1, 4).rfind("loss - |", 0) == 0);
 }
 
 TEST_CASE("a run folder from an older version still tests and says what is unavailable") {
