@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
     args.option("device", "auto", "cpu | cuda | auto");
     args.option("batch", "8", "test batch size, 1 to " + std::to_string(sgsf::kMaxBatch));
     args.option("workers", "2", "image decoding threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
-    args.option("overlays", "all", "heat-map overlays to write: all | none | N (the first N test images)");
+    args.option("overlays", "all", "heat-map overlays to write: all | none | N (the N most informative test images: "
+                                   "wrong decisions first, then the highest scores)");
     args.option("score", "", "score unlabelled images instead: an image file or a folder of images");
     args.option("threshold", "", "decision threshold on the image score, 0 to 1 (default: the run's calibrated one)");
     args.flag("maps", "with --score: also write every anomaly map (model resolution) to <out>/maps.safetensors");

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
                    "--resume continues from it. A diverged loss exits with 3, an error with 1.\n"
                    "Limits: images over " + data::image_pixel_limit_text() + " are refused before decoding;\n"
                    "checkpoint headers over " + std::to_string(kMaxSafetensorsHeaderBytes >> 20) + " MiB are refused.");
+    args.option("config", "", "a run's config.json: train again with its settings (every other option given "
+                              "overrides the file's value)");
     args.option("data", "", "dataset root: an MVTec AD category folder (or the MVTec root with --category), DAGM class, KolektorSDD2 or image folder");
     args.option("layout", "auto", "dataset layout: auto | mvtec | dagm | ksdd2 | generic");
     args.option("category", "", "category under --data (MVTec root); 'all' trains every category into <out>/<category>");
@@ -89,8 +91,13 @@ int main(int argc, char** argv) {
                          "each op waits for the device)");
     if (!args.parse(argc, argv)) return 0;
 
+    // The settings: a run's config.json when --config names one, else the preset; then every option
+    // given on the command line (and, without --config, every option's default) on top.
     sgsf::TrainConfig cfg;
-    sgsf::apply_preset(cfg, args.get("preset"));
+    const bool from_config = args.given("config");
+    if (from_config) cfg = sgsf::read_config_json(args.get("config"));
+    if (!from_config || args.given("preset")) sgsf::apply_preset(cfg, args.get("preset"));
+    auto want = [&](const char* name) { return !from_config || args.given(name); };
     if (args.given("width")) cfg.width = args.get_int("width", 1, 1024);
     if (args.given("size")) cfg.size = args.get_int("size", 16, sgsf::kMaxSize);
     SG_CHECK(cfg.size % 8 == 0, "--size must be a multiple of 8, got ", cfg.size);
@@ -99,42 +106,46 @@ int main(int argc, char** argv) {
              cfg.size, " makes ", (int64_t)cfg.batch * cfg.size * cfg.size, " pixels per batch; the limit is ",
              sgsf::kMaxBatchPixels, " (batch x size x size): lower --batch or --size");
     if (args.given("epochs")) cfg.epochs = args.get_int("epochs", 0, INT32_MAX);
-    cfg.iterations = args.get_int64("iterations", 0, INT64_MAX);
-    cfg.lr = (float)args.get_double("lr");
-    cfg.warmup = (float)args.get_double("warmup");
-    cfg.contrast_n = args.get_int("contrast-n", 1, INT32_MAX);
-    cfg.contrast_refresh = args.get_int("contrast-refresh", 0, INT32_MAX);
-    cfg.guidance = args.get("guidance");
-    cfg.saliency = args.get("saliency");
-    cfg.saliency_dir = args.get("saliency-dir");
-    cfg.aux = args.get("aux");
-    cfg.a = (float)args.get_double("a");
-    cfg.b = (float)args.get_double("b");
-    cfg.alpha_lo = (float)args.get_double("alpha-lo");
-    cfg.alpha_hi = (float)args.get_double("alpha-hi");
-    cfg.forge_prob = (float)args.get_double("forge-prob");
-    cfg.rotate_prob = (float)args.get_double("rotate-prob");
-    cfg.rotate_guidance = !args.get_flag("no-rotate-guidance");
-    cfg.lambda = (float)args.get_double("lambda");
-    cfg.gamma = (float)args.get_double("gamma");
-    cfg.seed = args.get_uint64("seed");
-    cfg.device = args.get("device");
-    cfg.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
-    cfg.out = args.get("out");
-    cfg.checkpoint_every = args.get_int("checkpoint-every", 0, INT32_MAX);
-    cfg.log_every = args.get_int("log-every", 1, INT32_MAX);
-    cfg.save_forged = args.get_int("save-forged", 0, INT32_MAX);
-    cfg.holdout = (float)args.get_double("holdout");
-    SG_CHECK(cfg.holdout >= 0 && cfg.holdout <= 0.5f, "--holdout must be from 0 to 0.5, got ", args.get("holdout"));
-    if (args.get("score-pool") != "auto") {
-      cfg.score_pool = args.get_int("score-pool", 1, cfg.size);
-      SG_CHECK(cfg.score_pool % 2 == 1, "--score-pool must be odd (the window is centred on each pixel), got ",
-               cfg.score_pool);
+    if (want("iterations")) cfg.iterations = args.get_int64("iterations", 0, INT64_MAX);
+    if (want("lr")) cfg.lr = (float)args.get_double("lr");
+    if (want("warmup")) cfg.warmup = (float)args.get_double("warmup");
+    if (want("contrast-n")) cfg.contrast_n = args.get_int("contrast-n", 1, INT32_MAX);
+    if (want("contrast-refresh")) cfg.contrast_refresh = args.get_int("contrast-refresh", 0, INT32_MAX);
+    if (want("guidance")) cfg.guidance = args.get("guidance");
+    if (want("saliency")) cfg.saliency = args.get("saliency");
+    if (want("saliency-dir")) cfg.saliency_dir = args.get("saliency-dir");
+    if (want("aux")) cfg.aux = args.get("aux");
+    if (want("a")) cfg.a = (float)args.get_double("a");
+    if (want("b")) cfg.b = (float)args.get_double("b");
+    if (want("alpha-lo")) cfg.alpha_lo = (float)args.get_double("alpha-lo");
+    if (want("alpha-hi")) cfg.alpha_hi = (float)args.get_double("alpha-hi");
+    if (want("forge-prob")) cfg.forge_prob = (float)args.get_double("forge-prob");
+    if (want("rotate-prob")) cfg.rotate_prob = (float)args.get_double("rotate-prob");
+    if (want("no-rotate-guidance")) cfg.rotate_guidance = !args.get_flag("no-rotate-guidance");
+    if (want("lambda")) cfg.lambda = (float)args.get_double("lambda");
+    if (want("gamma")) cfg.gamma = (float)args.get_double("gamma");
+    if (want("seed")) cfg.seed = args.get_uint64("seed");
+    if (want("device")) cfg.device = args.get("device");
+    if (want("workers")) cfg.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
+    if (want("out")) cfg.out = args.get("out");
+    if (want("checkpoint-every")) cfg.checkpoint_every = args.get_int("checkpoint-every", 0, INT32_MAX);
+    if (want("log-every")) cfg.log_every = args.get_int("log-every", 1, INT32_MAX);
+    if (want("save-forged")) cfg.save_forged = args.get_int("save-forged", 0, INT32_MAX);
+    if (want("holdout")) cfg.holdout = (float)args.get_double("holdout");
+    SG_CHECK(cfg.holdout >= 0 && cfg.holdout <= 0.5f, "--holdout must be from 0 to 0.5, got ", cfg.holdout);
+    if (want("score-pool")) {
+      if (args.get("score-pool") == "auto") {
+        cfg.score_pool = 0;
+      } else {
+        cfg.score_pool = args.get_int("score-pool", 1, cfg.size);
+        SG_CHECK(cfg.score_pool % 2 == 1, "--score-pool must be odd (the window is centred on each pixel), got ",
+                 cfg.score_pool);
+      }
     }
-    cfg.test_flip = args.get_flag("test-flip");
-    cfg.layout = args.get("layout");
-    cfg.data = args.get("data");
-    cfg.category = args.get("category");
+    if (want("test-flip")) cfg.test_flip = args.get_flag("test-flip");
+    if (want("layout")) cfg.layout = args.get("layout");
+    if (want("data")) cfg.data = args.get("data");
+    if (want("category")) cfg.category = args.get("category");
     sgsf::validate(cfg);  // before generating the built-in dataset, which takes a while
     if (args.get_flag("deterministic")) set_deterministic(true);
     const bool resume = args.get_flag("resume");

@@ -378,9 +378,19 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     std::vector<std::string> rel;
     for (const auto& t : test) rel.push_back(t.relpath);
     const std::vector<std::string> names = overlay_names(rel);
-    for (int i = 0; i < n_overlays; ++i)
-      heatmap_overlay_png((dir / names[(size_t)i]).string(), test[(size_t)i].image, inf.maps[(size_t)i].data(),
-                          masks[(size_t)i].data(), h, w);
+    // The most informative first: wrong decisions (missed defects, false alarms), then the highest
+    // scores; --overlays N writes the first N of that order.
+    std::vector<size_t> order(test.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto wrong = [&](size_t i) { return decide && is_defect(inf.scores[i], threshold) != (labels[i] == 1); };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      if (wrong(a) != wrong(b)) return wrong(a);
+      return inf.scores[a] > inf.scores[b];
+    });
+    for (int k = 0; k < n_overlays; ++k) {
+      const size_t i = order[(size_t)k];
+      heatmap_overlay_png((dir / names[i]).string(), test[i].image, inf.maps[i].data(), masks[i].data(), h, w);
+    }
   }
   return m;
 }

@@ -137,7 +137,8 @@ void heatmap_overlay_png(const std::string& path, const data::Image& rgb, const 
            " but the map is ", h, "x", w, " (need a 1- or 3-channel image of the map's size)");
   SG_CHECK(vmax > vmin, "heatmap_overlay_png: vmax (", vmax, ") must exceed vmin (", vmin, ")");
   const int gap = 4;
-  data::Image out(3, h, 3 * w + 2 * gap, 1.f);
+  const int panels = gt ? 3 : 2;  // without a ground truth the third panel would repeat the first
+  data::Image out(3, h, panels * w + (panels - 1) * gap, 1.f);
   auto src = [&](int ch, int y, int x) { return std::clamp(rgb.at(rgb.channels == 3 ? ch : 0, y, x), 0.f, 1.f); };
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
@@ -154,7 +155,7 @@ void heatmap_overlay_png(const std::string& path, const data::Image& rgb, const 
       for (int ch = 0; ch < 3; ++ch) {
         out.at(ch, y, x) = im[ch];
         out.at(ch, y, w + gap + x) = 0.5f * im[ch] + 0.5f * c[ch];
-        out.at(ch, y, 2 * (w + gap) + x) = edge ? red[ch] : in ? 0.55f * im[ch] + 0.45f * red[ch] : im[ch];
+        if (gt) out.at(ch, y, 2 * (w + gap) + x) = edge ? red[ch] : in ? 0.55f * im[ch] + 0.45f * red[ch] : im[ch];
       }
     }
   data::write_png(path, out);

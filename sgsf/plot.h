@@ -27,8 +27,9 @@ void plot_curve_png(const std::string& path, const Curve& c, const std::string& 
 //   1. the image (rgb: 3 or 1 channels, h x w, values in [0,1]);
 //   2. the anomaly map (h x w, row-major) through a jet colour map, values clipped to
 //      [vmin, vmax], blended 50/50 over the image;
-//   3. the ground truth: mask pixels (non-zero) tinted red over the image with a pure red contour;
-//      the plain image when gt_mask_or_null is null (a normal sample).
+//   3. the ground truth: mask pixels (non-zero) tinted red over the image with a pure red contour
+//      (a normal test image's empty mask leaves the plain image); left out when gt_mask_or_null is
+//      null (unlabelled images), so the strip is then two panels wide.
 void heatmap_overlay_png(const std::string& path, const sg::data::Image& rgb, const float* map,
                          const uint8_t* gt_mask_or_null, int h, int w, float vmin = 0.f,
                          float vmax = 1.f);

@@ -720,6 +720,23 @@ def build_cases():
              absent=["{w}/nothing.png.map.pgm"]))
     add(Case("sgsf_detect_example on a missing run", ["sgsf_detect_example", "{w}/norun", img], "error"))
 
+    # -- sgsf_train --config: a run's settings again, flags on top
+    def same_settings(ctx, r):
+        import json
+        a = json.load(open(os.path.join(ctx.env.run, "config.json")))
+        b = json.load(open(os.path.join(ctx.w, "again", "config.json")))
+        diff = {k for k in a if a.get(k) != b.get(k)}
+        return None if diff == {"out", "iterations"} and b["iterations"] == "5" else "settings differ: %s" % diff
+    add(Case("sgsf_train --config <run>/config.json --out again --iterations 5: the run's settings, flags on top",
+             ["sgsf_train", "--config", "{fixture_run}/config.json", "--out", "{w}/again", "--iterations", "5",
+              "--quiet"], "ok", exists=["{w}/again/checkpoint.safetensors"], keep=["{fixture_run}/config.json"],
+             check=same_settings))
+    for label, setup, path in [("missing", None, "{w}/none.json"), ("a FIFO", sh("mkfifo f.json"), "{w}/f.json"),
+                               ("not JSON", sh("echo nope > bad.json"), "{w}/bad.json"),
+                               ("a folder", sh("mkdir d.json"), "{w}/d.json")]:
+        add(Case("sgsf_train --config %s" % label, ["sgsf_train", "--config", path, "--out", "{w}/r", "--quiet"],
+                 "error", setup=setup, absent=["{w}/r"], timeout=60))
+
     # -- damaged run folders
     for label, setup, what in [
             ("config.json missing", sh("rm {run}/config.json"), "config.json"),

@@ -125,10 +125,12 @@ TEST_CASE("heatmap_overlay_png: three panels, jet colours, red ground truth") {
   // Separator columns are white.
   CHECK(out.at(0, 20, w + 1) == 1.f);
 
-  // No ground truth (a normal sample) and a gray image are fine; wrong sizes are not.
+  // No ground truth (scoring unlabelled images) and a gray image are fine: two panels, the image and
+  // the map (a third would only repeat the first); wrong sizes are not.
   Image gray(1, h, w, 0.3f);
   heatmap_overlay_png("test_overlay_nogt.png", gray, map.data(), nullptr, h, w);
   Image out2 = sg::data::read_image("test_overlay_nogt.png", 3);
-  CHECK(std::fabs(out2.at(0, 15, o3 + 25) - 0.3f) < 1.f / 255 + 1e-6f);
+  CHECK(out2.width == 2 * w + 4);
+  CHECK(std::fabs(out2.at(0, 15, 25) - 0.3f) < 1.f / 255 + 1e-6f);
   CHECK_THROWS_AS(heatmap_overlay_png("never.png", rgb, map.data(), nullptr, h + 1, w), sg::Error);
 }

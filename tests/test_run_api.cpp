@@ -300,7 +300,8 @@ TEST_CASE("a decision that flags nothing, or everything, says so; precision is n
   // Through sgsf_test: --threshold 1 flags nothing.
   const CalibratedRun& c = calibrated_run();
   fs::path s = scratch_dir("decisions_none");
-  ProgramResult r = run_program("sgsf_test", with(test_args(c.run, s / "test"), {"--threshold", "1"}), s);
+  ProgramResult r =
+      run_program("sgsf_test", with(test_args(c.run, s / "test"), {"--threshold", "1", "--overlays", "3"}), s);
   CAPTURE(r.describe());
   REQUIRE(r.code() == 0);
   CHECK(r.err.find("warning: the threshold 1 lies above every one of the 12 test images") != std::string::npos);
@@ -309,6 +310,12 @@ TEST_CASE("a decision that flags nothing, or everything, says so; precision is n
   CHECK(report.find("\"flagged\": 0, \"precision\": null") != std::string::npos);
   CHECK(report.find("\"thresholds\": {\"best_f1_on_test_labels\": ") != std::string::npos);
   CHECK(report.find("\"given\": 1}") != std::string::npos);
+  // --overlays 3: the most informative first; with nothing flagged every defective image is a miss,
+  // so the three are defective images (the highest-scoring misses), none of the good ones.
+  std::vector<std::string> overlays;
+  for (const auto& e : fs::directory_iterator(s / "test" / "overlays")) overlays.push_back(e.path().filename().string());
+  CHECK(overlays.size() == 3);
+  for (const auto& o : overlays) CHECK(o.rfind("good_", 0) != 0);
   // Training with 2 held-out images warns that its threshold is rough (the calibrated run: 2 of 8).
   CHECK(sgsf::read_calibration(c.run.string(), sgsf::load_run(c.run.string(), Device::CPU).fingerprint).count < 20);
   // The progress line before the first window is read back shows no loss, not a loss of 0.
