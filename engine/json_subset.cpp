@@ -12,7 +12,7 @@ const char* kind_name(Kind k) {
     case Kind::Object: return "object";
     case Kind::Array: return "array";
     case Kind::String: return "string";
-    case Kind::Integer: return "integer";
+    case Kind::Integer: return "number";
   }
   return "?";
 }
@@ -149,6 +149,31 @@ int64_t Reader::get_integer() {
   if (peek_char() == '.' || peek_char() == 'e' || peek_char() == 'E')
     fail("only integers are supported (no fractions or exponents)");
   return negative ? (int64_t)(0 - mag) : (int64_t)mag;
+}
+
+std::string Reader::get_number_text() {
+  skip_ws();
+  const size_t start = i_;
+  auto digits = [&]() {
+    const size_t d0 = i_;
+    while (!at_end() && d_[i_] >= '0' && d_[i_] <= '9') ++i_;
+    return i_ - d0;
+  };
+  if (peek_char() == '-') ++i_;
+  if (at_end() || d_[i_] < '0' || d_[i_] > '9') fail("expected a digit");
+  if (d_[i_] == '0' && i_ + 1 < n_ && d_[i_ + 1] >= '0' && d_[i_ + 1] <= '9') fail("leading zero in a number");
+  digits();
+  if (peek_char() == '.') {
+    ++i_;
+    if (digits() == 0) fail("expected a digit after the decimal point");
+  }
+  if (peek_char() == 'e' || peek_char() == 'E') {
+    ++i_;
+    if (peek_char() == '+' || peek_char() == '-') ++i_;
+    if (digits() == 0) fail("expected a digit in the exponent");
+  }
+  if (i_ - start > 64) fail("a number longer than 64 characters");
+  return std::string(d_ + start, i_ - start);
 }
 
 unsigned Reader::hex4() {

@@ -2,7 +2,9 @@
 // config.json.
 //
 // Reads the subset those files use: objects, arrays, strings (all escapes, \uXXXX with surrogate
-// pairs, UTF-8 validated) and integers. Anything else (fractions, exponents, true/false/null),
+// pairs, UTF-8 validated) and numbers: get_integer() takes integers only, get_number_text() any JSON
+// number (fraction, exponent) as its exact text. Anything else (true/false/null, a fraction where
+// an integer is read),
 // duplicate keys, trailing characters other than whitespace, nesting deeper than 64 levels or
 // integers beyond int64 are rejected with sg::Error("JSON: ... at byte N"). It never reads past
 // `size`.
@@ -36,6 +38,9 @@ class Reader {
   bool next_item();
   std::string get_string();
   int64_t get_integer();
+  // A JSON number (RFC 8259's grammar, at most 64 characters) as it is written, for the caller to
+  // parse into the type it wants (config.json's and calibration.json's numbers).
+  std::string get_number_text();
   // Read and check any value (duplicate keys included) without keeping it.
   void skip();
   // Only whitespace may follow the document's value.

@@ -19,6 +19,11 @@ namespace fs = std::filesystem;
 namespace sg::sgsf {
 
 namespace {
+// The keys of calibration.json written as JSON numbers.
+bool calibration_number_key(const std::string& k) {
+  return k == "threshold" || k == "count" || k == "q99" || k == "median";
+}
+
 std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.9g", v);
@@ -64,7 +69,9 @@ void write_calibration(const std::string& run, const Calibration& c) {
   std::ostringstream o;
   o << "{\n";
   size_t i = 0;
-  for (const auto& [k, v] : kv) o << "  " << json::quote(k) << ": " << json::quote(v) << (++i < kv.size() ? ",\n" : "\n");
+  for (const auto& [k, v] : kv)
+    o << "  " << json::quote(k) << ": " << (calibration_number_key(k) ? v : json::quote(v))
+      << (++i < kv.size() ? ",\n" : "\n");
   o << "}\n";
   std::ostringstream csv;
   csv << "path,score\n";
@@ -84,8 +91,12 @@ Calibration read_calibration(const std::string& run, const std::string& fingerpr
     r.begin_object();
     std::string key;
     while (r.next_key(&key)) {
-      SG_CHECK(r.peek() == json::Kind::String, "the value of '", key, "' must be a string");
-      SG_CHECK(kv.emplace(key, r.get_string()).second, "key '", key, "' appears twice");
+      // Numbers are JSON numbers; a string holding one is read too (files from before).
+      const json::Kind kind = r.peek();
+      SG_CHECK(kind == json::Kind::String || (calibration_number_key(key) && kind == json::Kind::Integer),
+               "the value of '", key, "' must be ", calibration_number_key(key) ? "a number" : "a string");
+      std::string value = kind == json::Kind::String ? r.get_string() : r.get_number_text();
+      SG_CHECK(kv.emplace(key, std::move(value)).second, "key '", key, "' appears twice");
     }
     r.finish();
   } catch (const Error& e) {

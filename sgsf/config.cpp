@@ -81,6 +81,7 @@ namespace {
 // One table drives both directions of the conversion.
 struct Field {
   const char* key;
+  bool number;  // written as a JSON number (else a string)
   std::function<std::string(const TrainConfig&)> get;
   std::function<void(TrainConfig&, const std::string&)> set;
 };
@@ -118,10 +119,10 @@ bool parse_bool(const std::string& key, const std::string& v) {
   throw Error(str("config: '", key, "' expects true or false, got '", v, "'"));
 }
 
-#define SG_STR_FIELD(name) {#name, [](const TrainConfig& c) { return c.name; }, [](TrainConfig& c, const std::string& v) { c.name = v; }}
-#define SG_INT_FIELD(name) {#name, [](const TrainConfig& c) { return std::to_string(c.name); }, [](TrainConfig& c, const std::string& v) { c.name = parse_int<decltype(c.name)>(#name, v); }}
-#define SG_FLOAT_FIELD(name) {#name, [](const TrainConfig& c) { return fmt(c.name); }, [](TrainConfig& c, const std::string& v) { c.name = parse_float(#name, v); }}
-#define SG_BOOL_FIELD(name) {#name, [](const TrainConfig& c) { return std::string(c.name ? "true" : "false"); }, [](TrainConfig& c, const std::string& v) { c.name = parse_bool(#name, v); }}
+#define SG_STR_FIELD(name) {#name, false, [](const TrainConfig& c) { return c.name; }, [](TrainConfig& c, const std::string& v) { c.name = v; }}
+#define SG_INT_FIELD(name) {#name, true, [](const TrainConfig& c) { return std::to_string(c.name); }, [](TrainConfig& c, const std::string& v) { c.name = parse_int<decltype(c.name)>(#name, v); }}
+#define SG_FLOAT_FIELD(name) {#name, true, [](const TrainConfig& c) { return fmt(c.name); }, [](TrainConfig& c, const std::string& v) { c.name = parse_float(#name, v); }}
+#define SG_BOOL_FIELD(name) {#name, false, [](const TrainConfig& c) { return std::string(c.name ? "true" : "false"); }, [](TrainConfig& c, const std::string& v) { c.name = parse_bool(#name, v); }}
 
 const std::vector<Field>& fields() {
   static const std::vector<Field> f = {
@@ -199,12 +200,20 @@ void validate(const TrainConfig& c) {
            c.guidance, "'");
 }
 
+// Whether config.json writes the value of `key` as a JSON number.
+static bool is_number_key(const std::string& key) {
+  for (const Field& f : fields())
+    if (key == f.key) return f.number;
+  return false;
+}
+
 void write_config_json(const std::string& path, const TrainConfig& c) {
   std::ostringstream o;
   o << "{\n";
   KeyValues kv = to_key_values(c);
   size_t i = 0;
-  for (const auto& [k, v] : kv) o << "  " << json::quote(k) << ": " << json::quote(v) << (++i < kv.size() ? ",\n" : "\n");
+  for (const auto& [k, v] : kv)
+    o << "  " << json::quote(k) << ": " << (is_number_key(k) ? v : json::quote(v)) << (++i < kv.size() ? ",\n" : "\n");
   o << "}\n";
   write_file_atomic(path, o.str());
 }
@@ -217,10 +226,14 @@ TrainConfig parse_config_json(const std::string& text, const std::string& path) 
     r.begin_object();
     std::string key;
     while (r.next_key(&key)) {
+      // Numbers are JSON numbers; a string holding one is read too (config.json before numbers were).
       const json::Kind kind = r.peek();
-      SG_CHECK(kind == json::Kind::String, "config: '", path, "': value of '", key, "' must be a string, not ",
+      const bool number_ok = is_number_key(key);
+      SG_CHECK(kind == json::Kind::String || (number_ok && kind == json::Kind::Integer), "config: '", path,
+               "': value of '", key, "' must be ", number_ok ? "a number" : "a string", ", not ",
                json::kind_name(kind));
-      SG_CHECK(kv.emplace(key, r.get_string()).second, "config: '", path, "': key '", key, "' appears twice");
+      std::string value = kind == json::Kind::String ? r.get_string() : r.get_number_text();
+      SG_CHECK(kv.emplace(key, std::move(value)).second, "config: '", path, "': key '", key, "' appears twice");
       SG_CHECK(kv.size() <= 256, "config: '", path, "' has more than 256 keys");
     }
     r.finish();

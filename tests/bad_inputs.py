@@ -726,7 +726,7 @@ def build_cases():
         a = json.load(open(os.path.join(ctx.env.run, "config.json")))
         b = json.load(open(os.path.join(ctx.w, "again", "config.json")))
         diff = {k for k in a if a.get(k) != b.get(k)}
-        return None if diff == {"out", "iterations"} and b["iterations"] == "5" else "settings differ: %s" % diff
+        return None if diff == {"out", "iterations"} and str(b["iterations"]) == "5" else "settings differ: %s" % diff
     add(Case("sgsf_train --config <run>/config.json --out again --iterations 5: the run's settings, flags on top",
              ["sgsf_train", "--config", "{fixture_run}/config.json", "--out", "{w}/again", "--iterations", "5",
               "--quiet"], "ok", exists=["{w}/again/checkpoint.safetensors"], keep=["{fixture_run}/config.json"],
@@ -747,8 +747,14 @@ def build_cases():
             ("calibration.json garbage", sh("echo garbage > {run}/calibration.json"), "calibration"),
             ("calibration.json from another run", sh("cp {run2}/calibration.json {run}/calibration.json"),
              "calibration"),
-            ("config.json width changed", sh("sed -i 's/\"width\": \"4\"/\"width\": \"8\"/' {run}/config.json"),
-             "disagree")]:
+            ("config.json width changed", sh("sed -i 's/\"width\": 4,/\"width\": 8,/' {run}/config.json"),
+             "disagree"),
+            ("config.json width a string of another number (the old format)",
+             sh("sed -i 's/\"width\": 4,/\"width\": \"8\",/' {run}/config.json"), "disagree"),
+            ("config.json width a fraction", sh("sed -i 's/\"width\": 4,/\"width\": 4.5,/' {run}/config.json"),
+             "width"),
+            ("config.json data a number", sh("sed -i 's/\"data\": \"[^\"]*\"/\"data\": 5/' {run}/config.json"),
+             "must be a string")]:
         add(Case("sgsf_test on a run with %s" % label, TEST + ["--out", "{w}/out"], "error", copy_run=True,
                  setup=setup, err=what, keep=["{run}"], absent=["{w}/out/report.json"]))
         add(Case("sgsf_export on a run with %s" % label, EXPORT + ["--out", "{w}/m.onnx"],

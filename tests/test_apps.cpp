@@ -157,9 +157,9 @@ TEST_CASE("sgsf_test: a trained run is tested; damaged run folders are named") {
   // Checkpoint and config.json from different runs.
   fs::path m = run_copy("mismatched");
   std::string cfg = read_file(m / "config.json");
-  const std::string from = "\"width\": \"4\"";
+  const std::string from = "\"width\": 4,";
   REQUIRE(cfg.find(from) != std::string::npos);
-  cfg.replace(cfg.find(from), from.size(), "\"width\": \"8\"");
+  cfg.replace(cfg.find(from), from.size(), "\"width\": 8,");
   std::ofstream(m / "config.json", std::ios::trunc) << cfg;
   check_error(run_program("sgsf_test", test_args(m), s), "sgsf_test", "disagree on width");
 
@@ -315,7 +315,7 @@ TEST_CASE("the largest seed trains, is written to config.json and the run is tes
   ProgramResult t = run_program("sgsf_train", with(train_args(run, 4), {"--seed", "18446744073709551615"}), s);
   CAPTURE(t.describe());
   REQUIRE(t.code() == 0);
-  CHECK(read_file(run / "config.json").find("\"seed\": \"18446744073709551615\"") != std::string::npos);
+  CHECK(read_file(run / "config.json").find("\"seed\": 18446744073709551615,") != std::string::npos);
   CHECK(sgsf::read_config_json((run / "config.json").string()).seed == UINT64_MAX);
   ProgramResult r = run_program("sgsf_test", with(test_args_for(run, s / "out"), {"--overlays", "none"}), s);
   CAPTURE(r.describe());
@@ -337,9 +337,9 @@ TEST_CASE("config.json: an integer beyond its field's range is refused, not trun
   fs::path s = scratch_dir("config_range");
   fs::path m = run_copy("wide_width");
   std::string cfg = read_file(m / "config.json");
-  const std::string from = "\"width\": \"4\"";
+  const std::string from = "\"width\": 4,";
   REQUIRE(cfg.find(from) != std::string::npos);
-  cfg.replace(cfg.find(from), from.size(), "\"width\": \"4294967300\"");  // 2^32 + 4
+  cfg.replace(cfg.find(from), from.size(), "\"width\": 4294967300,");  // 2^32 + 4
   std::ofstream(m / "config.json", std::ios::trunc) << cfg;
   check_error(run_program("sgsf_test", test_args_for(m, s / "out"), s), "sgsf_test",
               "'width' is out of range: 4294967300");

@@ -526,9 +526,9 @@ TEST_CASE("the Detector example program scores images; sgsf_export names a check
   fs::create_directories(m);
   fs::copy_file(c.run / "checkpoint.safetensors", m / "checkpoint.safetensors");
   std::string cfg = read_file(c.run / "config.json");
-  const std::string from = "\"width\": \"4\"";
+  const std::string from = "\"width\": 4,";
   REQUIRE(cfg.find(from) != std::string::npos);
-  cfg.replace(cfg.find(from), from.size(), "\"width\": \"8\"");
+  cfg.replace(cfg.find(from), from.size(), "\"width\": 8,");
   write_text(m / "config.json", cfg);
   ProgramResult te = run_program("sgsf_test", test_args(m, s / "out"), s);
   ProgramResult ee = run_program("sgsf_export", {"--run", m.string(), "--out", (s / "x.onnx").string()}, s);
