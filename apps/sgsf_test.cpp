@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
     cli::Args args("sgsf_test",
                    "Test a trained SGSF run folder (from sgsf_train --out) on its dataset's test split:\n"
                    "prints image AUROC, pixel AUROC, pixel AP, AUPRO and F1-max (DAGM: the classification set),\n"
-                   "and writes report.json, scores.csv, heat-map overlays and ROC/PR curves.\n"
+                   "and writes report.html (an inspection report that opens offline), report.json, scores.csv,\n"
+                   "heat-map overlays and ROC/PR curves; --score writes report.html and scores.csv too.\n"
                    "Every output file is written whole or not at all; a failed write is an error (exit code 1).\n"
                    "Limits: images over " + data::image_pixel_limit_text() + " are refused before decoding;\n"
                    "checkpoint headers over " + std::to_string(kMaxSafetensorsHeaderBytes >> 20) + " MiB are refused.");

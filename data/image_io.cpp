@@ -364,9 +364,11 @@ Image read_image_resized(const std::string& path, int channels, int height, int 
   return resample(raw, height, width);
 }
 
-void write_png(const std::string& path, const Image& img) {
-  SG_CHECK(img.channels == 1 || img.channels == 3, "write_png: '", path, "': 1 or 3 channels, got ",
-           img.channels);
+namespace {
+// Encode `img` (1 or 3 channels, values clipped to [0, 1]) in memory with stb (whose file writers
+// would ignore a failed fwrite or fclose), then write the file whole, checked, through AtomicFile.
+void write_encoded(const char* what, const std::string& path, const Image& img, bool jpeg, int quality) {
+  SG_CHECK(img.channels == 1 || img.channels == 3, what, ": '", path, "': 1 or 3 channels, got ", img.channels);
   std::vector<unsigned char> buf((size_t)img.channels * img.plane());
   for (int y = 0; y < img.height; ++y)
     for (int x = 0; x < img.width; ++x)
@@ -374,20 +376,40 @@ void write_png(const std::string& path, const Image& img) {
         float v = std::clamp(img.at(c, y, x), 0.f, 1.f);
         buf[((size_t)y * img.width + x) * img.channels + c] = (unsigned char)std::lround(v * 255.f);
       }
-  // Encode in memory (stbi_write_png would ignore a failed fwrite or fclose), then write the file
-  // whole, checked, through a temporary name.
-  std::string png;
+  std::string bytes;
   auto append = [](void* context, void* data, int size) {
     static_cast<std::string*>(context)->append(static_cast<const char*>(data), (size_t)size);
   };
-  const int ok = stbi_write_png_to_func(append, &png, img.width, img.height, img.channels, buf.data(),
-                                        img.width * img.channels);
-  SG_CHECK(ok && !png.empty(), "write_png: cannot encode '", path, "'");
+  const int ok = jpeg ? stbi_write_jpg_to_func(append, &bytes, img.width, img.height, img.channels, buf.data(), quality)
+                      : stbi_write_png_to_func(append, &bytes, img.width, img.height, img.channels, buf.data(),
+                                               img.width * img.channels);
+  SG_CHECK(ok && !bytes.empty(), what, ": cannot encode '", path, "'");
   try {
-    write_file_atomic(path, png);
+    write_file_atomic(path, bytes);
   } catch (const Error& e) {
-    throw Error(str("write_png: ", e.what()));
+    throw Error(str(what, ": ", e.what()));
   }
+}
+}  // namespace
+
+void write_png(const std::string& path, const Image& img) { write_encoded("write_png", path, img, false, 0); }
+
+void write_jpeg(const std::string& path, const Image& img, int quality) {
+  SG_CHECK(quality >= 1 && quality <= 100, "write_jpeg: '", path, "': quality must be from 1 to 100, got ", quality);
+  write_encoded("write_jpeg", path, img, true, quality);
+}
+
+void image_dimensions(const std::string& path, int* height, int* width) {
+  const std::string bytes = read_image_bytes(path, 3);
+  int w = 0, h = 0, n = 0;
+  {
+    detail::StbBudget budget(bytes.size() + (16u << 20));
+    SG_CHECK(stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()), (int)bytes.size(), &w, &h,
+                                   &n),
+             "read_image: '", path, "' is not a readable image (PNG, JPEG or BMP)");
+  }
+  *height = h;
+  *width = w;
 }
 
 Image flip_horizontal(const Image& img) {

@@ -45,6 +45,12 @@ std::string jpeg_huffman_problem(const unsigned char* data, size_t size);
 // half file. Throws naming the file on failure (a full disk, say).
 void write_png(const std::string& path, const Image& img);
 
+// The same as a baseline JPEG of the given quality (1 to 100): the report's gallery images.
+void write_jpeg(const std::string& path, const Image& img, int quality = 88);
+
+// An image file's height and width, from its header (the file is read, not decoded).
+void image_dimensions(const std::string& path, int* height, int* width);
+
 // Bilinear resize to (height, width). When shrinking, each output pixel averages its whole
 // footprint (a triangle filter widened by the scale factor, as PIL's BILINEAR does), so small
 // details are not aliased away. Besides the output it keeps one output row and a few numbers per

@@ -26,6 +26,7 @@
 #include "sgsf/plot.h"
 #include "sgsf/progress.h"
 #include "sgsf/trainer.h"
+#include "report/report_html.h"
 #include "engine/autograd.h"
 
 namespace fs = std::filesystem;
@@ -392,6 +393,34 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
       heatmap_overlay_png((dir / names[i]).string(), test[i].image, inf.maps[i].data(), masks[i].data(), h, w);
     }
   }
+  // The inspection report (report/report_html.h): the metrics, the curves, the decision and every
+  // test image.
+  {
+    report::ReportInput r;
+    r.title = str(m.category, ": ", m.images, " test images (", m.anomalous, " defective)");
+    auto pct = [](double v) { return str(std::fixed, std::setprecision(1), 100 * v); };
+    if (both_classes) {
+      r.metrics = {{"image AUROC", pct(m.image_auroc)}, {"image AP", pct(m.image_ap)},
+                   {"image F1-max", pct(m.image_f1)}};
+      r.curve_files = {"image_roc.png", "image_pr.png"};
+    }
+    if (m.has_pixel_metrics) {
+      r.metrics.push_back({"pixel AUROC", pct(m.pixel_auroc)});
+      r.metrics.push_back({"pixel AP", pct(m.pixel_ap)});
+      r.metrics.push_back({"AUPRO (FPR 0.3)", pct(m.aupro)});
+      r.curve_files.push_back("pixel_roc.png");
+      r.curve_files.push_back("pixel_pr.png");
+    }
+    r.has_threshold = decide;
+    r.threshold = threshold;
+    r.threshold_source = threshold_source;
+    if (decide) r.warnings = decision_warnings(inf.scores, threshold, "test images");
+    r.map_size = h;
+    for (size_t i = 0; i < test.size(); ++i)
+      r.images.push_back({test[i].relpath, test[i].path, test[i].label, test[i].defect, inf.scores[i], inf.maps[i],
+                          masks[i]});
+    report::write_report(out, r);
+  }
   return m;
 }
 
@@ -470,6 +499,18 @@ void score_images(const EvalOptions& opt, const std::string& path) {
     for (size_t i = 0; i < imgs.size(); ++i)
       maps.emplace_back(samples[i].relpath, Tensor::from_vector({cfg.size, cfg.size}, inf.maps[i], Device::CPU));
     save_safetensors((fs::path(out) / "maps.safetensors").string(), maps, {{"size", std::to_string(cfg.size)}});
+  }
+  {
+    report::ReportInput r;
+    r.title = str(imgs.size(), " scored images");
+    r.has_threshold = decide;
+    r.threshold = threshold;
+    r.threshold_source = threshold_source;
+    if (decide && imgs.size() > 1) r.warnings = decision_warnings(inf.scores, threshold, "scored images");
+    r.map_size = cfg.size;
+    for (size_t i = 0; i < imgs.size(); ++i)
+      r.images.push_back({samples[i].relpath, samples[i].path, -1, "", inf.scores[i], inf.maps[i], {}});
+    report::write_report(out, r);
   }
   if (decide) {
     std::cerr << "decisions at the " << threshold_source << " threshold " << std::setprecision(4) << threshold

@@ -2,6 +2,8 @@
 // Drawing happens on an sg::data::Image (planar RGB floats); coordinates are pixels, y downwards.
 #include "sgsf/plot.h"
 
+#include "report/colormap.h"
+
 #include <algorithm>
 #include <cstdio>
 
@@ -121,12 +123,6 @@ void plot_curve_png(const std::string& path, const Curve& c, const std::string& 
   data::write_png(path, img);
 }
 
-void jet(float t, float& r, float& g, float& b) {
-  t = std::clamp(t, 0.f, 1.f);
-  r = std::clamp(1.5f - std::fabs(4.f * t - 3.f), 0.f, 1.f);
-  g = std::clamp(1.5f - std::fabs(4.f * t - 2.f), 0.f, 1.f);
-  b = std::clamp(1.5f - std::fabs(4.f * t - 1.f), 0.f, 1.f);
-}
 
 void heatmap_overlay_png(const std::string& path, const data::Image& rgb, const float* map,
                          const uint8_t* gt, int h, int w, float vmin, float vmax) {

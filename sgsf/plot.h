@@ -9,6 +9,8 @@
 #include "data/image.h"
 #include "sgsf/metrics.h"
 
+#include "report/colormap.h"
+
 namespace sg::sgsf {
 
 // Canvas size of plot_curve_png (RGB).
@@ -34,7 +36,7 @@ void heatmap_overlay_png(const std::string& path, const sg::data::Image& rgb, co
                          const uint8_t* gt_mask_or_null, int h, int w, float vmin = 0.f,
                          float vmax = 1.f);
 
-// Jet colour map for t in [0, 1] (dark blue -> cyan -> yellow -> dark red). Exposed for tests.
-void jet(float t, float& r, float& g, float& b);
+// The jet colour map (report/colormap.h), shared with the report's gallery.
+using report::jet;
 
 }  // namespace sg::sgsf

@@ -5,14 +5,16 @@
 #   --emulation   Boost.Context, for the emulated CUDA device that CI runs the gpu tests on, and
 #                 ccache, so that its second build reuses most of the first's objects;
 #   --sanitizers  clang with its libFuzzer and sanitizer runtimes and LLVM's OpenMP, for
-#                 tests/sanitizers.sh and tests/fuzz.sh.
-# Usage: bash tests/install_deps.sh [--emulation] [--sanitizers]
+#                 tests/sanitizers.sh and tests/fuzz.sh;
+#   --browser     chromium, which loads the inspection report headless (tests/report_browser.py).
+# Usage: bash tests/install_deps.sh [--emulation] [--sanitizers] [--browser]
 set -euo pipefail
 pkgs=(g++ cmake ninja-build libeigen3-dev doctest-dev libstb-dev libdnnl-dev)
 for opt in "$@"; do
   case "$opt" in
     --emulation) pkgs+=(libboost-context-dev ccache) ;;
     --sanitizers) pkgs+=(clang libclang-rt-dev libomp-dev) ;;
+    --browser) pkgs+=(chromium) ;;
     *) echo "install_deps.sh: unknown option '$opt'" >&2; exit 2 ;;
   esac
 done
