@@ -117,7 +117,7 @@ td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f2f2f2; }
 td:first-child, th:first-child { text-align: left; }
 .warn { background: #fff3cd; border: 1px solid #e0c060; padding: 0.5em 0.8em; margin: 0.3em 0; }
-.curves img { width: 360px; margin-right: 1em; image-rendering: pixelated; }
+.curves img { width: 360px; margin-right: 1em; }
 .scale { display: flex; align-items: center; gap: 0.6em; margin: 0.5em 0 1em; }
 .bar { width: 320px; height: 14px; position: relative;
        background: linear-gradient(to right, #00007f, #0000ff, #00ffff, #7fff7f, #ffff00, #ff0000, #7f0000); }

@@ -21,9 +21,9 @@
 #include "engine/file_io.h"
 #include "engine/json_subset.h"
 #include "sgsf/contrast.h"
-#include "sgsf/metrics.h"
+#include "report/metrics.h"
 #include "sgsf/model.h"
-#include "sgsf/plot.h"
+#include "report/plot.h"
 #include "sgsf/progress.h"
 #include "sgsf/trainer.h"
 #include "report/report_html.h"
@@ -32,6 +32,9 @@
 namespace fs = std::filesystem;
 
 namespace sg::sgsf {
+
+// The metrics, curves and figures come from the reporting folder (report/).
+using namespace sg::report;
 
 LoadedRun load_run(const std::string& run, Device dev) {
   const std::string cfg_path = config_path(run), ckpt_path = checkpoint_path(run);
@@ -308,10 +311,18 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     m.accuracy = c.accuracy;
     m.macc = c.macc;
     m.threshold = c.threshold;
-    plot_curve_png((fs::path(out) / "image_roc.png").string(), roc_curve(inf.scores, labels),
+    {
+    const Curve curve = roc_curve(inf.scores, labels);
+    plot_curve_svg((fs::path(out) / "image_roc.svg").string(), curve,
                    "image ROC " + m.category, "false positive rate", "true positive rate", m.image_auroc);
-    plot_curve_png((fs::path(out) / "image_pr.png").string(), pr_curve(inf.scores, labels),
+    write_curve_csv((fs::path(out) / "image_roc.csv").string(), curve, "fpr", "tpr");
+  }
+    {
+    const Curve curve = pr_curve(inf.scores, labels);
+    plot_curve_svg((fs::path(out) / "image_pr.svg").string(), curve,
                    "image PR " + m.category, "recall", "precision", m.image_ap);
+    write_curve_csv((fs::path(out) / "image_pr.csv").string(), curve, "recall", "precision");
+  }
   } else {
     std::cerr << "warning: the test split has only " << (m.anomalous ? "anomalous" : "normal")
               << " images: image-level metrics are undefined\n";
@@ -327,10 +338,18 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
       mk.push_back(masks[i].data());
     }
     m.aupro = aupro(mp, mk, h, w, 0.3);
-    plot_curve_png((fs::path(out) / "pixel_roc.png").string(), roc_curve(pix_scores, pix_labels),
+    {
+    const Curve curve = roc_curve(pix_scores, pix_labels);
+    plot_curve_svg((fs::path(out) / "pixel_roc.svg").string(), curve,
                    "pixel ROC " + m.category, "false positive rate", "true positive rate", m.pixel_auroc);
-    plot_curve_png((fs::path(out) / "pixel_pr.png").string(), pr_curve(pix_scores, pix_labels),
+    write_curve_csv((fs::path(out) / "pixel_roc.csv").string(), curve, "fpr", "tpr");
+  }
+    {
+    const Curve curve = pr_curve(pix_scores, pix_labels);
+    plot_curve_svg((fs::path(out) / "pixel_pr.svg").string(), curve,
                    "pixel PR " + m.category, "recall", "precision", m.pixel_ap);
+    write_curve_csv((fs::path(out) / "pixel_pr.csv").string(), curve, "recall", "precision");
+  }
   }
   if (decide) {
     m.has_decision = true;
@@ -402,14 +421,14 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     if (both_classes) {
       r.metrics = {{"image AUROC", pct(m.image_auroc)}, {"image AP", pct(m.image_ap)},
                    {"image F1-max", pct(m.image_f1)}};
-      r.curve_files = {"image_roc.png", "image_pr.png"};
+      r.curve_files = {"image_roc.svg", "image_pr.svg"};
     }
     if (m.has_pixel_metrics) {
       r.metrics.push_back({"pixel AUROC", pct(m.pixel_auroc)});
       r.metrics.push_back({"pixel AP", pct(m.pixel_ap)});
       r.metrics.push_back({"AUPRO (FPR 0.3)", pct(m.aupro)});
-      r.curve_files.push_back("pixel_roc.png");
-      r.curve_files.push_back("pixel_pr.png");
+      r.curve_files.push_back("pixel_roc.svg");
+      r.curve_files.push_back("pixel_pr.svg");
     }
     r.has_threshold = decide;
     r.threshold = threshold;

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "engine/common.h"
-#include "sgsf/metrics.h"
+#include "report/metrics.h"
 
-using namespace sg::sgsf;
+using namespace sg::report;
 
 namespace {
 

@@ -1,86 +1,75 @@
-// test_plot.cpp — curve plots and anomaly-map overlays: files are written with the expected size,
-// are not blank, and put the curve / colours where they belong; the built-in font is complete.
+// test_plot.cpp — curve plots (SVG, with their points as CSV) and anomaly-map overlays: files hold
+// the text, the curve and the colours where they belong.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "data/image_io.h"
 #include "engine/common.h"
-#include "sgsf/font5x7.h"
-#include "sgsf/plot.h"
+#include "report/plot.h"
 
-using namespace sg::sgsf;
+using namespace sg::report;
 using sg::data::Image;
 
 namespace {
-// Pixels that are not (nearly) white.
-int inked(const Image& img) {
-  int n = 0;
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x)
-      if (img.at(0, y, x) < 0.9f || img.at(1, y, x) < 0.9f || img.at(2, y, x) < 0.9f) ++n;
-  return n;
-}
-bool bluish(const Image& img, int y, int x) {
-  return img.at(2, y, x) > 0.6f && img.at(0, y, x) < 0.3f;
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 }  // namespace
 
-TEST_CASE("the 5x7 font has distinct glyphs for digits and letters") {
-  std::set<std::vector<uint8_t>> seen;
-  std::string chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.,:-=()/%";
-  for (char c : chars) {
-    const uint8_t* g = glyph5x7(c);
-    REQUIRE(g != nullptr);
-    std::vector<uint8_t> rows(g, g + 7);
-    int bits = 0;
-    for (uint8_t r : rows) {
-      bits += __builtin_popcount(r);
-      CHECK(r < 32);
-    }
-    CHECK_MESSAGE(bits > 0, "glyph '", c, "' is empty");
-    CHECK_MESSAGE(seen.insert(rows).second, "glyph '", c, "' duplicates another");
-  }
-  CHECK(glyph5x7('~') == glyph5x7('?'));  // unknown characters print as '?'
-}
-
-TEST_CASE("plot_curve_png writes a non-blank plot of the expected size with the curve in place") {
+TEST_CASE("plot_curve_svg: an SVG with its labels as text and the curve's points in place; the CSV holds them") {
   std::vector<float> s = {0.9f, 0.8f, 0.7f, 0.6f, 0.55f, 0.5f, 0.4f, 0.3f, 0.2f, 0.1f};
   std::vector<uint8_t> y = {1, 1, 0, 1, 1, 0, 0, 1, 0, 0};
   Curve c = roc_curve(s, y);
-  const std::string path = "test_plot_roc.png";
-  std::remove(path.c_str());
-  plot_curve_png(path, c, "ROC test", "False positive rate", "True positive rate", roc_auc(s, y), true);
-  Image img = sg::data::read_image(path, 3);
-  CHECK(img.width == kPlotWidth);
-  CHECK(img.height == kPlotHeight);
-  int ink = inked(img);
-  CHECK(ink > 5000);                             // axes, grid, text, curve
-  CHECK(ink < kPlotWidth * kPlotHeight / 3);     // but mostly white background
-  // The curve passes through (0, 0.4) -> along the left axis, and the top edge at (0.6, 1) -> (1, 1):
-  // somewhere on the top half of the plot's left border region there must be blue pixels.
-  int blue = 0;
-  for (int yy = 0; yy < img.height; ++yy)
-    for (int xx = 0; xx < img.width; ++xx) blue += bluish(img, yy, xx);
-  CHECK(blue > 300);
-  // Corners of the canvas are background.
-  CHECK(img.at(0, 0, 0) == 1.f);
-  CHECK(img.at(2, img.height - 1, img.width - 1) == 1.f);
-
-  Curve pr = pr_curve(s, y);
-  plot_curve_png("test_plot_pr.png", pr, "PR test", "Recall", "Precision", NAN);
-  Image img2 = sg::data::read_image("test_plot_pr.png", 3);
-  CHECK(img2.width == kPlotWidth);
-  CHECK(inked(img2) > 3000);
-
+  plot_curve_svg("test_plot_roc.svg", c, "ROC <test> & more", "False positive rate", "True positive rate",
+                 roc_auc(s, y), true);
+  const std::string svg = read_text("test_plot_roc.svg");
+  CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  CHECK(svg.find("viewBox=\"0 0 " + std::to_string(kPlotWidth) + " " + std::to_string(kPlotHeight) + "\"") !=
+        std::string::npos);
+  // Text is text (the viewer draws it), escaped as XML.
+  CHECK(svg.find(">ROC &lt;test&gt; &amp; more</text>") != std::string::npos);
+  CHECK(svg.find(">False positive rate</text>") != std::string::npos);
+  CHECK(svg.find(">AUC = " + sg::str(std::fixed, std::setprecision(4), roc_auc(s, y)) + "</text>") != std::string::npos);
+  CHECK(svg.find("stroke-dasharray") != std::string::npos);  // the chance line
+  // The polyline passes through the curve's points, mapped to the plot area: (0, 0) at the lower left
+  // corner (100, 408) and (1, 1) at the upper right (496, 48).
+  const size_t at = svg.find("<polyline");
+  REQUIRE(at != std::string::npos);
+  const std::string points = svg.substr(svg.find("points=\"", at) + 8);
+  CHECK(points.rfind("100.00,408.00 ", 0) == 0);
+  CHECK(points.find("496.00,48.00 \"") != std::string::npos);
+  // The CSV: a header, then the points (all of them here: they are far apart), with thresholds.
+  write_curve_csv("test_plot_roc.csv", c, "fpr", "tpr");
+  const std::string csv = read_text("test_plot_roc.csv");
+  CHECK(csv.rfind("fpr,tpr,threshold\n", 0) == 0);
+  CHECK((size_t)std::count(csv.begin(), csv.end(), '\n') == c.x.size() + 1);
+  // A curve of a million points keeps the visible ones in the SVG, and far fewer than a million in the
+  // CSV, first and last included.
+  Curve big;
+  for (int k = 0; k <= 1000000; ++k) {
+    big.x.push_back(k / 1e6);
+    big.y.push_back(std::sqrt(k / 1e6));
+  }
+  const std::vector<size_t> keep = visible_points(big, kCsvResolution);
+  CHECK(keep.front() == 0);
+  CHECK(keep.back() == 1000000);
+  CHECK(keep.size() < 20000);
   Curve bad;
   bad.x = {0, 1};
   bad.y = {0};
-  CHECK_THROWS_AS(plot_curve_png("never.png", bad, "", "", "", 0.5), sg::Error);
+  CHECK_THROWS_AS(plot_curve_svg("never.svg", bad, "", "", "", 0.5), sg::Error);
 }
 
 TEST_CASE("heatmap_overlay_png: three panels, jet colours, red ground truth") {

@@ -110,7 +110,8 @@ TEST_CASE("evaluate loads the trained run and writes the report files") {
     CHECK(v <= 1.0);
   }
   fs::path t = d / "test";
-  for (const char* f : {"report.json", "scores.csv", "image_roc.png", "pixel_roc.png", "image_pr.png", "pixel_pr.png"})
+  for (const char* f : {"report.json", "report.html", "scores.csv", "image_roc.svg", "pixel_roc.svg", "image_pr.svg",
+                        "pixel_pr.svg", "image_roc.csv", "pixel_pr.csv"})
     CHECK_MESSAGE(fs::is_regular_file(t / f), f);
   int overlays = 0;
   for (const auto& e : fs::directory_iterator(t / "overlays")) overlays += e.path().extension() == ".png";

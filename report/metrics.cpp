@@ -4,7 +4,7 @@
 // float score in the high word, a small payload — label or region id — in the low word), sorted
 // ascending by the high word with a 3-pass LSD radix sort. Sweeping the keys from the end visits
 // the scores in descending order; a run of equal high words is one distinct threshold.
-#include "sgsf/metrics.h"
+#include "report/metrics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,7 @@
 
 #include "engine/common.h"
 
-namespace sg::sgsf {
+namespace sg::report {
 namespace {
 
 // Map a float to uint32 so that unsigned order equals float order (-0 and +0 map alike).
@@ -332,4 +332,4 @@ double aupro(const std::vector<const float*>& maps, const std::vector<const uint
   return area / fpr_limit;
 }
 
-}  // namespace sg::sgsf
+}  // namespace sg::report

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace sg::sgsf {
+namespace sg::report {
 
 // Area under the ROC curve: trapezoid over the distinct thresholds, exactly
 // sklearn.metrics.roc_auc_score (computed from integer counts, so no rounding drift).
@@ -68,4 +68,4 @@ double aupro(const std::vector<const float*>& maps, const std::vector<const uint
 // evaluation code's trapezoid(): x must be non-decreasing. Exposed for tests.
 double trapezoid_to(const std::vector<double>& x, const std::vector<double>& y, double x_max);
 
-}  // namespace sg::sgsf
+}  // namespace sg::report
