@@ -9,6 +9,7 @@
 #include "data/image_io.h"
 #include "engine/common.h"
 #include "engine/file_io.h"
+#include "report/markup.h"
 
 namespace sg::report {
 namespace {
@@ -19,17 +20,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  return o;
-}
 
 }  // namespace
 
@@ -79,10 +69,10 @@ void plot_curve_svg(const std::string& path, const Curve& c, const std::string& 
   }
   o << "<rect x=\"" << L << "\" y=\"" << T << "\" width=\"" << R - L << "\" height=\"" << B - T
     << "\" fill=\"none\" stroke=\"black\"/>\n";
-  o << "<text x=\"" << W / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"17\">" << xml_escape(title)
-    << "</text>\n<text x=\"" << (L + R) / 2 << "\" y=\"" << H - 22 << "\" text-anchor=\"middle\">" << xml_escape(xlabel)
+  o << "<text x=\"" << W / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"17\">" << markup_escape(title)
+    << "</text>\n<text x=\"" << (L + R) / 2 << "\" y=\"" << H - 22 << "\" text-anchor=\"middle\">" << markup_escape(xlabel)
     << "</text>\n<text transform=\"translate(26," << (T + B) / 2 << ") rotate(-90)\" text-anchor=\"middle\">"
-    << xml_escape(ylabel) << "</text>\n";
+    << markup_escape(ylabel) << "</text>\n";
   if (!std::isnan(auc))
     o << "<rect x=\"" << R - 150 << "\" y=\"" << B - 42 << "\" width=\"140\" height=\"32\" fill=\"white\" "
       << "stroke=\"black\"/>\n<text x=\"" << R - 80 << "\" y=\"" << B - 21 << "\" text-anchor=\"middle\">AUC = "

@@ -10,6 +10,7 @@
 #include "data/image_io.h"
 #include "engine/common.h"
 #include "engine/file_io.h"
+#include "report/markup.h"
 #include "report/colormap.h"
 #include "sgsf/calibration.h"
 
@@ -20,18 +21,6 @@ namespace {
 
 constexpr int kMaxSide = 1024;  // gallery images: at most this many pixels on the long side
 
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
-    }
-  return o;
-}
 
 // A file name as a relative URL: every byte outside [A-Za-z0-9._-] percent-encoded.
 std::string url_escape(const std::string& s) {
@@ -162,18 +151,18 @@ int write_report(const std::string& out_dir, const ReportInput& in) {
   const fs::path files = fs::path(out_dir) / "report_files";
   fs::create_directories(files);
   std::ostringstream o;
-  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" << html_escape(in.title)
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" << markup_escape(in.title)
     << "</title>\n<style>" << kStyle << "</style></head>\n<body data-gallery=\"" << in.images.size() << "\">\n";
-  o << "<h1>" << html_escape(in.title) << "</h1>\n";
-  for (const std::string& w : in.warnings) o << "<div class=\"warn\">warning: " << html_escape(w) << "</div>\n";
+  o << "<h1>" << markup_escape(in.title) << "</h1>\n";
+  for (const std::string& w : in.warnings) o << "<div class=\"warn\">warning: " << markup_escape(w) << "</div>\n";
   if (!in.metrics.empty()) {
     o << "<h2>Metrics</h2>\n<table>\n";
-    for (const auto& [k, v] : in.metrics) o << "<tr><td>" << html_escape(k) << "</td><td>" << html_escape(v) << "</td></tr>\n";
+    for (const auto& [k, v] : in.metrics) o << "<tr><td>" << markup_escape(k) << "</td><td>" << markup_escape(v) << "</td></tr>\n";
     o << "</table>\n";
   }
   if (!in.curve_files.empty()) {
     o << "<div class=\"curves\">";
-    for (const std::string& f : in.curve_files) o << "<img src=\"" << url_escape(f) << "\" alt=\"" << html_escape(f) << "\">";
+    for (const std::string& f : in.curve_files) o << "<img src=\"" << url_escape(f) << "\" alt=\"" << markup_escape(f) << "\">";
     o << "</div>\n";
   }
   // The decision at the threshold.
@@ -189,7 +178,7 @@ int write_report(const std::string& out_dir, const ReportInput& in) {
     o << "<table>\n<tr><th>threshold</th><th>source</th><th>images</th><th>called defects</th>";
     const bool labelled = tp + fp + tn + fn > 0;
     if (labelled) o << "<th>defects caught</th><th>defects missed</th><th>false alarms</th><th>precision</th><th>recall</th>";
-    o << "</tr>\n<tr><td>" << num(in.threshold) << "</td><td>" << html_escape(in.threshold_source) << "</td><td>"
+    o << "</tr>\n<tr><td>" << num(in.threshold) << "</td><td>" << markup_escape(in.threshold_source) << "</td><td>"
       << in.images.size() << "</td><td>" << flagged << "</td>";
     if (labelled)
       o << "<td>" << tp << "</td><td>" << fn << "</td><td>" << fp << "</td><td>"
@@ -216,9 +205,9 @@ int write_report(const std::string& out_dir, const ReportInput& in) {
     write_gallery_image((files / file).string(), in, g);
     ++written;
     const Verdict v = verdict(in, g);
-    o << "<figure class=\"" << v.css << "\"><img src=\"report_files/" << file << "\" alt=\"" << html_escape(g.name)
-      << "\"><figcaption><b>" << html_escape(v.text) << "</b> &middot; " << html_escape(g.name)
-      << (g.defect.empty() || g.defect == "unknown" ? std::string() : " (" + html_escape(g.defect) + ")")
+    o << "<figure class=\"" << v.css << "\"><img src=\"report_files/" << file << "\" alt=\"" << markup_escape(g.name)
+      << "\"><figcaption><b>" << markup_escape(v.text) << "</b> &middot; " << markup_escape(g.name)
+      << (g.defect.empty() || g.defect == "unknown" ? std::string() : " (" + markup_escape(g.defect) + ")")
       << "<br>score " << num(g.score);
     if (in.has_threshold)
       o << " &middot; normalised " << num(sgsf::normalized_score(g.score, in.threshold), 3) << " &middot; threshold "
