@@ -91,6 +91,13 @@ struct TempSlot {
   char path[kTempPathMax];
 };
 TempSlot g_temp[kTempSlots];
+// Temporary files being created and not yet listed. A termination signal is handled by any thread
+// that does not hold it back, so while one thread creates a file, another may run the handler:
+// the handler waits for this to be 0 before it removes what is listed.
+std::atomic<int> g_creating{0};
+// Set by remove_temporary_files(): the process is ending, so no new temporary file is created
+// (one created after the handler's scan would be left behind).
+std::atomic<int> g_closing{0};
 
 int claim_temp_slot(const std::string& path) {
   if (path.size() >= kTempPathMax) return -1;
@@ -183,11 +190,18 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   const std::string stem = (dir == "." && path.find('/') == std::string::npos ? "" : dir + "/") + "." +
                            utf8_prefix(name, 200) + ".";
   // The termination signals wait while the file is created and entered in the list, so a signal
-  // arriving just then still finds (and removes) it.
+  // arriving just then still finds (and removes) it: on this thread they are held back, and a
+  // handler on another thread waits for the count of files being created to drop to 0.
   sigset_t block, saved;
   sigemptyset(&block);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
   pthread_sigmask(SIG_BLOCK, &block, &saved);
+  g_creating.fetch_add(1);
+  if (g_closing.load() != 0) {  // a handler is removing temporary files: the process is ending
+    g_creating.fetch_sub(1);
+    pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+    throw Error(str("cannot write '", path, "': the program is being stopped"));
+  }
   int err = 0;
   for (int attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
     tmp_ = stem + random_suffix() + ".tmp";
@@ -198,6 +212,7 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
     }
   }
   if (fd_ >= 0) slot_ = claim_temp_slot(tmp_);
+  g_creating.fetch_sub(1);
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (fd_ < 0) {
     tmp_.clear();
@@ -275,6 +290,13 @@ std::string csv_field(const std::string& s) {
 }
 
 void remove_temporary_files() noexcept {
+  // No new temporary file from now on; one being created on another thread is listed a few
+  // instructions later (that thread holds the signals back meanwhile, so it is never this one):
+  // wait for it, within reason. (Both sides write their flag before reading the other's, so at
+  // least one of them sees the other.)
+  g_closing.store(1);
+  for (long spins = 0; g_creating.load() > 0 && spins < 100000000L; ++spins) {
+  }
   for (TempSlot& s : g_temp)
     if (s.state.load() == 2) ::unlink(s.path);
 }
