@@ -265,9 +265,7 @@ Image resample(const Source& src, int height, int width) {
   }
   return out;
 }
-}  // namespace
 
-namespace {
 // stb's decoded 8-bit pixels, interleaved (y, x, channel), freed with the object.
 struct Raw8 {
   unsigned char* px = nullptr;
@@ -314,20 +312,18 @@ void decode_raw(const unsigned char* data, size_t size, int channels, const std:
   out->height = h;
   out->channels = channels;
 }
-}  // namespace
 
-Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
-                   int64_t max_pixels) {
-  Raw8 raw;
-  decode_raw(data, size, channels, name, max_pixels, &raw);
-  Image img(channels, raw.height, raw.width);
-  for (int y = 0; y < raw.height; ++y)
-    for (int x = 0; x < raw.width; ++x)
-      for (int c = 0; c < channels; ++c) img.at(c, y, x) = raw.at(c, y, x);
+// The decoded pixels as an Image at (height, width): converted as they are at their own size,
+// resampled (resample) otherwise.
+Image to_image(const Raw8& raw, int height, int width) {
+  if (raw.height != height || raw.width != width) return resample(raw, height, width);
+  Image img(raw.channels, height, width);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int c = 0; c < raw.channels; ++c) img.at(c, y, x) = raw.at(c, y, x);
   return img;
 }
 
-namespace {
 std::string read_image_bytes(const std::string& path, int channels) {
   SG_CHECK(channels == 1 || channels == 3, "read_image: channels must be 1 or 3, got ", channels);
   try {
@@ -336,7 +332,20 @@ std::string read_image_bytes(const std::string& path, int channels) {
     throw Error(str("read_image: ", e.what()));
   }
 }
+
+// Decode `path` into *raw, the file's bytes released before the caller resamples.
+void read_raw(const std::string& path, int channels, Raw8* raw) {
+  const std::string bytes = read_image_bytes(path, channels);
+  decode_raw(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), channels, path, kMaxImagePixels, raw);
+}
 }  // namespace
+
+Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
+                   int64_t max_pixels) {
+  Raw8 raw;
+  decode_raw(data, size, channels, name, max_pixels, &raw);
+  return to_image(raw, raw.height, raw.width);
+}
 
 Image read_image(const std::string& path, int channels) {
   const std::string bytes = read_image_bytes(path, channels);
@@ -347,21 +356,19 @@ Image read_image_resized(const std::string& path, int channels, int height, int 
                          int* source_width) {
   SG_CHECK(height > 0 && width > 0, "read_image_resized: bad target size ", height, "x", width);
   Raw8 raw;
-  {
-    const std::string bytes = read_image_bytes(path, channels);
-    decode_raw(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), channels, path, kMaxImagePixels,
-               &raw);
-  }  // the file's bytes are gone before the resize
+  read_raw(path, channels, &raw);
   if (source_height) *source_height = raw.height;
   if (source_width) *source_width = raw.width;
-  if (raw.height == height && raw.width == width) {
-    Image img(channels, height, width);
-    for (int y = 0; y < height; ++y)
-      for (int x = 0; x < width; ++x)
-        for (int c = 0; c < channels; ++c) img.at(c, y, x) = raw.at(c, y, x);
-    return img;
-  }
-  return resample(raw, height, width);
+  return to_image(raw, height, width);
+}
+
+Image read_image_within(const std::string& path, int channels, int max_side) {
+  SG_CHECK(max_side > 0, "read_image_within: bad size limit ", max_side);
+  Raw8 raw;
+  read_raw(path, channels, &raw);
+  const double shrink = std::max(1.0, (double)std::max(raw.height, raw.width) / max_side);
+  return to_image(raw, std::max(1, (int)std::lround(raw.height / shrink)),
+                  std::max(1, (int)std::lround(raw.width / shrink)));
 }
 
 namespace {
@@ -399,18 +406,6 @@ void write_jpeg(const std::string& path, const Image& img, int quality) {
   write_encoded("write_jpeg", path, img, true, quality);
 }
 
-void image_dimensions(const std::string& path, int* height, int* width) {
-  const std::string bytes = read_image_bytes(path, 3);
-  int w = 0, h = 0, n = 0;
-  {
-    detail::StbBudget budget(bytes.size() + (16u << 20));
-    SG_CHECK(stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()), (int)bytes.size(), &w, &h,
-                                   &n),
-             "read_image: '", path, "' is not a readable image (PNG, JPEG or BMP)");
-  }
-  *height = h;
-  *width = w;
-}
 
 Image flip_horizontal(const Image& img) {
   Image out = img;

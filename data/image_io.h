@@ -30,6 +30,10 @@ Image read_image(const std::string& path, int channels = 3);
 Image read_image_resized(const std::string& path, int channels, int height, int width,
                          int* source_height = nullptr, int* source_width = nullptr);
 
+// The image at its own size when its longer side is at most `max_side`, else scaled down (aspect
+// kept) to that: decoded once, memory as read_image_resized's.
+Image read_image_within(const std::string& path, int channels, int max_side);
+
 // The same from bytes in memory; `name` stands for the file in messages. `max_pixels` lowers the
 // pixel limit (the fuzzing target uses it to keep each run short).
 Image decode_image(const unsigned char* data, size_t size, int channels, const std::string& name,
@@ -48,8 +52,6 @@ void write_png(const std::string& path, const Image& img);
 // The same as a baseline JPEG of the given quality (1 to 100): the report's gallery images.
 void write_jpeg(const std::string& path, const Image& img, int quality = 88);
 
-// An image file's height and width, from its header (the file is read, not decoded).
-void image_dimensions(const std::string& path, int* height, int* width);
 
 // Bilinear resize to (height, width). When shrinking, each output pixel averages its whole
 // footprint (a triangle filter widened by the scale factor, as PIL's BILINEAR does), so small

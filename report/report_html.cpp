@@ -68,11 +68,8 @@ Verdict verdict(const ReportInput& in, const GalleryImage& g) {
 // side), the map upsampled over it half and half, coloured on the scale anchored to the
 // threshold, and the ground truth's outline in white.
 void write_gallery_image(const std::string& path, const ReportInput& in, const GalleryImage& g) {
-  int H = 0, W = 0;
-  data::image_dimensions(g.source_path, &H, &W);
-  const double shrink = std::max(1.0, (double)std::max(H, W) / kMaxSide);
-  const int h = std::max(1, (int)std::lround(H / shrink)), w = std::max(1, (int)std::lround(W / shrink));
-  data::Image img = data::read_image_resized(g.source_path, 3, h, w);
+  data::Image img = data::read_image_within(g.source_path, 3, kMaxSide);
+  const int h = img.height, w = img.width;
   const int s = in.map_size;
   data::Image map(1, s, s);
   map.pixels = g.map;

@@ -309,6 +309,20 @@ TEST_CASE("read_image_resized equals read_image then resize_bilinear (to float r
   }
 }
 
+TEST_CASE("read_image_within keeps an image that fits and shrinks one that does not, aspect kept") {
+  fs::path dir = test::scratch_dir("read_within");
+  const fs::path p = dir / "wide.png";
+  test::write_random_png(p, 45, 300, 4);
+  Image own = read_image_within(p.string(), 3, 300);
+  CHECK(own.height == 45);
+  CHECK(own.width == 300);
+  CHECK(own.pixels == read_image(p.string(), 3).pixels);
+  Image small = read_image_within(p.string(), 3, 100);  // 300 -> 100: 45 -> 15
+  CHECK(small.height == 15);
+  CHECK(small.width == 100);
+  CHECK(small.pixels == read_image_resized(p.string(), 3, 15, 100).pixels);
+}
+
 TEST_CASE("enlarging 2x interpolates linearly between pixel centres") {
   Image img(1, 1, 2);
   img.pixels = {0.f, 1.f};
