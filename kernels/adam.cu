@@ -43,10 +43,12 @@ __global__ void adam_update_many_kernel(AdamBatch b) {
 
 void adam_update_many_cuda(const AdamBatch& b) {
   int64_t largest = 0;
-  for (int k = 0; k < b.count; ++k) largest = b.t[k].n > largest ? b.t[k].n : largest;
-  if (largest <= 0) return;
   double total = 0;
-  for (int k = 0; k < b.count; ++k) total += (double)b.t[k].n;
+  for (int k = 0; k < b.count; ++k) {
+    largest = b.t[k].n > largest ? b.t[k].n : largest;
+    total += (double)b.t[k].n;
+  }
+  if (largest <= 0) return;
   SG_TRAFFIC_PARAMS("adam (multi-tensor)", 28 * total, 12 * total);
   SG_LAUNCH(adam_update_many_kernel, grid(largest), kBlock, 0, cuda::stream())(b);
   SG_KERNEL_CHECK();

@@ -36,7 +36,7 @@ __device__ void block_tree_sum(float* a, float* b) {
 // The elements of part p of channel c, [k0, k1), walked by one thread: start at k0 + threadIdx.x,
 // step kBlock, as (n, i) without dividing per element.
 struct PartWalk {
-  int64_t k, k1, n, i, plane;  // plane: offset of (n, c) in x
+  int64_t k, k1, n, i;
   int64_t step_n, step_i, HW, C, c;
   __device__ PartWalk(const BnLayout& L, int64_t c_, int64_t p, int64_t P) {
     const int64_t M = L.count();

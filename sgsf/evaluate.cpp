@@ -247,6 +247,15 @@ void check_not_input_folder(const std::string& folder, const std::vector<std::st
   }
 }
 
+// The output folder `out`, checked against the images it must not hold (it and its overlays/),
+// created, and locked for this program's writes.
+FolderLock open_output_folder(const std::string& out, const std::vector<std::string>& inputs) {
+  check_not_input_folder(out, inputs, "--out");
+  check_not_input_folder((fs::path(out) / "overlays").string(), inputs, "--out");
+  fs::create_directories(out);
+  return FolderLock(out);
+}
+
 }  // namespace
 
 CategoryMetrics evaluate(const EvalOptions& opt) {
@@ -261,10 +270,7 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   SG_CHECK(!ds.test.empty(), "test: no test images in '", root, "'");
   std::vector<std::string> inputs;
   for (const auto& smp : ds.test) inputs.push_back(smp.path);
-  check_not_input_folder(out, inputs, "--out");
-  check_not_input_folder((fs::path(out) / "overlays").string(), inputs, "--out");
-  fs::create_directories(out);
-  FolderLock lock(out);
+  const FolderLock lock = open_output_folder(out, inputs);
   const Scoring how = scoring_for(run, opt);
   float threshold = 0;
   std::string threshold_source;
@@ -351,6 +357,7 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     write_curve_csv((fs::path(out) / "pixel_pr.csv").string(), curve, "recall", "precision");
   }
   }
+  std::vector<std::string> warnings;  // about the decision, for the terminal and the report
   if (decide) {
     m.has_decision = true;
     m.decision_source = threshold_source;
@@ -367,8 +374,8 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     m.f1 = tp > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
     m.decision_accuracy = (double)(tp + tn) / (double)test.size();
     m.fpr = fp + tn > 0 ? (double)fp / (fp + tn) : 0;
-    for (const std::string& w : decision_warnings(inf.scores, threshold, "test images"))
-      std::cerr << "warning: " << w << "\n";
+    warnings = decision_warnings(inf.scores, threshold, "test images");
+    for (const std::string& w : warnings) std::cerr << "warning: " << w << "\n";
     if (m.anomalous > 0 && tp == 0 && m.flagged > 0)
       std::cerr << "warning: none of the " << m.anomalous << " defective test images is called a defect at the "
                 << threshold_source << " threshold " << threshold << "\n";
@@ -391,55 +398,46 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
     write_file_atomic((fs::path(out) / "scores.csv").string(), csv.str());
   }
   write_file_atomic((fs::path(out) / "report.json").string(), metrics_json({m}) + "\n");
-  int n_overlays = opt.overlays < 0 ? (int)test.size() : std::min(opt.overlays, (int)test.size());
+  // The inspection report (report/report_html.h): the metrics, the curves, the decision and every
+  // test image; the overlays go in its gallery's order (the most informative first).
+  report::ReportInput r;
+  r.title = str(m.category, ": ", m.images, " test images (", m.anomalous, " defective)");
+  auto pct = [](double v) { return str(std::fixed, std::setprecision(1), 100 * v); };
+  if (both_classes) {
+    r.metrics = {{"image AUROC", pct(m.image_auroc)}, {"image AP", pct(m.image_ap)},
+                 {"image F1-max", pct(m.image_f1)}};
+    r.curve_files = {"image_roc.svg", "image_pr.svg"};
+  }
+  if (m.has_pixel_metrics) {
+    r.metrics.push_back({"pixel AUROC", pct(m.pixel_auroc)});
+    r.metrics.push_back({"pixel AP", pct(m.pixel_ap)});
+    r.metrics.push_back({"AUPRO (FPR 0.3)", pct(m.aupro)});
+    r.curve_files.push_back("pixel_roc.svg");
+    r.curve_files.push_back("pixel_pr.svg");
+  }
+  r.has_threshold = decide;
+  r.threshold = threshold;
+  r.threshold_source = threshold_source;
+  r.warnings = warnings;
+  r.map_size = h;
+  for (size_t i = 0; i < test.size(); ++i)
+    r.images.push_back({test[i].relpath, test[i].path, test[i].label, test[i].defect, inf.scores[i],
+                        std::move(inf.maps[i]), std::move(masks[i])});
+  const int n_overlays = opt.overlays < 0 ? (int)test.size() : std::min(opt.overlays, (int)test.size());
   if (n_overlays > 0) {
     fs::path dir = fs::path(out) / "overlays";
     fs::create_directories(dir);
     std::vector<std::string> rel;
     for (const auto& t : test) rel.push_back(t.relpath);
     const std::vector<std::string> names = overlay_names(rel);
-    // The most informative first: wrong decisions (missed defects, false alarms), then the highest
-    // scores; --overlays N writes the first N of that order.
-    std::vector<size_t> order(test.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    auto wrong = [&](size_t i) { return decide && is_defect(inf.scores[i], threshold) != (labels[i] == 1); };
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      if (wrong(a) != wrong(b)) return wrong(a);
-      return inf.scores[a] > inf.scores[b];
-    });
+    const std::vector<size_t> order = report::gallery_order(r);
     for (int k = 0; k < n_overlays; ++k) {
       const size_t i = order[(size_t)k];
-      heatmap_overlay_png((dir / names[i]).string(), test[i].image, inf.maps[i].data(), masks[i].data(), h, w);
+      heatmap_overlay_png((dir / names[i]).string(), test[i].image, r.images[i].map.data(), r.images[i].mask.data(),
+                          h, w);
     }
   }
-  // The inspection report (report/report_html.h): the metrics, the curves, the decision and every
-  // test image.
-  {
-    report::ReportInput r;
-    r.title = str(m.category, ": ", m.images, " test images (", m.anomalous, " defective)");
-    auto pct = [](double v) { return str(std::fixed, std::setprecision(1), 100 * v); };
-    if (both_classes) {
-      r.metrics = {{"image AUROC", pct(m.image_auroc)}, {"image AP", pct(m.image_ap)},
-                   {"image F1-max", pct(m.image_f1)}};
-      r.curve_files = {"image_roc.svg", "image_pr.svg"};
-    }
-    if (m.has_pixel_metrics) {
-      r.metrics.push_back({"pixel AUROC", pct(m.pixel_auroc)});
-      r.metrics.push_back({"pixel AP", pct(m.pixel_ap)});
-      r.metrics.push_back({"AUPRO (FPR 0.3)", pct(m.aupro)});
-      r.curve_files.push_back("pixel_roc.svg");
-      r.curve_files.push_back("pixel_pr.svg");
-    }
-    r.has_threshold = decide;
-    r.threshold = threshold;
-    r.threshold_source = threshold_source;
-    if (decide) r.warnings = decision_warnings(inf.scores, threshold, "test images");
-    r.map_size = h;
-    for (size_t i = 0; i < test.size(); ++i)
-      r.images.push_back({test[i].relpath, test[i].path, test[i].label, test[i].defect, inf.scores[i], inf.maps[i],
-                          masks[i]});
-    report::write_report(out, r);
-  }
+  report::write_report(out, r);
   return m;
 }
 
@@ -482,10 +480,7 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   }
   std::vector<std::string> inputs;
   for (const auto& smp : samples) inputs.push_back(smp.path);
-  check_not_input_folder(out, inputs, "--out");
-  check_not_input_folder((fs::path(out) / "overlays").string(), inputs, "--out");
-  fs::create_directories(out);
-  FolderLock lock(out);
+  const FolderLock lock = open_output_folder(out, inputs);
   const Scoring how = scoring_for(run, opt);
   float threshold = 0;
   std::string threshold_source;
@@ -519,13 +514,16 @@ void score_images(const EvalOptions& opt, const std::string& path) {
       maps.emplace_back(samples[i].relpath, Tensor::from_vector({cfg.size, cfg.size}, inf.maps[i], Device::CPU));
     save_safetensors((fs::path(out) / "maps.safetensors").string(), maps, {{"size", std::to_string(cfg.size)}});
   }
+  // About the decision (one image alone says nothing about a threshold's place among scores).
+  const std::vector<std::string> warnings =
+      decide && imgs.size() > 1 ? decision_warnings(inf.scores, threshold, "scored images") : std::vector<std::string>();
   {
     report::ReportInput r;
     r.title = str(imgs.size(), " scored images");
     r.has_threshold = decide;
     r.threshold = threshold;
     r.threshold_source = threshold_source;
-    if (decide && imgs.size() > 1) r.warnings = decision_warnings(inf.scores, threshold, "scored images");
+    r.warnings = warnings;
     r.map_size = cfg.size;
     for (size_t i = 0; i < imgs.size(); ++i)
       r.images.push_back({samples[i].relpath, samples[i].path, -1, "", inf.scores[i], inf.maps[i], {}});
@@ -534,9 +532,7 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   if (decide) {
     std::cerr << "decisions at the " << threshold_source << " threshold " << std::setprecision(4) << threshold
               << " (normalised score 0.5)\n";
-    if (imgs.size() > 1)
-      for (const std::string& w : decision_warnings(inf.scores, threshold, "scored images"))
-        std::cerr << "warning: " << w << "\n";
+    for (const std::string& w : warnings) std::cerr << "warning: " << w << "\n";
   }
   std::cout << "path\tscore\tnormalized\tdecision\n";
   for (size_t i = 0; i < imgs.size(); ++i) {
