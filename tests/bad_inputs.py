@@ -36,21 +36,9 @@ import threading
 import time
 import zlib
 
+from pngfile import png_bytes, png_file, png_pixels
+
 # ---- fixtures ------------------------------------------------------------------------------------
-
-
-def png_bytes(width, height, channels, pixel):
-    """An 8-bit PNG (grey when channels = 1, RGB when 3); pixel(x, y) -> tuple of channel values."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    colour = {1: 0, 3: 2}[channels]
-    rows = bytearray()
-    for y in range(height):
-        rows.append(0)
-        for x in range(width):
-            rows.extend(pixel(x, y))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)) +
-            chunk(b"IDAT", zlib.compress(bytes(rows), 6)) + chunk(b"IEND", b""))
 
 
 def write_png(path, width, height, seed, channels=3, square=None):
@@ -73,13 +61,8 @@ def long_png(path, width, height):
     for _ in range(height):
         parts.append(comp.compress(row))
     parts.append(comp.flush())
-    data = b"".join(parts)
-
-    def chunk(kind, d):
-        return struct.pack(">I", len(d)) + kind + d + struct.pack(">I", zlib.crc32(kind + d) & 0xFFFFFFFF)
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) +
-                chunk(b"IDAT", data) + chunk(b"IEND", b""))
+        f.write(png_file(width, height, 0, b"".join(parts)))
 
 
 def make_dataset(root):
@@ -88,16 +71,12 @@ def make_dataset(root):
         write_png(os.path.join(cat, "train", "good", "%03d.png" % i), 40, 40, i)
     for i in range(3):
         write_png(os.path.join(cat, "test", "good", "%03d.png" % i), 40, 40, 20 + i)
+    os.makedirs(os.path.join(cat, "ground_truth", "scratch"), exist_ok=True)
     for i in range(3):
         sq = (8 + 3 * i, 10, 12)
         write_png(os.path.join(cat, "test", "scratch", "%03d.png" % i), 40, 40, 30 + i, square=sq)
-        write_png(os.path.join(cat, "ground_truth", "scratch", "%03d_mask.png" % i), 40, 40, 0, channels=1,
-                  square=sq)
-    # A write_png square mask has background values > 0: make the masks binary.
-    for i in range(3):
-        sq = (8 + 3 * i, 10, 12)
-        path = os.path.join(cat, "ground_truth", "scratch", "%03d_mask.png" % i)
-        with open(path, "wb") as f:
+        # The mask: 255 on the patch, 0 elsewhere.
+        with open(os.path.join(cat, "ground_truth", "scratch", "%03d_mask.png" % i), "wb") as f:
             f.write(png_bytes(40, 40, 1, lambda x, y, sq=sq: (255,) if sq[0] <= x < sq[0] + sq[2] and
                               sq[1] <= y < sq[1] + sq[2] else (0,)))
 
@@ -334,30 +313,16 @@ def env_data_test(ctx):
 
 
 def png_to_bmp(src, dst):
-    """One of this file's 40 x 40 RGB PNGs as a 24-bit BMP."""
-    w = h = 40
-    with open(src, "rb") as f:
-        data = f.read()
-    idat = b""
-    i = 8
-    while i < len(data):
-        n = struct.unpack(">I", data[i:i + 4])[0]
-        kind = data[i + 4:i + 8]
-        if kind == b"IDAT":
-            idat += data[i + 8:i + 8 + n]
-        i += 12 + n
-    raw = zlib.decompress(idat)
-    stride = 1 + 3 * w
-    rows = []
-    for y in range(h - 1, -1, -1):
-        row = raw[y * stride + 1:(y + 1) * stride]
+    """An RGB PNG as a 24-bit BMP (rows bottom up, BGR, padded to 4 bytes)."""
+    w, h, rows = png_pixels(src)
+    lines = []
+    for row in reversed(rows):
         bgr = bytearray()
-        for x in range(w):
-            r, g, b = row[3 * x:3 * x + 3]
+        for r, g, b in row:
             bgr += bytes((b, g, r))
         bgr += b"\x00" * ((4 - len(bgr) % 4) % 4)
-        rows.append(bytes(bgr))
-    pixels = b"".join(rows)
+        lines.append(bytes(bgr))
+    pixels = b"".join(lines)
     header = struct.pack("<2sIHHI", b"BM", 54 + len(pixels), 0, 0, 54)
     info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, len(pixels), 2835, 2835, 0, 0)
     with open(dst, "wb") as f:

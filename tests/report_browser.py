@@ -18,10 +18,10 @@ import argparse
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
+
+from pngfile import png_pixels
 
 
 def chromium():
@@ -36,44 +36,6 @@ def browser(exe, *args, timeout=120):
     cmd = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
            "--no-first-run", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=15000"] + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-def png_pixels(path):
-    """(width, height, rows of RGB tuples) of an 8-bit RGB or RGBA PNG (what chromium writes)."""
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    i, idat, w = 8, b"", 0
-    while i < len(data):
-        n = struct.unpack(">I", data[i:i + 4])[0]
-        kind, body = data[i + 4:i + 8], data[i + 8:i + 8 + n]
-        if kind == b"IHDR":
-            w, h, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            assert depth == 8 and colour in (2, 6) and interlace == 0, "unexpected PNG format"
-            bpp = 3 if colour == 2 else 4
-        elif kind == b"IDAT":
-            idat += body
-        i += 12 + n
-    raw, stride = zlib.decompress(idat), w * bpp
-    prev, rows, pos = bytearray(stride), [], 0
-    for _ in range(h):
-        f, line = raw[pos], bytearray(raw[pos + 1:pos + 1 + stride])
-        pos += 1 + stride
-        for x in range(stride):
-            a = line[x - bpp] if x >= bpp else 0
-            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
-            if f == 1:
-                line[x] = (line[x] + a) & 255
-            elif f == 2:
-                line[x] = (line[x] + b) & 255
-            elif f == 3:
-                line[x] = (line[x] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append([tuple(line[k:k + 3]) for k in range(0, stride, bpp)])
-        prev = line
-    return w, h, rows
 
 
 def check_page(exe, page, expected_images, work, name):
