@@ -74,9 +74,13 @@ void write_calibration(const std::string& run, const Calibration& c) {
       << (++i < kv.size() ? ",\n" : "\n");
   o << "}\n";
   std::ostringstream csv;
-  csv << "path,score\n";
+  csv << "path,score,kind,forged_fraction\n";
   for (size_t k = 0; k < c.scores.size(); ++k)
-    csv << csv_field(k < c.images.size() ? c.images[k] : std::string()) << "," << fmt(c.scores[k]) << "\n";
+    csv << csv_field(k < c.images.size() ? c.images[k] : std::string()) << "," << fmt(c.scores[k]) << ",normal,0\n";
+  for (size_t k = 0; k < c.forged_scores.size(); ++k)
+    csv << csv_field(k < c.forged_images.size() ? c.forged_images[k] : std::string()) << ","
+        << fmt(c.forged_scores[k]) << ",forged," << fmt(k < c.forged_fraction.size() ? c.forged_fraction[k] : 0.f)
+        << "\n";
   write_file_atomic((fs::path(run) / "calibration.csv").string(), csv.str());
   write_file_atomic(calibration_path(run), o.str());
 }

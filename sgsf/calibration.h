@@ -22,6 +22,8 @@ namespace sg::sgsf {
 constexpr const char* kCalibrationFormat = "sgsf-calibration-1";
 constexpr double kCalibrationQuantile = 99.0;  // percent
 constexpr double kCalibrationMargin = 0.5;     // times (q - median)
+// Forged anomalies drawn per held-out normal image, to score beside them (calibration.csv).
+constexpr int kForgedPerImage = 4;
 // Fewer held-out normal images than this calibrate a rough threshold (a warning says so).
 constexpr int kMinCalibrationImages = 20;
 
@@ -33,6 +35,10 @@ struct Calibration {
   std::string weights_fingerprint;  // of the checkpoint the scores were computed with
   std::vector<std::string> images;  // the held-out images (dataset paths)
   std::vector<float> scores;        // and their scores
+  // Forged anomalies on the held-out images (the training's own forging, kForgedPerImage draws per
+  // image): the image each was forged from, its score and the fraction of its pixels forged.
+  std::vector<std::string> forged_images;
+  std::vector<float> forged_scores, forged_fraction;
 };
 
 // The rule above; fills threshold, q99, median and count from `scores` (at least one).

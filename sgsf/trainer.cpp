@@ -100,14 +100,95 @@ void check_resume_metadata(const SafetensorsFile& f, const TrainConfig& cfg, con
 }
 
 
+// The forging parameters of a run's settings.
+SamParams sam_params(const TrainConfig& cfg) {
+  SamParams sam;
+  sam.a = cfg.a;
+  sam.b = cfg.b;
+  sam.alpha_lo = cfg.alpha_lo;
+  sam.alpha_hi = cfg.alpha_hi;
+  sam.forge_prob = cfg.forge_prob;
+  return sam;
+}
+
+// Forged anomalies on the held-out normal images, scored as test images are: kForgedPerImage
+// draws per image of the training's own forging (SAM with the run's a, b and alphas, the run's
+// auxiliary textures and saliency mode; every draw forged). Draw k of image i is keyed by (seed, i,
+// k) alone. A draw whose mask came out empty is not an anomaly and is left out. Returns, per kept
+// draw, the held-out image it came from, its score and the fraction of its pixels forged.
+struct ForgedScores {
+  std::vector<std::string> images;
+  std::vector<float> scores, fraction;
+};
+ForgedScores score_forged(SGSFModel& model, const std::vector<data::TestImage>& held, const GuidanceBank& bank,
+                          const TrainConfig& cfg, const data::AuxiliaryTextures& aux, Device dev) {
+  constexpr uint64_t kForgedStream = 0xF0F6EDull << 32;
+  const data::SaliencyMode mode = data::parse_saliency_mode(cfg.saliency);
+  SamParams sam = sam_params(cfg);
+  sam.forge_prob = 1.f;
+  const int S = cfg.size;
+  std::vector<data::Image> saliency;
+  for (const auto& t : held) {
+    // A held-out image from validation/good may have no map in --saliency-dir: S = 1 then, as for an
+    // image without saliency.
+    std::string map_file = mode == data::SaliencyMode::File ? data::saliency_file_for(cfg.saliency_dir, t.relpath) : "";
+    if (mode == data::SaliencyMode::File && !fs::exists(map_file))
+      saliency.emplace_back(1, S, S, 1.f);
+    else
+      saliency.push_back(data::compute_saliency(t.image, mode, map_file).map);
+  }
+  ForgedScores out;
+  const int n = (int)held.size();
+  const int64_t plane = (int64_t)S * S;
+  for (int k = 0; k < kForgedPerImage; ++k) {
+    std::vector<const data::Image*> a, s;
+    std::vector<data::Image> b((size_t)n);
+    for (int i = 0; i < n; ++i) {
+      Rng rng(cfg.seed, kForgedStream | (uint64_t)i << 8 | (uint64_t)k);
+      b[(size_t)i] = aux.sample(rng, S, S);
+      a.push_back(&held[(size_t)i].image);
+      s.push_back(&saliency[(size_t)i]);
+    }
+    std::vector<const data::Image*> bp;
+    for (const auto& im : b) bp.push_back(&im);
+    const uint64_t seed = cfg.seed ^ (kForgedStream | (uint64_t)k);
+    Forged fg;
+    {
+      NoGradGuard ng;
+      fg = forge_anomalies(data::stack_images(a, dev), data::stack_images(s, dev), data::stack_images(bp, dev),
+                           perlin_noise(n, S, S, seed, dev), sam, seed);
+    }
+    const std::vector<float> pixels = fg.image.to_vector();
+    const std::vector<float> fraction = fg.mask_fraction();
+    std::vector<data::Image> forged;
+    std::vector<int> which;
+    for (int i = 0; i < n; ++i) {
+      if (fraction[(size_t)i] <= 0.f) continue;
+      data::Image im(3, S, S);
+      std::copy(pixels.begin() + (long)(i * 3 * plane), pixels.begin() + (long)((i + 1) * 3 * plane), im.pixels.begin());
+      forged.push_back(std::move(im));
+      which.push_back(i);
+    }
+    std::vector<const data::Image*> ptrs;
+    for (const auto& im : forged) ptrs.push_back(&im);
+    const Inference inf = infer(model, ptrs, bank, scoring_of(cfg), cfg.batch, dev, false);
+    for (size_t j = 0; j < which.size(); ++j) {
+      out.images.push_back(held[(size_t)which[j]].relpath);
+      out.scores.push_back(inf.scores[j]);
+      out.fraction.push_back(fraction[(size_t)which[j]]);
+    }
+  }
+  return out;
+}
+
 // After the last iteration: the guidance bank (the training images at model resolution, 8-bit, and
 // their features) and, when there are calibration images, the calibrated threshold. Each replaces
 // the previous run's file only once it is complete; nothing is deleted ahead of its new version.
 // A signal (`stop`) between the steps ends here; the checkpoint is already saved, and --resume
 // finishes what is missing. Returns the signal that stopped it, or 0.
 int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader& loader,
-               const std::vector<data::TestImage>& held, const std::string& source, Device dev,
-               const std::atomic<int>* stop) {
+               const std::vector<data::TestImage>& held, const std::string& source,
+               const data::AuxiliaryTextures& aux, Device dev, const std::atomic<int>* stop) {
   auto stopped = [&]() { return stop ? stop->load() : 0; };
   if (int sig = stopped()) return sig;
   const std::string fingerprint = weights_fingerprint(model.state());
@@ -145,6 +226,11 @@ int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader
     c.source = source;
     c.weights_fingerprint = fingerprint;
     for (const auto& t : held) c.images.push_back(t.relpath);
+    ForgedScores forged = score_forged(model, held, bank, cfg, aux, dev);
+    if (int sig = stopped()) return sig;
+    c.forged_images = std::move(forged.images);
+    c.forged_scores = std::move(forged.scores);
+    c.forged_fraction = std::move(forged.fraction);
     write_calibration(cfg.out, c);
     std::cerr << "calibrated threshold " << c.threshold << " from " << c.count << " normal images (99th percentile "
               << c.q99 << ", median " << c.median << ")\n";
@@ -176,16 +262,6 @@ StepLosses training_losses(SGSFModel& model, const Tensor& image, const Tensor& 
   return L;
 }
 
-// The forging parameters of a run's settings.
-static SamParams sam_params(const TrainConfig& cfg) {
-  SamParams sam;
-  sam.a = cfg.a;
-  sam.b = cfg.b;
-  sam.alpha_lo = cfg.alpha_lo;
-  sam.alpha_hi = cfg.alpha_hi;
-  sam.forge_prob = cfg.forge_prob;
-  return sam;
-}
 
 StepLosses joint_step(SGSFModel& model, Adam& opt, const Tensor& image, const Tensor& saliency, const Tensor& aux,
                       const Tensor& guidance, const TrainConfig& cfg, uint64_t seed) {
@@ -501,7 +577,7 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   }
   bar.finish();
   save(total);
-  if (const int sig = finish_run(cfg, model, loader, calibration_images, calibration_source, dev, stop)) {
+  if (const int sig = finish_run(cfg, model, loader, calibration_images, calibration_source, aux, dev, stop)) {
     std::cerr << (sig == SIGTERM ? "terminated (SIGTERM)" : "interrupted")
               << " while writing the guidance bank or calibration: the checkpoint of all " << total
               << " iterations is saved to " << ckpt << "; --resume writes the rest\n";
