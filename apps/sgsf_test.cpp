@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
     args.option("category", "", "category (default: the run's); 'all' tests <run>/<category> for every category of --data");
     args.option("out", "", "output folder (default: <run>/test, or <run>/scored with --score)");
     args.option("device", "auto", "cpu | cuda | auto");
+    args.option("precision", "", "compute precision: fp32 | bf16 | tf32 | auto (default: the run's, fp32 where this "
+                                 "device lacks it)");
     args.option("batch", "8", "test batch size, 1 to " + std::to_string(sgsf::kMaxBatch));
     args.option("workers", "2", "image decoding threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
     args.option("overlays", "all", "heat-map overlays to write: all | none | N (the N most informative test images: "
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
     o.category = args.get("category");
     o.out = args.get("out");
     o.device = args.get("device");
+    o.precision = args.get("precision");
     o.batch = args.get_int("batch", 1, sgsf::kMaxBatch);
     o.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
     o.progress = !args.get_flag("quiet");

@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
     args.option("seed", "0", "random seed, 0 to 2^64-1 (same seed, same device: same result; on a GPU with "
                              "--deterministic)");
     args.option("device", "auto", "cpu | cuda | auto");
+    args.option("precision", "fp32", "compute precision of the convolutions: fp32 | bf16 (a CPU with AVX512_BF16 or "
+                                     "AMX) | tf32 (a GPU) | auto (bf16 where the CPU has it, else fp32)");
     args.option("workers", "2", "data loader threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
     args.option("out", "runs/sgsf", "run folder (checkpoint, config.json, train_log.jsonl)");
     args.option("checkpoint-every", "0", "also save a checkpoint every N epochs (0: only at the end)");
@@ -126,6 +128,7 @@ int main(int argc, char** argv) {
     if (want("gamma")) cfg.gamma = (float)args.get_double("gamma");
     if (want("seed")) cfg.seed = args.get_uint64("seed");
     if (want("device")) cfg.device = args.get("device");
+    if (want("precision")) cfg.precision = args.get("precision");
     if (want("workers")) cfg.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
     if (want("out")) cfg.out = args.get("out");
     if (want("checkpoint-every")) cfg.checkpoint_every = args.get_int("checkpoint-every", 0, INT32_MAX);

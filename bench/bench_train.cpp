@@ -3,7 +3,7 @@
 // bench/train_side_by_side.py, which runs this program beside PyTorch and prints the ratio.
 //
 //   bench_train [--width W] [--size S] [--batch N] [--steps K] [--warmup K] [--device cpu|cuda]
-//               [--profile | --ops] [--json]
+//               [--precision fp32|bf16|tf32|auto] [--profile | --ops] [--json]
 //
 // Inputs are fixed random tensors (image and guidance uniform in [0, 1], a mask with about 3 %
 // of its pixels set), so the data loader is not timed: `sgsf_train --profile` times the whole loop.
@@ -23,6 +23,7 @@
 
 #include "engine/allocator.h"
 #include "engine/optim.h"
+#include "engine/precision.h"
 #include "engine/profile.h"
 #include "sgsf/model.h"
 #include "sgsf/step_profile.h"
@@ -34,13 +35,13 @@ namespace {
 
 struct Options {
   int width = 8, size = 64, batch = 16, steps = 10, warmup = 3;
-  std::string device = "cpu";
+  std::string device = "cpu", precision = "fp32";
   bool profile = false, ops = false, json = false;
 };
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr, "bench_train: %s\nusage: bench_train [--width W] [--size S] [--batch N] [--steps K] "
-               "[--warmup K] [--device cpu|cuda] [--profile | --ops] [--deterministic] [--json]\n", msg);
+               "[--warmup K] [--device cpu|cuda] [--precision fp32|bf16|tf32|auto] [--profile | --ops] [--deterministic] [--json]\n", msg);
   std::exit(2);
 }
 
@@ -63,6 +64,9 @@ Options parse(int argc, char** argv) {
     else if (a == "--device") {
       if (i + 1 >= argc) usage("missing value after --device");
       o.device = argv[++i];
+    } else if (a == "--precision") {
+      if (i + 1 >= argc) usage("missing value after --precision");
+      o.precision = argv[++i];
     } else if (a == "--profile") o.profile = true;
     else if (a == "--deterministic") sg::set_deterministic(true);
     else if (a == "--ops") o.profile = o.ops = true;
@@ -85,6 +89,8 @@ int main(int argc, char** argv) {
   Options o = parse(argc, argv);
   try {
     const Device dev = parse_device(o.device);
+    const Precision prec = parse_precision(o.precision, dev);
+    set_precision(prec);
     sgsf::SGSFModel model(o.width, sgsf::GuidanceSource::Decoder, /*seed=*/0);
     model.to(dev);
     model.train();
@@ -133,9 +139,9 @@ int main(int argc, char** argv) {
     const double device_mib = dev == Device::CUDA ? (double)memory_stats(dev).peak_bytes_in_use / (1 << 20) : 0.0;
     const MemoryStats cpu_mem = memory_stats(Device::CPU);
     if (o.json) {
-      std::printf("{\"width\": %d, \"size\": %d, \"batch\": %d, \"device\": \"%s\", \"step_ms\": %.3f, "
+      std::printf("{\"width\": %d, \"size\": %d, \"batch\": %d, \"device\": \"%s\", \"precision\": \"%s\", \"step_ms\": %.3f, "
                   "\"images_per_s\": %.3f, \"peak_rss_mib\": %.1f, \"peak_device_mib\": %.1f, \"loss\": %.6f",
-                  o.width, o.size, o.batch, o.device.c_str(), med * 1e3, ips, rss, device_mib, last_loss);
+                  o.width, o.size, o.batch, o.device.c_str(), precision_name(prec), med * 1e3, ips, rss, device_mib, last_loss);
       if (o.profile) {
         std::printf(", \"profile_ms\": {");
         bool first = true;
@@ -147,9 +153,9 @@ int main(int argc, char** argv) {
       }
       std::printf("}\n");
     } else {
-      std::printf("w=%d %dx%d batch %d on %s: %.1f ms a step (median of %d), %.1f images/s, peak RSS %.0f MiB "
+      std::printf("w=%d %dx%d batch %d on %s (%s): %.1f ms a step (median of %d), %.1f images/s, peak RSS %.0f MiB "
                   "(tensors: peak %.0f MiB in use, %.0f MiB cached now)\n",
-                  o.width, o.size, o.size, o.batch, o.device.c_str(), med * 1e3, o.steps, ips, rss,
+                  o.width, o.size, o.size, o.batch, o.device.c_str(), precision_name(prec), med * 1e3, o.steps, ips, rss,
                   cpu_mem.peak_bytes_in_use / 1048576.0, cpu_mem.bytes_cached / 1048576.0);
       if (o.profile) std::printf("\nprofiled pass, %d steps:\n%s", o.steps, sgsf::profile_table(raw, o.steps, o.ops).c_str());
     }

@@ -15,6 +15,7 @@
 
 #include "engine/cuda_check.h"
 #include "engine/device.h"
+#include "engine/precision.h"
 #include "engine/tensor.h"
 
 // The legacy (v7-style) convolution API is marked deprecated in cuDNN 9 but fully supported.
@@ -40,9 +41,9 @@ struct Descriptors {
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
 
-  explicit Descriptors(const ConvShape& s) {
+  Descriptors(const ConvShape& s, bool tf32) {
     try {
-      create(s);
+      create(s, tf32);
     } catch (...) {
       release();  // a constructor that throws gets no destructor call
       throw;
@@ -53,7 +54,7 @@ struct Descriptors {
   Descriptors& operator=(const Descriptors&) = delete;
 
  private:
-  void create(const ConvShape& s) {
+  void create(const ConvShape& s, bool tf32) {
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
@@ -68,8 +69,9 @@ struct Descriptors {
                                               (int)s.kh, (int)s.kw));
     SG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, (int)s.pad, (int)s.pad, (int)s.stride, (int)s.stride,
                                                    1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    // FMA math only: no TF32 tensor cores (CUDNN_DEFAULT_MATH would allow them for float on Ampere+).
-    SG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    // fp32: FMA math only, no TF32 tensor cores (CUDNN_DEFAULT_MATH would allow them for float on
+    // Ampere and later). tf32 (engine/precision.h): tensor-op math, which for float data is TF32.
+    SG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   }
   void release() {
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
@@ -93,13 +95,14 @@ bool is_fft(cudnnConvolutionBwdFilterAlgo_t a) {
   return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
 }
 
-// Pick from measured results (fastest first): FMA math, not FFT, fits the workspace cap, and
-// deterministic when the engine is in deterministic mode. -1 when none qualifies.
+// Pick from measured results (fastest first): FMA math (tensor-op math too in tf32, never a
+// conversion to half precision), not FFT, fits the workspace cap, and deterministic when the
+// engine is in deterministic mode. -1 when none qualifies.
 template <typename Perf>
-int choose(const Perf* perf, int n, size_t cap) {
+int choose(const Perf* perf, int n, size_t cap, bool tf32) {
   for (int i = 0; i < n; ++i) {
     const Perf& p = perf[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || p.mathType == CUDNN_TENSOR_OP_MATH ||
+    if (p.status != CUDNN_STATUS_SUCCESS || (p.mathType == CUDNN_TENSOR_OP_MATH && !tf32) ||
         p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > cap || is_fft(p.algo))
       continue;
     if (deterministic() && p.determinism != CUDNN_DETERMINISTIC) continue;
@@ -117,7 +120,7 @@ struct Choice {
 };
 
 struct Plan {
-  explicit Plan(const ConvShape& s) : d(s) {
+  Plan(const ConvShape& s, bool tf32_) : d(s, tf32_), tf32(tf32_) {
     // (Checked here, not in Descriptors' constructor, so that a throw still frees the descriptors.)
     int on, oc, oh, ow;
     SG_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.w, &on, &oc, &oh, &ow));
@@ -125,6 +128,7 @@ struct Plan {
              oc, ", ", oh, ", ", ow, ") differs from the expected (", s.N, ", ", s.Cout, ", ", s.Hout, ", ", s.Wout, ")");
   }
   Descriptors d;
+  bool tf32;
   Choice<cudnnConvolutionFwdAlgo_t> fwd;
   Choice<cudnnConvolutionBwdDataAlgo_t> bwd_data;
   Choice<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
@@ -139,7 +143,7 @@ Tensor workspace(size_t bytes) {
 // Measure a pass once: `find(workspace, bytes, perf, &n)` runs cudnnFind*AlgorithmEx; `fallback` is
 // used when nothing qualifies (it needs no workspace).
 template <typename Algo, typename Perf, typename Find>
-void measure(Choice<Algo>& c, Algo fallback, const char* pass, Find find) {
+void measure(Choice<Algo>& c, bool tf32, Algo fallback, const char* pass, Find find) {
   if (c.measured) return;
   const size_t cap = workspace_cap();
   Perf perf[16];
@@ -148,7 +152,7 @@ void measure(Choice<Algo>& c, Algo fallback, const char* pass, Find find) {
     Tensor ws = workspace(cap);
     find(ws.defined() ? ws.data() : nullptr, cap, perf, &n);
   }
-  const int k = choose(perf, n, cap);
+  const int k = choose(perf, n, cap, tf32);
   if (k >= 0) {
     c.algo = perf[k].algo;
     c.ws = perf[k].memory;
@@ -161,16 +165,17 @@ void measure(Choice<Algo>& c, Algo fallback, const char* pass, Find find) {
   c.measured = true;
 }
 
-// The plan of a shape in the current determinism mode (each mode measures its own choice).
+// The plan of a shape in the current determinism mode and precision (each measures its own choice).
 Plan& plan_for(const ConvShape& s) {
   static std::mutex mu;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>,
+  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>,
                   std::unique_ptr<Plan>>
       cache;
-  auto key = std::make_tuple(s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, deterministic());
+  const bool tf32 = precision() == Precision::TF32;
+  auto key = std::make_tuple(s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, deterministic(), tf32);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, std::make_unique<Plan>(s)).first;
+  if (it == cache.end()) it = cache.emplace(key, std::make_unique<Plan>(s, tf32)).first;
   return *it->second;
 }
 
@@ -179,7 +184,7 @@ Plan& plan_for(const ConvShape& s) {
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
   Plan& p = plan_for(s);
   measure<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
-      p.fwd, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "forward", [&](void* ws, size_t bytes, auto* perf, int* n) {
+      p.fwd, p.tf32, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "forward", [&](void* ws, size_t bytes, auto* perf, int* n) {
         SG_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cuda::cudnn(), p.d.x, x, p.d.w, w, p.d.conv, p.d.y, y,
                                                               16, n, perf, ws, bytes));
       });
@@ -193,7 +198,7 @@ void forward(const ConvShape& s, const float* x, const float* w, const float* b,
 void backward_data(const ConvShape& s, const float* w, const float* gy, float* gx) {
   Plan& p = plan_for(s);
   measure<cudnnConvolutionBwdDataAlgo_t, cudnnConvolutionBwdDataAlgoPerf_t>(
-      p.bwd_data, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "backward data", [&](void* ws, size_t bytes, auto* perf, int* n) {
+      p.bwd_data, p.tf32, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "backward data", [&](void* ws, size_t bytes, auto* perf, int* n) {
         SG_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cuda::cudnn(), p.d.w, w, p.d.y, gy, p.d.conv,
                                                                    p.d.x, gx, 16, n, perf, ws, bytes));
       });
@@ -206,7 +211,7 @@ void backward_data(const ConvShape& s, const float* w, const float* gy, float* g
 void backward_filter(const ConvShape& s, const float* x, const float* gy, float* gw) {
   Plan& p = plan_for(s);
   measure<cudnnConvolutionBwdFilterAlgo_t, cudnnConvolutionBwdFilterAlgoPerf_t>(
-      p.bwd_filter, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "backward filter",
+      p.bwd_filter, p.tf32, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "backward filter",
       [&](void* ws, size_t bytes, auto* perf, int* n) {
         SG_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cuda::cudnn(), p.d.x, x, p.d.y, gy, p.d.conv,
                                                                      p.d.w, gw, 16, n, perf, ws, bytes));

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "engine/common.h"
+#include "engine/precision.h"
 
 #ifdef SGSF_WITH_DNNL
 #include <dnnl.hpp>
@@ -137,7 +138,7 @@ struct Plan {
   Port bd_gy, bd_w, bd_gx, bw_x, bw_gy, bw_gw;
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool>;
 
 struct Geometry {
   memory::dims x, w, y, b, strides, pad_l, pad_r;
@@ -167,41 +168,54 @@ struct Descs {
   dnnl::convolution_backward_data::primitive_desc data;
   dnnl::convolution_backward_weights::primitive_desc weights;
 };
-Descs make_descs(const Geometry& g, bool bias, dnnl::algorithm alg) {
-  const memory::desc any_x(g.x, dt::f32, tag::any), any_w(g.w, dt::f32, tag::any), any_y(g.y, dt::f32, tag::any);
+// In bf16 the operands a pass multiplies (inputs, weights, output gradients) are bf16 and what it
+// produces (outputs, input and weight gradients) float32; oneDNN accumulates in float32. The
+// plain float32 tensors are converted by the reorders that also change their layout.
+Descs make_descs(const Geometry& g, bool bias, dnnl::algorithm alg, bool bf16) {
+  const dt op = bf16 ? dt::bf16 : dt::f32;
+  const memory::desc any_x(g.x, op, tag::any), any_w(g.w, op, tag::any), any_y(g.y, dt::f32, tag::any);
   const memory::desc bias_md = bias ? memory::desc(g.b, dt::f32, tag::x) : memory::desc();
   const dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, alg, any_x, any_w, bias_md, any_y,
                                            g.strides, g.pad_l, g.pad_r);
+  // The backward passes: gradients out in float32, the output gradient in as an operand.
+  const memory::desc any_gx(g.x, dt::f32, tag::any), any_gw(g.w, dt::f32, tag::any), any_gy(g.y, op, tag::any);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const dnnl::convolution_forward::primitive_desc fpd(fd, attr, cpu_engine());
-  const dnnl::convolution_backward_data::desc dd(alg, any_x, any_w, any_y, g.strides, g.pad_l, g.pad_r);
-  const dnnl::convolution_backward_weights::desc wd(alg, any_x, any_w, any_y, g.strides, g.pad_l, g.pad_r);
+  const dnnl::convolution_backward_data::desc dd(alg, any_gx, any_w, any_gy, g.strides, g.pad_l, g.pad_r);
+  const dnnl::convolution_backward_weights::desc wd(alg, any_x, any_gw, any_gy, g.strides, g.pad_l, g.pad_r);
   return {alg, fpd, dnnl::convolution_backward_data::primitive_desc(dd, attr, cpu_engine(), fpd),
           dnnl::convolution_backward_weights::primitive_desc(wd, attr, cpu_engine(), fpd)};
 }
 
 // Every pass of a shape uses one algorithm: Winograd where onednn_winograd_shape() allows it and
-// the CPU has it, else direct.
-Descs choose_descs(const ConvShape& s, const Geometry& g, bool bias) {
-  if (onednn_winograd() && onednn_winograd_shape(s)) {
+// the CPU has it (float32 only), else direct.
+Descs choose_descs(const ConvShape& s, const Geometry& g, bool bias, bool bf16) {
+  if (!bf16 && onednn_winograd() && onednn_winograd_shape(s)) {
     try {
-      return make_descs(g, bias, dnnl::algorithm::convolution_winograd);
+      return make_descs(g, bias, dnnl::algorithm::convolution_winograd, false);
     } catch (const dnnl::error&) {  // not implemented on this CPU: direct below
     }
   }
-  return make_descs(g, bias, dnnl::algorithm::convolution_direct);
+  try {
+    return make_descs(g, bias, dnnl::algorithm::convolution_direct, bf16);
+  } catch (const dnnl::error& e) {
+    if (!bf16) throw;
+    throw Error(str("conv2d: oneDNN has no bf16 convolution on this CPU (", e.what(),
+                    "); run in fp32, or with SGSF_CPU_CONV=im2col"));
+  }
 }
 
 Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
   static std::map<Key, std::unique_ptr<Plan>> cache;
+  const bool bf16 = precision() == Precision::BF16;
   std::unique_ptr<Plan>& slot =
-      cache[Key{s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, bias, onednn_winograd()}];
+      cache[Key{s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, bias, onednn_winograd(), bf16}];
   if (slot && (slot->has_bw || !backward)) return *slot;
   const Geometry g(s);
   const memory::desc plain_x(g.x, dt::f32, tag::nchw), plain_w(g.w, dt::f32, tag::oihw),
       plain_y(g.y, dt::f32, tag::nchw);
-  const Descs d = choose_descs(s, g, bias);
+  const Descs d = choose_descs(s, g, bias, bf16);
   if (!slot) {
     slot = std::make_unique<Plan>();
     slot->alg = d.alg;

@@ -24,6 +24,7 @@
 #include "engine/cudnn_conv.h"
 #include "engine/dispatch.h"
 #include "engine/dnnl_conv.h"
+#include "engine/precision.h"
 #ifdef SGSF_WITH_CUDA
 #include "engine/cuda_check.h"
 #endif
@@ -160,12 +161,28 @@ void conv_backward_im2col(const ConvShape& s, const float* x, const float* w, co
   }
 }
 
+// The operands of a bf16 convolution on the reference path: `n` floats rounded to bf16 (kept as
+// floats, so the float32 GEMM multiplies exactly what bf16 hardware would: the product of two bf16
+// numbers fits a float's mantissa), in a per-thread buffer (slot 0-2) that lives until the next
+// call with that slot.
+const float* bf16_operand(int slot, const float* v, int64_t n) {
+  thread_local std::vector<float> buf[3];
+  std::vector<float>& b = buf[slot];
+  b.resize((size_t)n);
+  for (int64_t i = 0; i < n; ++i) b[(size_t)i] = round_bf16(v[i]);
+  return b.data();
+}
+
 // The CPU side: oneDNN when the build has it and it is chosen (engine/dnnl_conv.h), else the
-// im2col reference above.
+// im2col reference above (in bf16, on rounded operands).
 void conv_forward_cpu(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
 #ifdef SGSF_WITH_DNNL
   if (cpu_conv() == CpuConv::Onednn) return dnnl_conv::forward(s, x, w, b, y);
 #endif
+  if (precision() == Precision::BF16) {
+    x = bf16_operand(0, x, s.N * s.Cin * s.H * s.W);
+    w = bf16_operand(1, w, s.Cout * s.Cin * s.kh * s.kw);
+  }
   conv_forward_im2col(s, x, w, b, y);
 }
 
@@ -173,6 +190,11 @@ void conv_backward_cpu(const ConvShape& s, const float* x, const float* w, const
 #ifdef SGSF_WITH_DNNL
   if (cpu_conv() == CpuConv::Onednn) return dnnl_conv::backward(s, x, w, gy, gx, gw);
 #endif
+  if (precision() == Precision::BF16) {
+    if (gw) x = bf16_operand(0, x, s.N * s.Cin * s.H * s.W);
+    if (gx) w = bf16_operand(1, w, s.Cout * s.Cin * s.kh * s.kw);
+    gy = bf16_operand(2, gy, s.N * s.Cout * s.Hout * s.Wout);
+  }
   conv_backward_im2col(s, x, w, gy, gx, gw);
 }
 
@@ -244,7 +266,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   const bool has_b = b.defined();
+  const Precision prec = precision();  // the backward runs in the forward's precision
   return attach_grad(y, "conv2d", inputs, [=](const Tensor& g) {
+    PrecisionGuard in_forward_precision(prec);
     // The kernels overwrite every element; zeros only cover an empty output (nothing to sum).
     auto make = [&](const Shape& shape) { return g.numel() > 0 ? Tensor::empty(shape, dev) : Tensor::zeros(shape, dev); };
     Tensor gx = need_x ? make(xs.shape()) : Tensor();

@@ -7,6 +7,7 @@
 // cuBLAS: there the CPU GEMM runs on the device buffers.
 // Backward of C = A B: dA = dC B^T (M, K), dB = A^T dC (K, N).
 #include "engine/dispatch.h"
+#include "engine/precision.h"
 #include "engine/eigen_maps.h"
 #include "engine/ops.h"
 #include "engine/profile.h"
@@ -49,6 +50,10 @@ void gemm_cuda(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A
 #else
   const float one = 1.f, zero = 0.f;
   int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
+  // tf32 (engine/precision.h): TF32 tensor cores; otherwise exact float32 (the handle is shared, so
+  // the mode is set per call: a host-side setting, no GPU work).
+  SG_CUBLAS_CHECK(cublasSetMathMode(
+      cuda::cublas(), precision() == Precision::TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   SG_CUBLAS_CHECK(cublasSgemm(cuda::cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                               (int)N, (int)M, (int)K, &one, B, ldb, A, lda, &zero, C, (int)N));
 #endif

@@ -133,7 +133,7 @@ const std::vector<Field>& fields() {
       SG_INT_FIELD(contrast_refresh), SG_FLOAT_FIELD(a), SG_FLOAT_FIELD(b), SG_FLOAT_FIELD(alpha_lo),
       SG_FLOAT_FIELD(alpha_hi), SG_FLOAT_FIELD(forge_prob), SG_FLOAT_FIELD(rotate_prob),
       SG_BOOL_FIELD(rotate_guidance), SG_FLOAT_FIELD(lambda), SG_FLOAT_FIELD(gamma),
-      SG_INT_FIELD(seed), SG_STR_FIELD(device), SG_INT_FIELD(workers), SG_STR_FIELD(out),
+      SG_INT_FIELD(seed), SG_STR_FIELD(device), SG_STR_FIELD(precision), SG_INT_FIELD(workers), SG_STR_FIELD(out),
       SG_INT_FIELD(checkpoint_every), SG_INT_FIELD(log_every), SG_INT_FIELD(save_forged),
       SG_FLOAT_FIELD(holdout), SG_INT_FIELD(score_pool), SG_BOOL_FIELD(test_flip),
   };
@@ -145,6 +145,7 @@ const char* added_key_legacy(const std::string& key) {
   if (key == "holdout") return "0";      // no calibration hold-out
   if (key == "score_pool") return "21";  // the 21 x 21 pooling at every size
   if (key == "test_flip") return "false";
+  if (key == "precision") return "fp32";
   return nullptr;
 }
 
@@ -169,6 +170,8 @@ TrainConfig from_key_values(const KeyValues& kv) {
 }
 
 void validate(const TrainConfig& c) {
+  SG_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "tf32" || c.precision == "auto",
+           "config: precision must be fp32, bf16, tf32 or auto, got '", c.precision, "'");
   SG_CHECK(c.width >= 1 && c.width <= 1024, "config: width must be in [1, 1024], got ", c.width);
   SG_CHECK(c.size >= 16 && c.size <= kMaxSize && c.size % 8 == 0, "config: size must be a multiple of 8 from 16 to ",
            kMaxSize, ", got ", c.size);

@@ -43,6 +43,9 @@ struct TrainConfig {
   // run
   uint64_t seed = 0;
   std::string device = "auto";
+  // compute precision (engine/precision.h): fp32 | bf16 | tf32 | auto; a run records the mode it
+  // resolved to
+  std::string precision = "fp32";
   int workers = 2;
   std::string out = "runs/sgsf";
   int checkpoint_every = 0;         // epochs between checkpoints (0 = only at the end)

@@ -21,6 +21,7 @@ std::mutex& engine_lock() {
 
 struct Detector::Impl {
   Device dev = Device::CPU;
+  Precision precision = Precision::FP32;
   LoadedRun run;
   GuidanceBank bank;
   bool has_threshold = false;
@@ -34,6 +35,7 @@ struct Detector::Impl {
     for (const auto& im : full) resized.push_back(data::resize_bilinear(im, s, s));
     std::vector<const data::Image*> ptrs;
     for (const auto& im : resized) ptrs.push_back(&im);
+    const PrecisionGuard in_precision(precision);
     Inference inf = infer(*run.model, ptrs, bank, scoring_of(run.cfg), batch, dev, false);
     std::vector<Detection> out(full.size());
     for (size_t i = 0; i < full.size(); ++i) {
@@ -53,10 +55,12 @@ struct Detector::Impl {
   }
 };
 
-Detector::Detector(const std::string& run_dir, const std::string& device) : impl_(std::make_unique<Impl>()) {
+Detector::Detector(const std::string& run_dir, const std::string& device, const std::string& precision)
+    : impl_(std::make_unique<Impl>()) {
   std::lock_guard<std::mutex> lock(engine_lock());
   impl_->dev = parse_device(device);
   impl_->run = load_run(run_dir, impl_->dev);
+  impl_->precision = run_precision(precision, impl_->run.cfg, impl_->dev, "Detector: precision");
   impl_->bank = run_guidance(impl_->run, run_dir, "", "", "", impl_->batch, 2, impl_->dev);
   std::string source;
   impl_->has_threshold = run_threshold(impl_->run, run_dir, NAN, &impl_->threshold, &source);
@@ -106,6 +110,7 @@ void Detector::set_threshold(float t) {
 }
 int Detector::input_size() const { return impl_->run.cfg.size; }
 int Detector::batch_size() const { return impl_->batch; }
+std::string Detector::precision() const { return precision_name(impl_->precision); }
 void Detector::set_batch_size(int n) {
   SG_CHECK(n >= 1 && n <= kMaxBatch, "Detector: the batch size must be from 1 to ", kMaxBatch, ", got ", n);
   impl_->batch = n;

@@ -48,8 +48,10 @@ struct Detection {
 class Detector {
  public:
   // Load a run folder (checkpoint.safetensors, config.json, the guidance bank, calibration.json) on
-  // `device`: "cpu", "cuda" or "auto" (the GPU when there is one).
-  explicit Detector(const std::string& run_dir, const std::string& device = "auto");
+  // `device`: "cpu", "cuda" or "auto" (the GPU when there is one). `precision`: "fp32", "bf16" (a CPU
+  // with AVX512_BF16 or AMX), "tf32" (a GPU) or "auto"; empty = the run's own (fp32 where the device
+  // lacks it). Throws naming the mode when the device lacks it.
+  explicit Detector(const std::string& run_dir, const std::string& device = "auto", const std::string& precision = "");
   ~Detector();
   Detector(Detector&&) noexcept;
   Detector& operator=(Detector&&) noexcept;
@@ -67,6 +69,7 @@ class Detector {
   void set_threshold(float t);      // in [0, 1]; overrides the calibrated one
   int input_size() const;           // the model's input size s
   int batch_size() const;
+  std::string precision() const;    // the mode it computes in: "fp32", "bf16" or "tf32"
   void set_batch_size(int n);       // 1 to 256 (default 8)
 
  private:

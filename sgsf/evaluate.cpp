@@ -258,10 +258,24 @@ FolderLock open_output_folder(const std::string& out, const std::vector<std::str
 
 }  // namespace
 
+Precision run_precision(const std::string& requested, const TrainConfig& cfg, Device dev,
+                        const std::string& option) {
+  if (!requested.empty()) return parse_precision(requested, dev, option);
+  if (cfg.precision == "fp32" || cfg.precision == "auto") return parse_precision(cfg.precision, dev, option);
+  try {
+    return parse_precision(cfg.precision, dev, option);
+  } catch (const Error&) {
+    std::cerr << "note: the run was trained in " << cfg.precision << ", which " << device_name(dev)
+              << " here lacks: computing in fp32\n";
+    return Precision::FP32;
+  }
+}
+
 CategoryMetrics evaluate(const EvalOptions& opt) {
   const Device dev = parse_device(opt.device);
   LoadedRun run = load_run(opt.run, dev);
   const TrainConfig& cfg = run.cfg;
+  const PrecisionGuard precision(run_precision(opt.precision, cfg, dev));
   const RunDataset rd = open_run_dataset(opt, cfg);
   const data::Dataset& ds = rd.ds;
   const std::string& root = rd.root;
@@ -445,6 +459,7 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   const Device dev = parse_device(opt.device);
   LoadedRun run = load_run(opt.run, dev);
   const TrainConfig& cfg = run.cfg;
+  const PrecisionGuard precision(run_precision(opt.precision, cfg, dev));
   const std::string out = opt.out.empty() ? (fs::path(opt.run) / "scored").string() : opt.out;
   // The images to score: one file, or every image file in a folder (sorted).
   std::vector<data::Sample> samples;

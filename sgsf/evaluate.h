@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/loader.h"
+#include "engine/precision.h"
 #include "sgsf/calibration.h"
 #include "sgsf/config.h"
 #include "sgsf/guidance.h"
@@ -23,6 +24,7 @@ struct EvalOptions {
   std::string category;      // empty = the one recorded in the config
   std::string out;           // output folder; empty = <run>/test
   std::string device = "auto";
+  std::string precision;     // fp32 | bf16 | tf32 | auto; empty = the run's (fp32 where the device lacks it)
   int batch = 8;
   int workers = 2;
   int overlays = -1;         // heat-map overlays to write: -1 all, 0 none, N the first N
@@ -62,6 +64,12 @@ struct LoadedRun {
   std::string fingerprint;
 };
 LoadedRun load_run(const std::string& run, Device dev);
+
+// The precision to run a trained run in on `dev`: `requested` (parse_precision: an unknown mode or
+// one the device lacks throws naming `option`), or when it is empty the run's own, falling back to
+// fp32 (with a note on stderr) where this device lacks it.
+Precision run_precision(const std::string& requested, const TrainConfig& cfg, Device dev,
+                        const std::string& option = "--precision");
 
 // The guidance images of a run: its own bank (guidance.safetensors), or, for a run from an older
 // version without one, the training images of its dataset (`data`/`layout`/`category` override the

@@ -29,6 +29,7 @@
 #include "engine/checkpoint.h"
 #include "engine/file_io.h"
 #include "engine/optim.h"
+#include "engine/precision.h"
 #include "engine/profile.h"
 #include "engine/rng.h"
 #include "sgsf/calibration.h"
@@ -285,6 +286,10 @@ TrainResult train(const TrainConfig& cfg_in, bool resume, const std::atomic<int>
   validate(cfg);
   SG_CHECK(!cfg.data.empty(), "train: no dataset given (--data)");
   const Device dev = parse_device(cfg.device);
+  // The mode asked for, resolved for this device ("auto" -> bf16 or fp32), is what the run records.
+  const Precision prec = parse_precision(cfg.precision, dev);
+  cfg.precision = precision_name(prec);
+  const PrecisionGuard in_precision(prec);
   const std::string ckpt = checkpoint_path(cfg.out);
 
   // ---- nothing in the run folder changes before every check passed (see below)

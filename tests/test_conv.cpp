@@ -1,8 +1,10 @@
 // test_conv.cpp — conv2d: values against a naive direct convolution, im2col/col2im against their
 // per-element definitions, finite-difference gradients, shape errors, and the CUDA path vs the CPU.
+#include <cstring>
 #include <thread>
 
 #include "engine/dnnl_conv.h"
+#include "engine/precision.h"
 #include "kernels/im2col.h"
 #include "tests/test_util.h"
 
@@ -423,4 +425,155 @@ TEST_CASE("a paper-scale convolution on CUDA (128 -> 128 channels, 3x3, 256x256)
     INFO("output ", k, " (0: y, 1: gx, 2: gw, 3: gb)");
     SG_CHECK_CLOSE(res[1][k], res[0][k], atol[k], rtol[k]);
   }
+}
+
+// ---- bf16 (engine/precision.h) -------------------------------------------------------------
+namespace {
+
+// A tensor's values rounded to bf16 (the operands a bf16 convolution multiplies).
+Tensor bf16_rounded(const Tensor& t) {
+  std::vector<float> v = t.to_vector();
+  for (float& x : v) x = round_bf16(x);
+  return Tensor::from_vector(t.shape(), v, Device::CPU);
+}
+Tensor absolute(const Tensor& t) {
+  std::vector<float> v = t.to_vector();
+  for (float& x : v) x = std::fabs(x);
+  return Tensor::from_vector(t.shape(), v, Device::CPU);
+}
+
+// |got - oracle| <= K 2^-24 S + 2^-40 per element, where the oracle is the float64 sum of the
+// products of bf16-rounded operands and S the float64 sum of their magnitudes: each product of two
+// bf16 numbers is exact in float32 (8 + 8 mantissa bits fit in 24), so a float32 accumulation of
+// K of them in any order errs by at most (K - 1) u S with u = 2^-24 (recursive summation; the
+// small term covers results flushed to zero). Returns the largest |got - oracle| / S seen.
+double check_summation_bound(const std::vector<float>& got, const std::vector<float>& oracle,
+                             const std::vector<float>& magnitude, int64_t K, const char* what) {
+  REQUIRE(got.size() == oracle.size());
+  REQUIRE(got.size() == magnitude.size());
+  double worst = 0;
+  int64_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs((double)got[i] - oracle[i]), bound = (double)K * std::ldexp(1.0, -24) * magnitude[i];
+    if (err > bound + std::ldexp(1.0, -40)) ++bad;
+    if (magnitude[i] > 0) worst = std::max(worst, err / magnitude[i]);
+  }
+  INFO(what, ": ", bad, " of ", got.size(), " elements beyond the bound; worst error / S ", worst);
+  CHECK(bad == 0);
+  return worst;
+}
+
+struct UsePrecision : PrecisionGuard {
+  using PrecisionGuard::PrecisionGuard;
+};
+
+}  // namespace
+
+TEST_CASE("round_bf16: nearest bf16, ties to even, NaN and overflow kept") {
+  CHECK(round_bf16(1.f) == 1.f);
+  CHECK(round_bf16(1.f + std::ldexp(1.f, -8)) == 1.f);                            // a tie: to even (1)
+  CHECK(round_bf16(1.f + 3 * std::ldexp(1.f, -8)) == 1.f + std::ldexp(1.f, -6));  // a tie: to even (up)
+  CHECK(round_bf16(1.f + std::ldexp(1.f, -8) + std::ldexp(1.f, -20)) == 1.f + std::ldexp(1.f, -7));
+  CHECK(std::isnan(round_bf16(NAN)));
+  CHECK(std::isinf(round_bf16(3.4e38f)));
+  // Against the two bf16 neighbours computed in double, for many values.
+  Tensor t = Tensor::uniform({4096}, -1e3f, 1e3f, 5, Device::CPU);
+  for (float v : t.to_vector()) {
+    const float r = round_bf16(v);
+    uint32_t u;
+    std::memcpy(&u, &r, 4);
+    REQUIRE((u & 0xffffu) == 0u);  // a bf16 value
+    int e;
+    std::frexp((double)v, &e);
+    const double ulp = std::ldexp(1.0, e - 8);  // bf16 keeps 8 significant bits
+    CHECK(std::fabs((double)r - v) <= 0.5 * ulp);
+  }
+}
+
+TEST_CASE("bf16 conv2d: each pass within float32 summation error of a float64 oracle fed the bf16-rounded operands") {
+  std::vector<CpuConv> impls{CpuConv::Im2col};
+  if (onednn_available() && cpu_has_native_bf16()) impls.push_back(CpuConv::Onednn);
+  else MESSAGE("oneDNN's bf16 kernels not checked: ", onednn_available() ? "this CPU has no bf16 instructions"
+                                                                         : "this build has no oneDNN");
+  struct Shape6 { int64_t N, Cin, H, Cout, k; int s, p; };
+  for (CpuConv impl : impls) {
+    UseConv use(impl);
+    uint64_t seed = 300;
+    for (Shape6 c : {Shape6{2, 3, 16, 8, 3, 1, 1}, Shape6{2, 32, 8, 32, 3, 1, 1}, Shape6{2, 24, 9, 16, 3, 2, 1},
+                     Shape6{2, 16, 8, 2, 1, 1, 0}}) {
+      INFO(cpu_conv_name(impl), ": N", c.N, " Cin", c.Cin, " ", c.H, "x", c.H, " Cout", c.Cout, " k", c.k, " s", c.s);
+      Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.H}, -1.f, 1.f, seed++, Device::CPU);
+      Tensor w = Tensor::uniform({c.Cout, c.Cin, c.k, c.k}, -0.5f, 0.5f, seed++, Device::CPU);
+      const int64_t Ho = (c.H + 2 * c.p - c.k) / c.s + 1;
+      Tensor gy = Tensor::uniform({c.N, c.Cout, Ho, Ho}, -1.f, 1.f, seed++, Device::CPU);
+      std::vector<float> y, gx, gw;
+      {
+        UsePrecision bf16(Precision::BF16);
+        Tensor xr = x.detach(), wr = w.detach();
+        xr.requires_grad_(true);
+        wr.requires_grad_(true);
+        Tensor out = conv2d(xr, wr, Tensor(), c.s, c.p);
+        out.backward(gy);
+        y = out.to_vector(), gx = xr.grad().to_vector(), gw = wr.grad().to_vector();
+      }
+      const Tensor xb = bf16_rounded(x), wb = bf16_rounded(w), gb = bf16_rounded(gy);
+      std::vector<float> ox, ow, mx, mw;
+      naive_conv_backward(xb, wb, gb, c.s, c.p, ox, ow);
+      naive_conv_backward(absolute(xb), absolute(wb), absolute(gb), c.s, c.p, mx, mw);
+      const std::vector<float> oy = naive_conv(xb, wb, Tensor(), c.s, c.p),
+                               my = naive_conv(absolute(xb), absolute(wb), Tensor(), c.s, c.p);
+      check_summation_bound(y, oy, my, c.Cin * c.k * c.k, "output");
+      check_summation_bound(gx, ox, mx, c.Cout * c.k * c.k, "input gradient");
+      check_summation_bound(gw, ow, mw, c.N * Ho * Ho, "weight gradient");
+      // The mode is in force: against the float32 operands the output is off by bf16's rounding,
+      // far beyond float32's.
+      const std::vector<float> exact = naive_conv(x, w, Tensor(), c.s, c.p);
+      double far = 0;
+      for (size_t i = 0; i < y.size(); ++i) far = std::max(far, std::fabs((double)y[i] - exact[i]) / (my[i] + 1e-30));
+      CHECK(far > 1e-4);
+    }
+  }
+}
+
+TEST_CASE("bf16 conv2d: the backward runs in the forward's precision; fp32 is unchanged by the mode's existence") {
+  Tensor x = Tensor::uniform({2, 8, 8, 8}, -1.f, 1.f, 41, Device::CPU);
+  Tensor w = Tensor::uniform({8, 8, 3, 3}, -0.5f, 0.5f, 42, Device::CPU);
+  Tensor gy = Tensor::uniform({2, 8, 8, 8}, -1.f, 1.f, 43, Device::CPU);
+  ConvGrads both;
+  {
+    UsePrecision bf16(Precision::BF16);
+    both = conv_grads(x, w, gy);
+  }
+  // Forward in bf16, backward called in fp32: the gradients are the bf16 ones.
+  Tensor xr = x.detach(), wr = w.detach();
+  xr.requires_grad_(true);
+  wr.requires_grad_(true);
+  Tensor y;
+  {
+    UsePrecision bf16(Precision::BF16);
+    y = conv2d(xr, wr, Tensor(), 1, 1);
+  }
+  CHECK(precision() == Precision::FP32);
+  y.backward(gy);
+  CHECK(xr.grad().to_vector() == both.gx);
+  CHECK(wr.grad().to_vector() == both.gw);
+  // fp32 gives other (float32) results than bf16.
+  ConvGrads f = conv_grads(x, w, gy);
+  CHECK(f.y != both.y);
+  CHECK(f.gx != both.gx);
+}
+
+TEST_CASE("precision modes: names, auto, and a clear error for a mode the device lacks") {
+  CHECK(parse_precision("fp32", Device::CPU) == Precision::FP32);
+  CHECK(parse_precision("auto", Device::CPU) == (cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32));
+  CHECK_THROWS_WITH_AS(parse_precision("tf32", Device::CPU, "--precision"),
+                       doctest::Contains("--precision tf32 on cpu: tf32 is a GPU mode"), Error);
+  CHECK_THROWS_WITH_AS(parse_precision("fp16", Device::CPU, "--precision"),
+                       doctest::Contains("--precision: unknown precision 'fp16' (expected fp32, bf16, tf32 or auto)"),
+                       Error);
+  if (cpu_has_native_bf16())
+    CHECK(parse_precision("bf16", Device::CPU) == Precision::BF16);
+  else
+    CHECK_THROWS_WITH_AS(parse_precision("bf16", Device::CPU), doctest::Contains("no bf16 instructions"), Error);
+  MESSAGE("this CPU's bf16 instructions: ", cpu_bf16_flags());
 }

@@ -18,6 +18,7 @@
 #include <regex>
 #include <set>
 
+#include "engine/precision.h"
 #include "sgsf/sgsf_ops.h"
 #include "tests/device_compare.h"
 
@@ -450,6 +451,52 @@ TEST_CASE("registry: every op on CUDA matches its CPU twin, forward and backward
       std::vector<bool> diff;
       for (const Input& i : l.inputs) diff.push_back(i.diff);
       sg::test::compare_cpu_gpu_outputs(l.fn, make_inputs(l, index), diff, l.dev_atol, l.dev_rtol, 99 + index);
+    }
+  }
+}
+
+TEST_CASE("registry: under bf16, ops without a convolution are bit for bit fp32's; convolutions differ by bf16's rounding") {
+  // bf16 (engine/precision.h) changes the convolutions' operands and nothing else. For conv2d, each
+  // product of operands rounded to 8 significant bits errs by at most 2 * 2^-9 relative, so the
+  // result by at most 2^-8 of the sum of the products' magnitudes; with these lines' inputs (uniform,
+  // a few dozen terms) that sum stays within 8 times the largest output, hence 2^-5 of it. The exact
+  // per-pass bound is checked against a float64 oracle in test_conv.cpp.
+  std::vector<OpLine> reg = registry();
+  for (size_t index = 0; index < reg.size(); ++index) {
+    const OpLine& l = reg[index];
+    SUBCASE(l.title().c_str()) {
+      const bool convolves = l.op.find("conv") != std::string::npos;
+      std::vector<std::vector<float>> values[2];
+      for (int m = 0; m < 2; ++m) {
+        const PrecisionGuard mode(m == 0 ? Precision::FP32 : Precision::BF16);
+        std::vector<Tensor> in = make_inputs(l, index);
+        bool any_grad = false;
+        for (size_t k = 0; k < in.size(); ++k) {
+          in[k] = in[k].detach().clone().detach();
+          if (l.inputs[k].diff) in[k].requires_grad_(true), any_grad = true;
+        }
+        Outputs o = l.fn(in, Device::CPU);
+        REQUIRE(!o.empty());
+        for (const Tensor& t : o) values[m].push_back(t.to_vector());
+        if (!any_grad) continue;
+        sum(mul(o[0], Tensor::uniform(o[0].shape(), 0.5f, 1.5f, 7 + index, Device::CPU))).backward();
+        for (size_t k = 0; k < in.size(); ++k)
+          if (l.inputs[k].diff) values[m].push_back(in[k].grad().to_vector());
+      }
+      REQUIRE(values[0].size() == values[1].size());
+      bool differs = false;
+      for (size_t k = 0; k < values[0].size(); ++k) {
+        INFO("output or gradient ", k);
+        if (!convolves) {
+          CHECK(values[1][k] == values[0][k]);
+          continue;
+        }
+        float largest = 0;
+        for (float v : values[0][k]) largest = std::max(largest, std::fabs(v));
+        SG_CHECK_CLOSE(values[1][k], values[0][k], std::ldexp(largest, -5), 0.f);
+        differs = differs || values[1][k] != values[0][k];
+      }
+      if (convolves) CHECK(differs);
     }
   }
 }

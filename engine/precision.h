@@ -1,0 +1,73 @@
+// precision.h — the arithmetic precision of the engine's compute-bound ops (convolution), and the
+// bf16 rounding they use.
+//
+//   fp32  every op in float32 (the default; bit for bit the engine without this header).
+//   bf16  convolutions take bfloat16 operands (inputs, weights, output gradients: 8-bit mantissas)
+//         and accumulate in float32; their outputs and gradients are float32. The CPU runs oneDNN's
+//         bf16 kernels (AVX512_BF16 or AMX-BF16 instructions); the im2col reference rounds the
+//         same operands to bf16 and multiplies in float32, which is exact for a product of two bf16
+//         numbers, so the two differ only in summation order.
+//   tf32  GPU only: cuDNN and cuBLAS may use TF32 tensor cores (10-bit mantissas) for float32 data.
+//
+// Everything else stays float32 in every mode: parameters and Adam's state, batch normalisation
+// and its statistics, activations between ops, the losses (L2, SSIM, focal), reductions, the
+// guidance look-up and the metrics. Precision lives inside the compute ops, as autocast does, not
+// in the tensors (engine/README.md, 'Precision', says why).
+//
+// The setting is per thread (a PrecisionGuard sets it for a scope), so that two detectors in one
+// process may run in different precisions.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "engine/device.h"
+
+namespace sg {
+
+enum class Precision { FP32, BF16, TF32 };
+
+const char* precision_name(Precision p);  // "fp32", "bf16", "tf32"
+Precision precision();                    // this thread's
+void set_precision(Precision p);          // this thread's
+
+// Sets this thread's precision for a scope, then restores the previous one.
+class PrecisionGuard {
+ public:
+  explicit PrecisionGuard(Precision p) : prev_(precision()) { set_precision(p); }
+  ~PrecisionGuard() { set_precision(prev_); }
+  PrecisionGuard(const PrecisionGuard&) = delete;
+  PrecisionGuard& operator=(const PrecisionGuard&) = delete;
+
+ private:
+  Precision prev_;
+};
+
+// This CPU has native bf16 arithmetic: AVX512_BF16 (dot products of bf16 pairs) or AMX-BF16.
+bool cpu_has_native_bf16();
+// A one-line description of this CPU's bf16 support ("AVX512_BF16", "AMX-BF16, AVX512_BF16", "none").
+std::string cpu_bf16_flags();
+
+// Whether `device` can compute in `p`: fp32 everywhere; bf16 on a CPU with native bf16 (and on the
+// CPU reference path anywhere, for tests); tf32 only on a GPU. Otherwise the reason, for a message.
+bool precision_supported(Precision p, Device device, std::string* why = nullptr);
+
+// User input ("fp32", "bf16", "tf32" or "auto"; e.g. --precision) for `device`; throws sg::Error
+// naming `option` for an unknown name or a mode the device lacks. "auto" is bf16 on a CPU with
+// native bf16 (parity with fp32 over seeds: RESULTS.md, 'Mixed precision') and fp32 elsewhere.
+Precision parse_precision(const std::string& name, Device device, const std::string& option = "--precision");
+
+// Round a float to the nearest bfloat16 (ties to even), returned as a float: the value a bf16
+// operand carries. NaN stays NaN; values beyond bf16's range round to infinity, as the hardware does.
+inline float round_bf16(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) return v;  // NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  float r;
+  std::memcpy(&r, &u, sizeof r);
+  return r;
+}
+
+}  // namespace sg
