@@ -14,6 +14,7 @@
 #include "data/image_io.h"
 #include "engine/checkpoint.h"
 #include "engine/device.h"
+#include "sgsf/calibration.h"
 #include "sgsf/step_profile.h"
 #include "sgsf/trainer.h"
 
@@ -77,6 +78,11 @@ int main(int argc, char** argv) {
     args.option("checkpoint-every", "0", "also save a checkpoint every N epochs (0: only at the end)");
     args.option("log-every", "10", "iterations between lines of train_log.jsonl (at least 1)");
     args.option("save-forged", "0", "write this many forged samples (<out>/forged) and saliency maps (<out>/saliency) as PNG");
+    args.option("threshold-rule", "forged", "how the held-out normal images set the decision threshold: forged "
+                                            "(halfway between their median score and that of anomalies forged on "
+                                            "them) | spread (above their tail) | target-fpr (see --target-fpr)");
+    args.option("target-fpr", "0.05", "the false-positive rate the target-fpr rule aims at, between 0 and 1 (giving "
+                                      "it picks that rule)");
     args.option("holdout", "0.1", "fraction of the training images held out (seeded) to calibrate the decision threshold, "
                                   "0 to 0.5; 0: none (a layout with validation/good uses that folder instead)");
     args.option("score-pool", "auto", "image score = maximum of the anomaly map after N x N mean pooling, N odd; "
@@ -135,6 +141,20 @@ int main(int argc, char** argv) {
     if (want("log-every")) cfg.log_every = args.get_int("log-every", 1, INT32_MAX);
     if (want("save-forged")) cfg.save_forged = args.get_int("save-forged", 0, INT32_MAX);
     if (want("holdout")) cfg.holdout = (float)args.get_double("holdout");
+    if (want("threshold-rule")) {
+      cfg.threshold_rule = args.get("threshold-rule");
+      sgsf::parse_threshold_rule(cfg.threshold_rule);
+    }
+    if (want("target-fpr")) {
+      cfg.target_fpr = (float)args.get_double("target-fpr");
+      SG_CHECK(cfg.target_fpr > 0 && cfg.target_fpr < 1, "--target-fpr must be between 0 and 1, got ",
+               args.get("target-fpr"));
+    }
+    if (args.given("target-fpr")) {
+      SG_CHECK(!args.given("threshold-rule") || cfg.threshold_rule == "target-fpr", "--target-fpr is the target-fpr "
+               "rule's; it cannot go with --threshold-rule ", cfg.threshold_rule);
+      cfg.threshold_rule = "target-fpr";
+    }
     SG_CHECK(cfg.holdout >= 0 && cfg.holdout <= 0.5f, "--holdout must be from 0 to 0.5, got ", cfg.holdout);
     if (want("score-pool")) {
       if (args.get("score-pool") == "auto") {

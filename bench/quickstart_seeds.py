@@ -13,6 +13,7 @@ Results are appended to <out>/results.jsonl as they finish; a rerun skips seeds 
 Usage (from the repository root, after building):
   python3 bench/quickstart_seeds.py --seeds 0 1 2 3 4 [--build build] [--out runs/quickstart-seeds]
   python3 bench/quickstart_seeds.py --config tire --seeds 0 1 2 [--out runs/tire-seeds]
+  python3 bench/quickstart_seeds.py --precision bf16 --seeds 0 1 2 3 4 --out runs/quickstart-seeds-bf16
   python3 bench/quickstart_seeds.py --report
 """
 import argparse
@@ -34,10 +35,10 @@ KEYS = [('image_auroc', 'AUROC_det'), ('pixel_auroc', 'AUROC_loc'), ('pixel_ap',
         ('aupro', 'AUPRO'), ('image_f1_max', 'F1max'), ('image_ap', 'AP_det')]
 
 
-def run_seed(build, out, seed, config):
+def run_seed(build, out, seed, config, precision):
     run = os.path.join(out, f's{seed}')
     with open(os.path.join(out, f's{seed}.log'), 'w') as log:
-        for cmd in ([os.path.join(build, 'sgsf_train')] + CONFIGS[config] + ['--seed', str(seed), '--overwrite', '--out', run],
+        for cmd in ([os.path.join(build, 'sgsf_train')] + CONFIGS[config] + ['--precision', precision, '--seed', str(seed), '--overwrite', '--out', run],
                     [os.path.join(build, 'sgsf_test'), '--run', run, '--overlays', 'none']):
             subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     cat = json.load(open(os.path.join(run, 'test', 'report.json')))['categories'][0]
@@ -60,6 +61,7 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser()
     ap.add_argument('--seeds', type=int, nargs='*', default=[])
     ap.add_argument('--config', choices=sorted(CONFIGS), default='quickstart')
+    ap.add_argument('--precision', default='fp32', help='sgsf_train --precision (fp32, bf16, ...)')
     ap.add_argument('--build', default=os.path.join(REPO, 'build'))
     ap.add_argument('--out', help='default: runs/quickstart-seeds, or runs/<config>-seeds')
     ap.add_argument('--report', action='store_true', help='only print the table of the results so far')
@@ -73,7 +75,7 @@ if __name__ == '__main__':
             if seed in done:
                 continue
             t = time.time()
-            row = dict(seed=seed, **run_seed(os.path.abspath(args.build), args.out, seed, args.config))
+            row = dict(seed=seed, **run_seed(os.path.abspath(args.build), args.out, seed, args.config, args.precision))
             row['seconds'] = round(time.time() - t)
             with open(results, 'a') as f:
                 f.write(json.dumps(row) + '\n')

@@ -3,8 +3,8 @@
 labelled test images, for a threshold set from the held-out normal images only.
 
 For every run folder given (a trained and tested run: <run>/calibration.csv holds the held-out
-normal images' scores, <run>/test/scores.csv the test images' scores and labels), each rule sets a
-threshold from the held-out scores alone; the script prints, per rule, the false-positive rate on
+normal images' scores and those of anomalies forged on them, <run>/test/scores.csv the test images'
+scores and labels), each rule sets a threshold from the calibration scores alone; the script prints, per rule, the false-positive rate on
 the normal test images and the recall on the defective ones, per run and as mean ± sd. The last
 line per run is the best any threshold could do at that run's FPR (the test labels chosen the
 threshold): the bound a rule can at most reach.
@@ -29,22 +29,64 @@ def mad(v):
     return statistics.median([abs(x - m) for x in v])
 
 
+def gaussian_crossing(h, f):
+    """Where the normal densities fitted to the normal and forged scores cross (equal priors), between
+    the two means; the midpoint of the means when the fit is degenerate."""
+    import math
+    mh, mf = statistics.mean(h), statistics.mean(f)
+    sh, sf = max(statistics.pstdev(h), 1e-6), max(statistics.pstdev(f), 1e-6)
+    if mf <= mh:
+        return (mh + mf) / 2
+    # log N(x; mh, sh) = log N(x; mf, sf)  ->  a x^2 + b x + c = 0
+    a = 1 / (2 * sf * sf) - 1 / (2 * sh * sh)
+    b = mh / (sh * sh) - mf / (sf * sf)
+    c = mf * mf / (2 * sf * sf) - mh * mh / (2 * sh * sh) + math.log(sf / sh)
+    if abs(a) < 1e-12:
+        roots = [-c / b]
+    else:
+        d = b * b - 4 * a * c
+        if d < 0:
+            return (mh + mf) / 2
+        roots = [(-b + s * math.sqrt(d)) / (2 * a) for s in (1, -1)]
+    between = [r for r in roots if mh <= r <= mf]
+    return between[0] if between else (mh + mf) / 2
+
+
+def balanced(h, f):
+    """The threshold that best separates normal from forged (most of (1 - FPR) + recall on them), the
+    middle of the best interval."""
+    cand = sorted(set(h + f))
+    mids = [(a + b) / 2 for a, b in zip(cand, cand[1:])] or cand
+    best = max(mids, key=lambda t: (sum(x <= t for x in h) / len(h) + sum(x > t for x in f) / len(f)))
+    return best
+
+
+# Each rule sets the threshold from the held-out normal scores h and the forged scores f alone.
 RULES = {
-    'q99 + 0.5 (q99 - median)': lambda h: min(1.0, quantile(h, .99) + 0.5 * (quantile(h, .99) - statistics.median(h))),
-    'maximum': lambda h: max(h),
-    'q99': lambda h: quantile(h, .99),
-    'q95': lambda h: quantile(h, .95),
-    'q90': lambda h: quantile(h, .90),
-    'median + 3 MAD': lambda h: statistics.median(h) + 3 * 1.4826 * mad(h),
-    'mean + 2 sd': lambda h: statistics.mean(h) + 2 * statistics.stdev(h),
-    'mean + 3 sd': lambda h: statistics.mean(h) + 3 * statistics.stdev(h),
+    'q99 + 0.5 (q99 - median)': lambda h, f: min(1.0, quantile(h, .99) + 0.5 * (quantile(h, .99) - statistics.median(h))),
+    'maximum': lambda h, f: max(h),
+    'q95': lambda h, f: quantile(h, .95),
+    'median + 3 MAD': lambda h, f: statistics.median(h) + 3 * 1.4826 * mad(h),
+    'mean + 2 sd': lambda h, f: statistics.mean(h) + 2 * statistics.stdev(h),
+    'mean + 3 sd': lambda h, f: statistics.mean(h) + 3 * statistics.stdev(h),
+    'forged: q10': lambda h, f: quantile(f, .10),
+    'forged: q20': lambda h, f: quantile(f, .20),
+    'forged: q30': lambda h, f: quantile(f, .30),
+    'forged: balanced': balanced,
+    'forged: gaussian crossing': gaussian_crossing,
+    'forged: mid(max h, median f)': lambda h, f: (max(h) + statistics.median(f)) / 2,
+    'forged: mid(median h, median f)': lambda h, f: (statistics.median(h) + statistics.median(f)) / 2,
+    'forged: max(q10 f, max h)': lambda h, f: max(quantile(f, .10), max(h)),
+    'forged: min(q20 f, spread)': lambda h, f: min(quantile(f, .20), quantile(h, .99) + 0.5 * (quantile(h, .99) - statistics.median(h))),
 }
 
 
 def load(run):
-    held = [float(r['score']) for r in csv.DictReader(open(f'{run}/calibration.csv'))]
+    rows = list(csv.DictReader(open(f'{run}/calibration.csv')))
+    held = [float(r['score']) for r in rows if r.get('kind', 'normal') == 'normal']
+    forged = [float(r['score']) for r in rows if r.get('kind') == 'forged']
     test = [(float(r['score']), r['label'] not in ('0', 'good', 'ok')) for r in csv.DictReader(open(f'{run}/test/scores.csv'))]
-    return held, test
+    return held, forged, test
 
 
 def rates(test, t):
@@ -63,8 +105,8 @@ def main():
     for name, rule in RULES.items():
         cells, fprs, recalls = [], [], []
         for run in runs:
-            held, test = data[run]
-            t = rule(held)
+            held, forged, test = data[run]
+            t = rule(held, forged)
             f, r = rates(test, t)
             fprs.append(100 * f)
             recalls.append(100 * r)
@@ -76,7 +118,7 @@ def main():
     # The best recall any threshold reaches at FPR <= the maximum rule's FPR on each run (an oracle).
     cells = []
     for run in runs:
-        held, test = data[run]
+        held, _, test = data[run]
         f_max, _ = rates(test, max(held))
         best = max((rates(test, s)[1], s) for s, _ in test + [(1.0, False)] if rates(test, s)[0] <= f_max)[0]
         cells.append(f'{100 * f_max:4.0f}/{100 * best:4.0f}%')

@@ -21,7 +21,8 @@ namespace sg::sgsf {
 namespace {
 // The keys of calibration.json written as JSON numbers.
 bool calibration_number_key(const std::string& k) {
-  return k == "threshold" || k == "count" || k == "q99" || k == "median";
+  return k == "threshold" || k == "count" || k == "q99" || k == "median" || k == "forged_count" ||
+         k == "forged_median" || k == "target_fpr";
 }
 
 std::string fmt(double v) {
@@ -31,14 +32,57 @@ std::string fmt(double v) {
 }
 }  // namespace
 
-Calibration calibrate(const std::vector<float>& scores) {
+ThresholdRule parse_threshold_rule(const std::string& name, const std::string& option) {
+  if (name == "forged") return ThresholdRule::Forged;
+  if (name == "spread") return ThresholdRule::Spread;
+  if (name == "target-fpr") return ThresholdRule::TargetFpr;
+  throw Error(str(option, ": unknown rule '", name, "' (expected forged, spread or target-fpr)"));
+}
+const char* threshold_rule_name(ThresholdRule r) {
+  switch (r) {
+    case ThresholdRule::Forged: return "forged";
+    case ThresholdRule::Spread: return "spread";
+    case ThresholdRule::TargetFpr: return "target-fpr";
+  }
+  return "?";
+}
+
+std::string threshold_rule_text(ThresholdRule rule, double target_fpr) {
+  switch (rule) {
+    case ThresholdRule::Forged:
+      return "threshold = (median of the held-out normal image scores + median of the scores of anomalies forged "
+             "on them) / 2; defect when score > threshold";
+    case ThresholdRule::Spread:
+      return "threshold = min(1, q99 + 0.5 * (q99 - median)) of the held-out normal image scores; defect when "
+             "score > threshold";
+    case ThresholdRule::TargetFpr:
+      return str("threshold = the ", fmt(100 * (1 - target_fpr)), "th percentile of the held-out normal image "
+                 "scores (target false-positive rate ", fmt(target_fpr), "); defect when score > threshold");
+  }
+  return "";
+}
+
+Calibration calibrate(const std::vector<float>& scores, const std::vector<float>& forged, ThresholdRule rule,
+                      double target_fpr) {
   SG_CHECK(!scores.empty(), "calibration: no scores");
+  SG_CHECK(target_fpr > 0 && target_fpr < 1, "calibration: the target false-positive rate must be between 0 and 1, "
+           "got ", target_fpr);
   Calibration c;
   c.count = (int)scores.size();
   c.scores = scores;
+  c.forged_scores = forged;
   c.q99 = data::percentile(scores, (float)kCalibrationQuantile);
   c.median = data::percentile(scores, 50.f);
-  c.threshold = (float)std::min(1.0, (double)c.q99 + kCalibrationMargin * ((double)c.q99 - c.median));
+  c.forged_median = forged.empty() ? 0.f : data::percentile(forged, 50.f);
+  c.rule = rule == ThresholdRule::Forged && forged.empty() ? ThresholdRule::Spread : rule;
+  c.target_fpr = target_fpr;
+  double t = 0;
+  switch (c.rule) {
+    case ThresholdRule::Forged: t = 0.5 * ((double)c.median + c.forged_median); break;
+    case ThresholdRule::Spread: t = (double)c.q99 + kCalibrationMargin * ((double)c.q99 - c.median); break;
+    case ThresholdRule::TargetFpr: t = data::percentile(scores, (float)(100.0 * (1.0 - target_fpr))); break;
+  }
+  c.threshold = (float)std::min(1.0, std::max(0.0, t));
   return c;
 }
 
@@ -58,14 +102,17 @@ void write_calibration(const std::string& run, const Calibration& c) {
   std::map<std::string, std::string> kv = {
       {"format", kCalibrationFormat},
       {"threshold", fmt(c.threshold)},
-      {"rule", "threshold = min(1, q99 + 0.5 * (q99 - median)) of the held-out normal image scores; "
-               "defect when score > threshold"},
+      {"rule_name", threshold_rule_name(c.rule)},
+      {"rule", threshold_rule_text(c.rule, c.target_fpr)},
+      {"forged_count", std::to_string(c.forged_scores.size())},
+      {"forged_median", fmt(c.forged_median)},
       {"normalized_score", "0.5 * s / t for s <= t, else 0.5 + 0.5 * (s - t) / (1 - t)"},
       {"source", c.source},
       {"count", std::to_string(c.count)},
       {"q99", fmt(c.q99)},
       {"median", fmt(c.median)},
       {"weights_fingerprint", c.weights_fingerprint}};
+  if (c.rule == ThresholdRule::TargetFpr) kv["target_fpr"] = fmt(c.target_fpr);
   std::ostringstream o;
   o << "{\n";
   size_t i = 0;
@@ -120,6 +167,11 @@ Calibration read_calibration(const std::string& run, const std::string& fingerpr
   c.count = (int)n;
   parse_number(get("q99"), &c.q99);
   parse_number(get("median"), &c.median);
+  // Added later (a file from before was calibrated by the spread rule, without forged scores).
+  c.rule = kv.count("rule_name") ? parse_threshold_rule(kv.at("rule_name"), str("calibration: '", path, "': rule_name"))
+                                 : ThresholdRule::Spread;
+  if (kv.count("forged_median")) parse_number(kv.at("forged_median"), &c.forged_median);
+  if (kv.count("target_fpr")) parse_number(kv.at("target_fpr"), &c.target_fpr);
   c.source = get("source");
   c.weights_fingerprint = get("weights_fingerprint");
   SG_CHECK(c.weights_fingerprint == fingerprint, "calibration: '", path,

@@ -1,10 +1,20 @@
 // calibration.h — the decision threshold of a run, set from the image scores of normal images the
 // model never trained on, and the normalised score a person reads.
 //
-// Rule: with q = the 99th percentile and m = the median of the held-out normal scores (linear
-// interpolation, as numpy's default), threshold = min(1, q + 0.5 (q - m)). An image is a defect
-// when its score is above the threshold. With few held-out images q is close to their maximum; the
-// margin of half the spread above the median keeps the normal images' tail below the threshold.
+// Rules (--threshold-rule; bench/README.md, 'Decision threshold rules', compares them over seeds):
+//   forged      the default: halfway between the median score of the held-out normal images and
+//               the median score of anomalies forged on them (kForgedPerImage draws each of the
+//               training's own forging, every draw with a non-empty mask). Two medians, so a single
+//               unusual image moves it little; and it sits between what normal and what anomalous
+//               look like to this model, not only above the normal tail. Without forged scores it
+//               falls back to `spread`.
+//   spread      with q = the 99th percentile and m = the median of the held-out normal scores,
+//               min(1, q + 0.5 (q - m)): above the normal images' tail (with few images q is close
+//               to their maximum), whatever defects score.
+//   target-fpr  the (1 - F) quantile of the held-out normal scores for --target-fpr F: about F of
+//               normal images above it, as finely as the number of held-out images allows.
+// Percentiles interpolate linearly (numpy's default). An image is a defect when its score is above
+// the threshold.
 //
 // Normalised score (0.5 at the threshold, monotone, in [0, 1] for scores in [0, 1]):
 //   n(s) = 0.5 s / t                    for s <= t
@@ -20,6 +30,12 @@
 namespace sg::sgsf {
 
 constexpr const char* kCalibrationFormat = "sgsf-calibration-1";
+
+enum class ThresholdRule { Forged, Spread, TargetFpr };
+constexpr ThresholdRule kDefaultThresholdRule = ThresholdRule::Forged;
+// "forged", "spread", "target-fpr"; anything else throws naming `option` and the choices.
+ThresholdRule parse_threshold_rule(const std::string& name, const std::string& option = "--threshold-rule");
+const char* threshold_rule_name(ThresholdRule r);
 constexpr double kCalibrationQuantile = 99.0;  // percent
 constexpr double kCalibrationMargin = 0.5;     // times (q - median)
 // Forged anomalies drawn per held-out normal image, to score beside them (calibration.csv).
@@ -29,7 +45,10 @@ constexpr int kMinCalibrationImages = 20;
 
 struct Calibration {
   float threshold = 0;
-  float q99 = 0, median = 0;
+  ThresholdRule rule = kDefaultThresholdRule;  // the rule that set it (Spread when Forged had no forged scores)
+  double target_fpr = 0;                       // TargetFpr's F
+  float q99 = 0, median = 0;                   // of the held-out normal scores
+  float forged_median = 0;                     // of the forged scores (0 without them)
   int count = 0;
   std::string source;               // "validation/good" or "held out: F of the training images, seed S"
   std::string weights_fingerprint;  // of the checkpoint the scores were computed with
@@ -41,8 +60,12 @@ struct Calibration {
   std::vector<float> forged_scores, forged_fraction;
 };
 
-// The rule above; fills threshold, q99, median and count from `scores` (at least one).
-Calibration calibrate(const std::vector<float>& scores);
+// A rule above; fills threshold, rule, q99, median, forged_median, count and the score vectors
+// from `scores` (the held-out normal images', at least one) and `forged` (may be empty).
+Calibration calibrate(const std::vector<float>& scores, const std::vector<float>& forged = {},
+                      ThresholdRule rule = kDefaultThresholdRule, double target_fpr = 0.05);
+// The rule in words, as calibration.json records it.
+std::string threshold_rule_text(ThresholdRule rule, double target_fpr);
 // The normalised score (0.5 at the threshold).
 float normalized_score(float score, float threshold);
 // "ok" or "defect": defect when score > threshold.

@@ -135,7 +135,7 @@ const std::vector<Field>& fields() {
       SG_BOOL_FIELD(rotate_guidance), SG_FLOAT_FIELD(lambda), SG_FLOAT_FIELD(gamma),
       SG_INT_FIELD(seed), SG_STR_FIELD(device), SG_STR_FIELD(precision), SG_INT_FIELD(workers), SG_STR_FIELD(out),
       SG_INT_FIELD(checkpoint_every), SG_INT_FIELD(log_every), SG_INT_FIELD(save_forged),
-      SG_FLOAT_FIELD(holdout), SG_INT_FIELD(score_pool), SG_BOOL_FIELD(test_flip),
+      SG_FLOAT_FIELD(holdout), SG_STR_FIELD(threshold_rule), SG_FLOAT_FIELD(target_fpr), SG_INT_FIELD(score_pool), SG_BOOL_FIELD(test_flip),
   };
   return f;
 }
@@ -170,6 +170,9 @@ TrainConfig from_key_values(const KeyValues& kv) {
 }
 
 void validate(const TrainConfig& c) {
+  SG_CHECK(c.threshold_rule == "forged" || c.threshold_rule == "spread" || c.threshold_rule == "target-fpr",
+           "config: threshold_rule must be forged, spread or target-fpr, got '", c.threshold_rule, "'");
+  SG_CHECK(c.target_fpr > 0 && c.target_fpr < 1, "config: target_fpr must be between 0 and 1, got ", c.target_fpr);
   SG_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "tf32" || c.precision == "auto",
            "config: precision must be fp32, bf16, tf32 or auto, got '", c.precision, "'");
   SG_CHECK(c.width >= 1 && c.width <= 1024, "config: width must be in [1, 1024], got ", c.width);

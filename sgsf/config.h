@@ -54,6 +54,10 @@ struct TrainConfig {
   // calibration: the fraction of the training images held out (seeded) to set the decision
   // threshold, where the layout has no validation/good folder (0: none; sgsf_train's default is 0.1)
   float holdout = 0.f;
+  // calibration: the threshold rule (sgsf/calibration.h: forged | spread | target-fpr) and the
+  // target-fpr rule's false-positive rate
+  std::string threshold_rule = "forged";
+  float target_fpr = 0.05f;
   // testing: the image score's mean-pooling window (odd); 0 = chosen by the size, score_pool_size()
   int score_pool = 0;
   // testing: also score the mirror image (with the mirrored guidance) and average the two maps

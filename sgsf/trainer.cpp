@@ -91,6 +91,7 @@ void check_resume_metadata(const SafetensorsFile& f, const TrainConfig& cfg, con
   for (const auto& [k, v] : now)
     if (const char* legacy = added_key_legacy(k);
         k != "out" && k != "workers" && k != "device" && k != "checkpoint_every" && k != "log_every" &&
+        k != "threshold_rule" && k != "target_fpr" &&  // set after training: a resumed run may change them
         !(!saved.count(k) && legacy && v == legacy)) {
       SG_CHECK(saved.count(k) || !legacy, "--resume: the checkpoint comes from an older version, trained without ",
                k, "; resume it ", std::string(legacy) == "false" ? str("without --", flag_name(k))
@@ -223,18 +224,24 @@ int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader
     for (const auto& t : held) ptrs.push_back(&t.image);
     Inference inf = infer(model, ptrs, bank, scoring_of(cfg), cfg.batch, dev, false);
     if (int sig = stopped()) return sig;
-    Calibration c = calibrate(inf.scores);
+    ForgedScores forged = score_forged(model, held, bank, cfg, aux, dev);
+    if (int sig = stopped()) return sig;
+    Calibration c = calibrate(inf.scores, forged.scores, parse_threshold_rule(cfg.threshold_rule), cfg.target_fpr);
     c.source = source;
     c.weights_fingerprint = fingerprint;
     for (const auto& t : held) c.images.push_back(t.relpath);
-    ForgedScores forged = score_forged(model, held, bank, cfg, aux, dev);
-    if (int sig = stopped()) return sig;
     c.forged_images = std::move(forged.images);
-    c.forged_scores = std::move(forged.scores);
     c.forged_fraction = std::move(forged.fraction);
     write_calibration(cfg.out, c);
-    std::cerr << "calibrated threshold " << c.threshold << " from " << c.count << " normal images (99th percentile "
-              << c.q99 << ", median " << c.median << ")\n";
+    std::cerr << "calibrated threshold " << c.threshold << " (rule " << threshold_rule_name(c.rule) << ") from "
+              << c.count << " normal images (median " << c.median << ", 99th percentile " << c.q99 << ") and "
+              << c.forged_scores.size() << " anomalies forged on them (median " << c.forged_median << ")\n";
+    if (cfg.threshold_rule == "forged" && c.rule != ThresholdRule::Forged)
+      std::cerr << "warning: no forged anomaly had a non-empty mask: the threshold falls back to the spread rule\n";
+    if (c.rule == ThresholdRule::TargetFpr && cfg.target_fpr * c.count < 1)
+      std::cerr << "warning: with " << c.count << " held-out normal images a false-positive rate of " << cfg.target_fpr
+                << " cannot be aimed at more finely than 1/" << c.count << ": the threshold is close to their "
+                   "highest score\n";
     // The rule extrapolates above the held-out scores; with few of them it can lie above all the
     // scores a defect gets. Said now, not found out on the line.
     for (const std::string& w : decision_warnings(inf.scores, c.threshold, "held-out normal images", c.count))

@@ -106,15 +106,35 @@ double percentile_linear(std::vector<double> v, double q) {
 
 }  // namespace
 
-TEST_CASE("calibration: the threshold rule and the normalised score") {
-  // scores 0.1 .. 0.5: q99 = 0.496, median 0.3 -> 0.496 + 0.5 * 0.196 = 0.594
-  sgsf::Calibration c = sgsf::calibrate({0.5f, 0.1f, 0.3f, 0.2f, 0.4f});
+TEST_CASE("calibration: the threshold rules and the normalised score") {
+  using sgsf::ThresholdRule;
+  const std::vector<float> normal{0.5f, 0.1f, 0.3f, 0.2f, 0.4f};
+  // spread: scores 0.1 .. 0.5: q99 = 0.496, median 0.3 -> 0.496 + 0.5 * 0.196 = 0.594
+  sgsf::Calibration c = sgsf::calibrate(normal, {}, ThresholdRule::Spread);
   CHECK(c.q99 == doctest::Approx(0.496).epsilon(1e-6));
   CHECK(c.median == doctest::Approx(0.3).epsilon(1e-6));
   CHECK(c.threshold == doctest::Approx(0.594).epsilon(1e-6));
-  CHECK(sgsf::calibrate({0.9f, 0.99f, 0.1f}).threshold == 1.f);  // capped at 1
-  CHECK(sgsf::calibrate({0.25f}).threshold == 0.25f);
+  CHECK(sgsf::calibrate({0.9f, 0.99f, 0.1f}, {}, ThresholdRule::Spread).threshold == 1.f);  // capped at 1
+  CHECK(sgsf::calibrate({0.25f}, {}, ThresholdRule::Spread).threshold == 0.25f);
   CHECK_THROWS_WITH_AS(sgsf::calibrate({}), doctest::Contains("no scores"), Error);
+  // forged (the default): halfway between the medians, 0.3 and 0.8 -> 0.55.
+  c = sgsf::calibrate(normal, {0.9f, 0.6f, 0.8f});
+  CHECK(c.rule == ThresholdRule::Forged);
+  CHECK(c.forged_median == doctest::Approx(0.8).epsilon(1e-6));
+  CHECK(c.threshold == doctest::Approx(0.55).epsilon(1e-6));
+  // ... and the spread rule when there are no forged scores.
+  c = sgsf::calibrate(normal);
+  CHECK(c.rule == ThresholdRule::Spread);
+  CHECK(c.threshold == doctest::Approx(0.594).epsilon(1e-6));
+  // target-fpr F: the (1 - F) quantile of the normal scores: F = 0.25 -> 75th percentile = 0.4.
+  c = sgsf::calibrate(normal, {0.9f}, ThresholdRule::TargetFpr, 0.25);
+  CHECK(c.threshold == doctest::Approx(0.4).epsilon(1e-6));
+  CHECK(sgsf::calibrate(normal, {}, ThresholdRule::TargetFpr, 0.1).threshold == doctest::Approx(0.46).epsilon(1e-6));
+  CHECK_THROWS_WITH_AS(sgsf::calibrate(normal, {}, ThresholdRule::TargetFpr, 1.0), doctest::Contains("between 0 and 1"),
+                       Error);
+  CHECK(sgsf::parse_threshold_rule("target-fpr") == ThresholdRule::TargetFpr);
+  CHECK_THROWS_WITH_AS(sgsf::parse_threshold_rule("best"), doctest::Contains("--threshold-rule: unknown rule 'best'"),
+                       Error);
   // 0.5 at the threshold, linear on either side, 0 and 1 at the ends.
   CHECK(sgsf::normalized_score(0.2f, 0.2f) == 0.5f);
   CHECK(sgsf::normalized_score(0.1f, 0.2f) == doctest::Approx(0.25));
@@ -149,17 +169,32 @@ TEST_CASE("a finished run holds its guidance images, their features and the cali
   REQUIRE(again.size() == bank.features.size());
   for (size_t k = 0; k < again.size(); ++k) CHECK(again[k] == doctest::Approx(bank.features[k]).epsilon(1e-5));
 
+  // calibration.csv: the 2 held-out images, then the anomalies forged on them (up to
+  // kForgedPerImage each, each from one of the two, with a forged fraction in (0, 1]).
   auto rows = csv_rows(c.run / "calibration.csv");
-  REQUIRE(rows.size() == 3);
-  std::vector<double> scores;
+  REQUIRE(rows.size() >= 4);
+  REQUIRE(rows[0] == std::vector<std::string>{"path", "score", "kind", "forged_fraction"});
+  std::vector<double> scores, forged;
   for (size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][0].rfind("train/good/", 0) == 0);
-    scores.push_back(std::stod(rows[i][1]));
+    (rows[i][2] == "normal" ? scores : forged).push_back(std::stod(rows[i][1]));
+    if (rows[i][2] == "forged") {
+      CHECK(std::stod(rows[i][3]) > 0);
+      CHECK(std::stod(rows[i][3]) <= 1);
+    } else {
+      CHECK(rows[i][2] == "normal");
+      CHECK(forged.empty());  // the normal images come first
+    }
   }
-  const double q = percentile_linear(scores, 99), m = percentile_linear(scores, 50);
+  REQUIRE(scores.size() == 2);
+  REQUIRE(!forged.empty());
+  CHECK(forged.size() <= 2 * (size_t)sgsf::kForgedPerImage);
+  const double m = percentile_linear(scores, 50), mf = percentile_linear(forged, 50);
   sgsf::Calibration cal = sgsf::read_calibration(c.run.string(), run.fingerprint);
   CHECK(cal.count == 2);
-  CHECK(cal.threshold == doctest::Approx(std::min(1.0, q + 0.5 * (q - m))).epsilon(1e-6));
+  CHECK(cal.rule == sgsf::ThresholdRule::Forged);
+  CHECK(cal.forged_median == doctest::Approx(mf).epsilon(1e-6));
+  CHECK(cal.threshold == doctest::Approx(std::min(1.0, 0.5 * (m + mf))).epsilon(1e-6));
   CHECK(cal.source.find("2 of the 8 training images") != std::string::npos);
   // Guidance and calibration checked against the checkpoint: other weights are refused.
   CHECK_THROWS_WITH_AS(sgsf::read_guidance(c.run.string(), 32, 32, "0123456789abcdef"),
