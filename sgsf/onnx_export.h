@@ -16,14 +16,17 @@
 // precision as GuidanceBank::lookup does (dot / sqrt(|q|^2 |b|^2), 0 where either is 0), ArgMax
 // (the first of equal maxima), then Gather of that guidance image. The bank is two initializers:
 // guidance_features float32 (M, 8w) and guidance_images uint8 (M, 3, s, s), cast and / 255 after
-// the Gather. The threshold t is a constant of the graph (and the model's metadata "threshold").
+// the Gather. The threshold t is a constant of the graph (and the model's metadata "threshold"):
+// the run's calibrated one, or sgsf_export --threshold, without which a run lacking calibration.json
+// is refused (the outputs stay the same for every run, so that code and configs using them do too).
 //
 // Size: the network's weights plus, per bank image (M = the run's guidance images: the training
 // images less those held out for calibration), 3 s^2 bytes (its image) + 8w * 4 bytes (its
-// features): 12,544 bytes at the tiny preset (s 64, w 8), 50,176 at small (128, 32), 200,704 at
-// paper (256, 128), so 1,000 bank images at 256 px add 201 MB. A protobuf file cannot exceed 2 GiB (kOnnxMaxBytes; export refuses
-// beyond it): past that, or past what a deployment should carry, export the two graphs (--split,
-// below), whose size does not grow with the bank, or train on fewer normal images.
+// features): 12,544 bytes at the tiny preset (s 64, w 8; the built-in dataset's 72 bank images make
+// 0.9 MB of the 2.2 MB file), 50,176 at small (128, 32), 200,704 at paper (256, 128), so 1,000 bank
+// images at 256 px add 201 MB. A protobuf file cannot exceed 2 GiB (kOnnxMaxBytes; export refuses
+// beyond it). Past that, or past what a deployment should carry (a few hundred MB), export the two
+// graphs (--split, below), whose size does not grow with the bank, or train on fewer normal images.
 //
 // The split graphs (sgsf_export --split):
 //   model.onnx           image, guidance float32 (N, 3, s, s) -> anomaly_map, score (as above)
