@@ -2,16 +2,19 @@
 // written here: varints for integers, little-endian fixed32 for floats, length-delimited fields
 // for strings, bytes and sub-messages (https://protobuf.dev/programming-guides/encoding/), with the
 // field numbers of onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
-// ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto).
+// ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto, StringStringEntryProto).
 #include "sgsf/onnx_export.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <vector>
 
 #include "engine/common.h"
+#include "sgsf/guidance.h"
 #include "sgsf/model.h"
 
 namespace sg::sgsf {
@@ -55,7 +58,7 @@ class Msg {
 };
 
 // onnx.proto enums
-constexpr int kFloat = 1, kInt64 = 7;                                        // TensorProto.DataType
+constexpr int kFloat = 1, kUint8 = 2, kInt64 = 7, kBool = 9, kDouble = 11;  // TensorProto.DataType
 constexpr int kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrInts = 7;  // AttributeProto.AttributeType
 
 struct Attr {
@@ -121,8 +124,27 @@ class Graph {
     std::memcpy(raw.data(), v.data(), raw.size());
     return constant(name, {(int64_t)v.size()}, kInt64, raw);
   }
-  void input(const std::string& name, const std::vector<int64_t>& dims) { g_.msg_field(11, value_info(name, dims)); }
-  void output(const std::string& name, const std::vector<int64_t>& dims) { g_.msg_field(12, value_info(name, dims)); }
+  // Scalars (rank 0), as Clip's bounds must be.
+  std::string scalar_float(const std::string& name, float v) {
+    std::string raw(4, '\0');
+    std::memcpy(raw.data(), &v, 4);
+    return constant(name, {}, kFloat, raw);
+  }
+  std::string scalar_double(const std::string& name, double v) {
+    std::string raw(8, '\0');
+    std::memcpy(raw.data(), &v, 8);
+    return constant(name, {}, kDouble, raw);
+  }
+  // Any tensor from its raw little-endian bytes.
+  std::string raw_constant(const std::string& name, const Shape& dims, int type, const std::string& raw) {
+    return constant(name, dims, type, raw);
+  }
+  void input(const std::string& name, const std::vector<int64_t>& dims, int type = kFloat) {
+    g_.msg_field(11, value_info(name, dims, type));
+  }
+  void output(const std::string& name, const std::vector<int64_t>& dims, int type = kFloat) {
+    g_.msg_field(12, value_info(name, dims, type));
+  }
 
   // Layers of model.h.
   std::string cbr(const std::string& p, const std::string& x) {
@@ -146,7 +168,8 @@ class Graph {
   }
   std::string concat(const std::string& a, const std::string& b) { return node("Concat", {a, b}, {Attr::i("axis", 1)}); }
 
-  std::string model_bytes(const std::string& graph_name) {
+  std::string model_bytes(const std::string& graph_name,
+                          const std::vector<std::pair<std::string, std::string>>& metadata = {}) {
     g_.bytes_field(2, graph_name);
     Msg opset;
     opset.bytes_field(1, "").varint_field(2, kOnnxOpset);
@@ -156,6 +179,11 @@ class Graph {
         .bytes_field(3, "1")
         .msg_field(7, g_)
         .msg_field(8, opset);
+    for (const auto& [key, value] : metadata) {  // metadata_props: StringStringEntryProto
+      Msg entry;
+      entry.bytes_field(1, key).bytes_field(2, value);
+      m.msg_field(14, entry);
+    }
     return m.bytes();
   }
 
@@ -174,7 +202,7 @@ class Graph {
     g_.msg_field(5, t);
   }
   // dims: -1 is the symbolic batch dimension "N".
-  static Msg value_info(const std::string& name, const std::vector<int64_t>& dims) {
+  static Msg value_info(const std::string& name, const std::vector<int64_t>& dims, int elem_type) {
     Msg shape;
     for (int64_t d : dims) {
       Msg dim;
@@ -185,7 +213,7 @@ class Graph {
       shape.msg_field(1, dim);
     }
     Msg tensor;
-    tensor.varint_field(1, kFloat).msg_field(2, shape);
+    tensor.varint_field(1, (uint64_t)elem_type).msg_field(2, shape);
     Msg type;
     type.msg_field(1, tensor);
     Msg vi;
@@ -255,17 +283,13 @@ std::string mirror(Graph& g, const std::string& x) {
                           g.const_int64s("mirror_axes", {3}), g.const_int64s("mirror_steps", {-1})});
 }
 
-}  // namespace
-
-std::string onnx_model_bytes(SGSFModel& model, int s, int pool, bool flip) {
-  Graph g(model);
-  g.input("image", {-1, 3, s, s});
-  g.input("guidance", {-1, 3, s, s});
+// The network on (image, guidance): the outputs anomaly_map (N, 1, s, s) and score (N).
+void network(Graph& g, SGSFModel& model, const std::string& image, const std::string& guidance, int pool, bool flip) {
   if (!flip) {
-    map_of(g, model, "image", "guidance", "anomaly_map");
+    map_of(g, model, image, guidance, "anomaly_map");
   } else {  // the mean of the image's map and of its mirror image's, mirrored back
-    std::string a = map_of(g, model, "image", "guidance", "");
-    std::string b = mirror(g, map_of(g, model, mirror(g, "image"), mirror(g, "guidance"), ""));
+    std::string a = map_of(g, model, image, guidance, "");
+    std::string b = mirror(g, map_of(g, model, mirror(g, image), mirror(g, guidance), ""));
     g.node("Mul", {g.node("Add", {a, b}), g.const_floats("half", {0.5f})}, {}, "anomaly_map");
   }
   std::string pooled = g.node("AveragePool", {"anomaly_map"},
@@ -273,6 +297,109 @@ std::string onnx_model_bytes(SGSFModel& model, int s, int pool, bool flip) {
                                Attr::ints("pads", {pool / 2, pool / 2, pool / 2, pool / 2}),
                                Attr::i("count_include_pad", 1)});
   g.node("ReduceMax", {pooled}, {Attr::ints("axes", {1, 2, 3}), Attr::i("keepdims", 0)}, "score");
+}
+
+// The image's features: the mean over positions of the deepest autoencoder encoder block's output.
+std::string features_of(Graph& g, const std::string& image, const std::string& out) {
+  std::vector<std::string> e = encoder(g, image);
+  return g.node("ReduceMean", {e[3]}, {Attr::ints("axes", {2, 3}), Attr::i("keepdims", 0)}, out);
+}
+
+int onnx_type(const std::string& type) {
+  if (type == "float32") return kFloat;
+  SG_CHECK(type == "bool", "onnx export: no element type '", type, "'");
+  return kBool;
+}
+
+}  // namespace
+
+std::vector<OnnxTensorInfo> onnx_one_graph_inputs(int s) { return {{"image", "float32", {-1, 3, s, s}}}; }
+
+std::vector<OnnxTensorInfo> onnx_one_graph_outputs(int s) {
+  return {{"anomaly_map", "float32", {-1, 1, s, s}},
+          {"score", "float32", {-1}},
+          {"normalized_score", "float32", {-1}},
+          {"decision", "bool", {-1}}};
+}
+
+uint64_t onnx_bank_bytes(int count, int s, int dim) {
+  return (uint64_t)count * (3ull * (uint64_t)s * (uint64_t)s + (uint64_t)dim * 4ull);
+}
+
+std::string onnx_one_graph_bytes(SGSFModel& model, int s, int pool, bool flip, const GuidanceBank& bank,
+                                 float threshold, const std::vector<std::pair<std::string, std::string>>& metadata) {
+  const int m = bank.count(), dim = bank.dim;
+  SG_CHECK(m >= 1 && (int64_t)bank.features.size() == (int64_t)m * dim && dim == 8 * model.width,
+           "onnx export: the guidance bank holds ", m, " images and ", bank.features.size(),
+           " feature values; expected rows of ", 8 * model.width);
+  SG_CHECK(threshold >= 0.f && threshold <= 1.f, "onnx export: the threshold ", threshold, " is not from 0 to 1");
+  Graph g(model);
+  for (const auto& t : onnx_one_graph_inputs(s)) g.input(t.name, t.dims, onnx_type(t.type));
+
+  // The bank: features (M, D) float32 and images (M, 3, s, s) uint8, exactly the 8-bit pixels the
+  // engine reads back from guidance/NNNNN.png (whose floats are u / 255).
+  std::string raw(bank.features.size() * 4, '\0');
+  std::memcpy(raw.data(), bank.features.data(), raw.size());
+  const std::string bank_features = g.raw_constant("guidance_features", {m, dim}, kFloat, raw);
+  raw.assign((size_t)m * 3 * s * s, '\0');
+  for (int i = 0; i < m; ++i) {
+    const data::Image& im = bank.images[(size_t)i];
+    SG_CHECK(im.channels == 3 && im.height == s && im.width == s, "onnx export: guidance image ", i, " is ",
+             im.channels, " x ", im.height, " x ", im.width, ", expected 3 x ", s, " x ", s);
+    for (size_t k = 0; k < im.pixels.size(); ++k) {
+      const float v = im.pixels[k] * 255.f;
+      const long u = std::lround(v);
+      SG_CHECK(u >= 0 && u <= 255 && std::fabs(v - (float)u) < 1e-3f, "onnx export: guidance image ", i,
+               " is not 8-bit (a value ", im.pixels[k], ")");
+      raw[(size_t)i * im.pixels.size() + k] = (char)(unsigned char)u;
+    }
+  }
+  const std::string bank_images = g.raw_constant("guidance_images", {m, 3, s, s}, kUint8, raw);
+
+  // The look-up, as GuidanceBank::lookup: cosine = dot / sqrt(|q|^2 |b|^2) in double, 0 where either
+  // norm is 0; the first row with the largest similarity.
+  const std::string q = g.node("Cast", {features_of(g, "image", "features")}, {Attr::i("to", kDouble)});
+  const std::string b = g.node("Cast", {bank_features}, {Attr::i("to", kDouble)});
+  const std::string dot = g.node("MatMul", {q, g.node("Transpose", {b}, {Attr::ints("perm", {1, 0})})});
+  const std::string nq = g.node("ReduceSumSquare", {q}, {Attr::ints("axes", {1}), Attr::i("keepdims", 1)});
+  const std::string nb = g.node("ReduceSumSquare", {b}, {Attr::ints("axes", {1}), Attr::i("keepdims", 0)});
+  const std::string norms = g.node("Mul", {nq, nb});
+  const std::string zero = g.scalar_double("zero_double", 0.0);
+  const std::string sim = g.node("Where", {g.node("Greater", {norms, zero}),
+                                           g.node("Div", {dot, g.node("Sqrt", {norms})}), zero},
+                                 {}, "similarity");
+  const std::string index = g.node("ArgMax", {sim},
+                                   {Attr::i("axis", 1), Attr::i("keepdims", 0), Attr::i("select_last_index", 0)},
+                                   "guidance_index");
+  const std::string picked = g.node("Gather", {bank_images, index}, {Attr::i("axis", 0)});
+  g.node("Div", {g.node("Cast", {picked}, {Attr::i("to", kFloat)}), g.scalar_float("u8_max", 255.f)}, {}, "guidance");
+
+  network(g, model, "image", "guidance", pool, flip);
+
+  // The normalised score and the decision at the threshold t (calibration.h):
+  //   0.5 s / t for s <= t, else 0.5 + 0.5 (s - t) / (1 - t), clipped to [0, 1]; defect when s > t.
+  const std::string t = g.scalar_float("threshold", threshold);
+  const std::string half = g.scalar_float("half_scalar", 0.5f);
+  const std::string below = threshold > 0.f ? g.node("Div", {g.node("Mul", {"score", half}), t})
+                                            : g.node("Mul", {"score", g.scalar_float("zero_float", 0.f)});
+  const std::string above =
+      threshold < 1.f
+          ? g.node("Add", {half, g.node("Div", {g.node("Mul", {half, g.node("Sub", {"score", t})}),
+                                                g.scalar_float("one_minus_threshold", (float)(1.0 - threshold))})})
+          : g.node("Add", {g.node("Mul", {"score", g.scalar_float("zero_float", 0.f)}), g.scalar_float("one", 1.f)});
+  g.node("Clip", {g.node("Where", {g.node("LessOrEqual", {"score", t}), below, above}), g.scalar_float("zero_float", 0.f),
+                  g.scalar_float("one", 1.f)},
+         {}, "normalized_score");
+  g.node("Greater", {"score", t}, {}, "decision");
+  for (const auto& o : onnx_one_graph_outputs(s)) g.output(o.name, o.dims, onnx_type(o.type));
+  return g.model_bytes("sgsf", metadata);
+}
+
+std::string onnx_model_bytes(SGSFModel& model, int s, int pool, bool flip) {
+  Graph g(model);
+  g.input("image", {-1, 3, s, s});
+  g.input("guidance", {-1, 3, s, s});
+  network(g, model, "image", "guidance", pool, flip);
   g.output("anomaly_map", {-1, 1, s, s});
   g.output("score", {-1});
   return g.model_bytes("sgsf");
@@ -281,10 +408,37 @@ std::string onnx_model_bytes(SGSFModel& model, int s, int pool, bool flip) {
 std::string onnx_features_bytes(SGSFModel& model, int s) {
   Graph g(model);
   g.input("image", {-1, 3, s, s});
-  std::vector<std::string> e = encoder(g, "image");
-  g.node("ReduceMean", {e[3]}, {Attr::ints("axes", {2, 3}), Attr::i("keepdims", 0)}, "features");
+  features_of(g, "image", "features");
   g.output("features", {-1, 8 * model.width});
   return g.model_bytes("sgsf_features");
+}
+
+std::string triton_config(const std::string& name, int s, int max_batch_size) {
+  auto section = [](const std::string& key, const std::vector<OnnxTensorInfo>& tensors) {
+    std::ostringstream o;
+    o << key << " [\n";
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const OnnxTensorInfo& t = tensors[i];
+      std::vector<int64_t> dims(t.dims.begin() + 1, t.dims.end());  // without the batch dimension
+      const bool batch_only = dims.empty();
+      if (batch_only) dims = {1};
+      o << "  {\n    name: \"" << t.name << "\"\n    data_type: " << (t.type == "bool" ? "TYPE_BOOL" : "TYPE_FP32")
+        << "\n    dims: [ ";
+      for (size_t k = 0; k < dims.size(); ++k) o << (k ? ", " : "") << dims[k];
+      o << " ]\n";
+      if (batch_only) o << "    reshape: { shape: [ ] }\n";
+      o << "  }" << (i + 1 < tensors.size() ? "," : "") << "\n";
+    }
+    o << "]\n";
+    return o.str();
+  };
+  std::ostringstream o;
+  o << "# SGSF anomaly detection, one ONNX graph (sgsf_export --triton): image -> anomaly_map, score,\n"
+    << "# normalized_score, decision (true = defect: score above the run's threshold).\n"
+    << "name: \"" << name << "\"\nplatform: \"onnxruntime_onnx\"\nmax_batch_size: " << max_batch_size << "\n"
+    << section("input", onnx_one_graph_inputs(s)) << section("output", onnx_one_graph_outputs(s))
+    << "dynamic_batching { }\n";
+  return o.str();
 }
 
 }  // namespace sg::sgsf

@@ -549,12 +549,12 @@ def build_cases():
     # -- defect 9: two outputs, one path
     for label, fo in [("same path", "{w}/m.onnx"), ("through ./", "{w}/./m.onnx"), ("through ..", "{w}/x/../m.onnx"),
                       ("through a link to it", "{w}/ln.onnx")]:
-        add(Case("sgsf_export --out m.onnx --features-out (%s)" % label,
-                 EXPORT + ["--out", "{w}/m.onnx", "--features-out", fo], "error", defect=9,
+        add(Case("sgsf_export --split --out m.onnx --features-out (%s)" % label,
+                 EXPORT + ["--split", "--out", "{w}/m.onnx", "--features-out", fo], "error", defect=9,
                  setup=sh("mkdir -p x", "echo old > m.onnx", "ln -s m.onnx ln.onnx"), keep=["{w}/m.onnx"],
                  err="name the same file" if "link" not in label else None))
     add(Case("sgsf_export --reference's results on --features-out's path",
-             EXPORT + ["--out", "{w}/m.onnx", "--features-out", "{w}/m.reference.safetensors", "--reference",
+             EXPORT + ["--split", "--out", "{w}/m.onnx", "--features-out", "{w}/m.reference.safetensors", "--reference",
                        "{data}/widget/test/good"], "error",
              defect=9, setup=sh("echo old > m.reference.safetensors"), keep=["{w}/m.reference.safetensors"]))
 
@@ -571,7 +571,8 @@ def build_cases():
              defect=10, setup=sh("mkfifo fifo"), keep=["{w}/fifo"], err="FIFO", timeout=60))
     add(Case("sgsf_export --out a folder", EXPORT + ["--out", "{w}/dir"], "error", defect=10, setup=sh("mkdir dir"),
              keep=["{w}/dir"]))
-    add(Case("sgsf_export --features-out a FIFO", EXPORT + ["--out", "{w}/m.onnx", "--features-out", "{w}/fifo"],
+    add(Case("sgsf_export --features-out a FIFO",
+             EXPORT + ["--split", "--out", "{w}/m.onnx", "--features-out", "{w}/fifo"],
              "error", defect=10, setup=sh("mkfifo fifo"), keep=["{w}/fifo"], absent=["{w}/m.onnx"], timeout=60))
     add(Case("sgsf_test with scores.csv a FIFO in --out", TEST + ["--score", "{data}/widget/test/good", "--out",
              "{w}/out"], "error", defect=10, setup=sh("mkdir out", "mkfifo out/scores.csv"), keep=["{w}/out/scores.csv"],
@@ -584,7 +585,8 @@ def build_cases():
     plant = "echo keep > victim.txt"
     for label, cmd, link_at, out in [
             ("sgsf_export's ONNX", EXPORT + ["--out", "{w}/d/m.onnx"], "d/m.onnx.tmp", "{w}/d/m.onnx"),
-            ("sgsf_export's features graph", EXPORT + ["--out", "{w}/d/m.onnx"], "d/m.features.onnx.tmp",
+            ("sgsf_export --split's features graph", EXPORT + ["--split", "--out", "{w}/d/m.onnx"],
+             "d/m.features.onnx.tmp",
              "{w}/d/m.features.onnx"),
             ("sgsf_test's scores.csv", TEST + ["--score", "{data}/widget/test/good", "--out", "{w}/d"],
              "d/scores.csv.tmp", "{w}/d/scores.csv"),
@@ -680,6 +682,55 @@ def build_cases():
                        (["--reference", "{w}/nowhere"], "nowhere"), (["--bogus"], "--bogus")]:
         add(Case("sgsf_export " + " ".join(args), EXPORT + (["--out", "{w}/m.onnx"] if args[0] != "--out" else []) +
                  args, "error", err=what, absent=["{w}/m.onnx"]))
+    # -- the one graph's threshold, --split and --triton
+    for args, what in [(["--threshold", "abc"], "--threshold"), (["--threshold", "1.5"], "--threshold"),
+                       (["--threshold", "nan"], "--threshold"), (["--threshold", "-0.1"], "--threshold"),
+                       (["--split", "--threshold", "0.5"], "--threshold"),
+                       (["--features-out", "{w}/f.onnx"], "--split"),
+                       (["--split", "--triton", "{w}/t"], "--split and --triton"),
+                       (["--triton-name", "x"], "--triton"), (["--max-batch", "4"], "--triton"),
+                       (["--triton", "{w}/t", "--out", "{w}/m.onnx"], "exclude each other"),
+                       (["--triton", "{w}/t", "--reference", "{data}/widget/test/good"], "--reference"),
+                       (["--triton", ""], "--triton"),
+                       (["--triton", "{w}/t", "--max-batch", "0"], "--max-batch"),
+                       (["--triton", "{w}/t", "--max-batch", "abc"], "--max-batch"),
+                       (["--triton", "{w}/t", "--max-batch", "5000"], "--max-batch"),
+                       (["--triton", "{w}/t", "--triton-name", "a/b"], "--triton-name"),
+                       (["--triton", "{w}/t", "--triton-name", ".hidden"], "--triton-name"),
+                       (["--triton", "{w}/t", "--triton-name", ""], "--triton-name")]:
+        add(Case("sgsf_export " + " ".join(args), EXPORT + (["--out", "{w}/m.onnx"] if "--triton" not in args and
+                 "--out" not in args else []) + args, "error", err=what, absent=["{w}/m.onnx", "{w}/t", "{w}/f.onnx"]))
+    add(Case("sgsf_export on a run without calibration.json: the one graph needs --threshold",
+             EXPORT + ["--out", "{w}/m.onnx"], "error", copy_run=True, setup=sh("rm {run}/calibration.json"),
+             err="give --threshold T", absent=["{w}/m.onnx"]))
+    add(Case("sgsf_export --threshold 0.5 on a run without calibration.json",
+             EXPORT + ["--out", "{w}/m.onnx", "--threshold", "0.5"], "ok", copy_run=True,
+             setup=sh("rm {run}/calibration.json"), exists=["{w}/m.onnx"]))
+    add(Case("sgsf_export --triton into a file", EXPORT + ["--triton", "{w}/t"], "error", setup=sh("echo mine > t"),
+             keep=["{w}/t"], err="is not a folder"))
+    add(Case("sgsf_export --triton with the model's folder a file", EXPORT + ["--triton", "{w}/t"], "error",
+             setup=sh("mkdir t", "echo mine > t/run"), keep=["{w}/t"], err="is not a folder"))
+    add(Case("sgsf_export --triton with config.pbtxt a FIFO (refused at once, nothing written)",
+             EXPORT + ["--triton", "{w}/t"], "error", setup=sh("mkdir -p t/run", "mkfifo t/run/config.pbtxt"),
+             keep=["{w}/t/run/config.pbtxt"], absent=["{w}/t/run/1"], err="FIFO", timeout=60))
+    add(Case("sgsf_export --triton with config.pbtxt a link to another file: refused", EXPORT + ["--triton", "{w}/t"],
+             "error", setup=sh("echo keep > victim.txt", "mkdir -p t/run", "ln -s {w}/victim.txt t/run/config.pbtxt"),
+             keep=["{w}/victim.txt", "{w}/t/run/config.pbtxt"], absent=["{w}/t/run/1"]))
+    add(Case("sgsf_export --triton on a full disk: no folder, no half file left", EXPORT + ["--triton", "{w}/t"],
+             "error", rlimit_fsize=1000, absent=["{w}/t"]))
+    add(Case("sgsf_export --triton: a Triton model repository named after the run",
+             EXPORT + ["--triton", "{w}/t", "--max-batch", "16"], "ok",
+             exists=["{w}/t/run/1/model.onnx", "{w}/t/run/config.pbtxt"], absent=["{w}/t/run/1/.sgsf.lock"],
+             check=lambda ctx, r: None if all(x in open(ctx.path("{w}/t/run/config.pbtxt")).read() for x in (
+                 'name: "run"', 'platform: "onnxruntime_onnx"', "max_batch_size: 16", "dynamic_batching"))
+             else "config.pbtxt lacks the name, platform, max_batch_size or dynamic_batching"))
+    add(Case("sgsf_export --triton into an existing repository replaces the model's files, keeps the others",
+             EXPORT + ["--triton", "{w}/t", "--triton-name", "m"], "ok",
+             setup=sh("mkdir -p t/m/1 t/other/1", "echo old > t/m/1/model.onnx", "echo old > t/m/config.pbtxt",
+                      "echo theirs > t/other/config.pbtxt", "echo theirs > t/m/labels.txt"),
+             keep=["{w}/t/other", "{w}/t/m/labels.txt"],
+             check=lambda ctx, r: None if os.path.getsize(ctx.path("{w}/t/m/1/model.onnx")) > 1000 and
+             'name: "m"' in open(ctx.path("{w}/t/m/config.pbtxt")).read() else "the model's files were not replaced"))
     add(Case("sgsf_detect_example with no image", DETECT, "usage"))
     add(Case("sgsf_detect_example on a missing image", DETECT + ["{w}/nothing.png"], "error",
              absent=["{w}/nothing.png.map.pgm"]))
@@ -722,8 +773,12 @@ def build_cases():
              "must be a string")]:
         add(Case("sgsf_test on a run with %s" % label, TEST + ["--out", "{w}/out"], "error", copy_run=True,
                  setup=setup, err=what, keep=["{run}"], absent=["{w}/out/report.json"]))
-        add(Case("sgsf_export on a run with %s" % label, EXPORT + ["--out", "{w}/m.onnx"],
-                 "error" if "calibration" not in label else "ok", copy_run=True, setup=setup, keep=["{run}"]))
+        # The one graph holds the calibrated threshold; the --split graphs do not read it.
+        add(Case("sgsf_export on a run with %s" % label, EXPORT + ["--out", "{w}/m.onnx"], "error", copy_run=True,
+                 setup=setup, keep=["{run}"], absent=["{w}/m.onnx"]))
+        if "calibration" in label:
+            add(Case("sgsf_export --split on a run with %s" % label, EXPORT + ["--split", "--out", "{w}/m.onnx"], "ok",
+                     copy_run=True, setup=setup, keep=["{run}"], exists=["{w}/m.onnx", "{w}/m.features.onnx"]))
 
     # -- one writer per folder
     def hold_lock(ctx):
@@ -741,7 +796,9 @@ def build_cases():
              keep=RUN_FILES, err="is in use by sgsf_train (pid 4242)"))
 
     # -- good input still works (the suite can tell a refusal from a broken program)
-    add(Case("sgsf_export of a good run", EXPORT + ["--out", "{w}/m.onnx"], "ok",
+    add(Case("sgsf_export of a good run: one file", EXPORT + ["--out", "{w}/m.onnx"], "ok",
+             exists=["{w}/m.onnx"], absent=["{w}/m.features.onnx"]))
+    add(Case("sgsf_export --split of a good run: two files", EXPORT + ["--split", "--out", "{w}/m.onnx"], "ok",
              exists=["{w}/m.onnx", "{w}/m.features.onnx"]))
     add(Case("sgsf_test of a good run", TEST + ["--out", "{w}/out"], "ok",
              exists=["{w}/out/report.json", "{w}/out/scores.csv"]))

@@ -17,6 +17,7 @@
 #include "sgsf/detector.h"
 #include "sgsf/evaluate.h"
 #include "sgsf/guidance.h"
+#include "sgsf/onnx_export.h"
 #include "sgsf/run_files.h"
 #include "sgsf/trainer.h"
 #include "tests/e2e_util.h"
@@ -550,13 +551,30 @@ TEST_CASE("the Detector example program scores images; sgsf_export names a check
   CHECK(bad.code() == 1);
   CHECK(bad.err.find("missing.png") != std::string::npos);
 
-  // Export: the ONNX files (a ModelProto starts with ir_version, field 1) and the same error as
-  // sgsf_test for a config.json that does not match its checkpoint.
+  // Export: one ONNX file by default, holding the guidance bank (a ModelProto starts with
+  // ir_version, field 1), two without it with --split, and the same error as sgsf_test for a
+  // config.json that does not match its checkpoint.
   ProgramResult e = run_program("sgsf_export", {"--run", c.run.string(), "--out", (s / "m.onnx").string()}, s);
   CAPTURE(e.describe());
   REQUIRE(e.code() == 0);
   CHECK(read_file(s / "m.onnx").rfind(std::string("\x08\x08", 2), 0) == 0);
-  CHECK(fs::file_size(s / "m.features.onnx") > 1000);
+  CHECK_FALSE(fs::exists(s / "m.features.onnx"));
+  ProgramResult sp =
+      run_program("sgsf_export", {"--run", c.run.string(), "--out", (s / "split.onnx").string(), "--split"}, s);
+  CAPTURE(sp.describe());
+  REQUIRE(sp.code() == 0);
+  CHECK(fs::file_size(s / "split.features.onnx") > 1000);
+  const sgsf::GuidanceBank bank =
+      sgsf::read_guidance(c.run.string(), 32, 32, sgsf::load_run(c.run.string(), Device::CPU).fingerprint);
+  CHECK(fs::file_size(s / "m.onnx") > fs::file_size(s / "split.onnx") + sgsf::onnx_bank_bytes(bank.count(), 32, 32));
+  CHECK(sgsf::onnx_bank_bytes(bank.count(), 32, 32) == (uint64_t)bank.count() * (3 * 32 * 32 + 32 * 4));
+  // A run without calibration: the one graph's decision needs --threshold; --split does not.
+  const std::string plain = plain_run().string();
+  ProgramResult nt = run_program("sgsf_export", {"--run", plain, "--out", (s / "p.onnx").string()}, s);
+  check_error(nt, "sgsf_export", "give --threshold T");
+  CHECK_FALSE(fs::exists(s / "p.onnx"));
+  CHECK(run_program("sgsf_export", {"--run", plain, "--out", (s / "p.onnx").string(), "--threshold", "0.5"}, s).code() == 0);
+  CHECK(run_program("sgsf_export", {"--run", plain, "--out", (s / "q.onnx").string(), "--split"}, s).code() == 0);
   fs::path m = s / "mismatched";
   fs::create_directories(m);
   fs::copy_file(c.run / "checkpoint.safetensors", m / "checkpoint.safetensors");
