@@ -14,7 +14,11 @@ Peak resident memory is each process's maximum (getrusage), which for PyTorch in
 framework's own libraries, as it does for a user.
 
     python3 bench/train_side_by_side.py [--build build] [--threads 2] [--repeats 3] [--steps 8]
-                                        [--configs tiny small w16] [--json FILE]
+                                        [--configs tiny small w16] [--precision fp32|bf16] [--json FILE]
+
+--precision bf16 runs PyTorch's forward and losses under torch.autocast("cpu", dtype=torch.bfloat16)
+(its mixed precision: convolutions in bf16, the rest in float32) and ours with `bench_train
+--precision bf16`; `--with-fp32` adds our fp32 step as a third column, for our bf16 / fp32 speed-up.
 
 Needs Debian's python3-torch. The PyTorch side uses `--threads` intra-op threads; ours uses the
 same number of OpenMP threads (OMP_NUM_THREADS).
@@ -36,7 +40,7 @@ CONFIGS = {  # name: (width, size, batch)
 
 
 # ---- the PyTorch step -----------------------------------------------------------------------------
-def torch_step_child(width, size, batch, steps, warmup, threads, device='cpu'):
+def torch_step_child(width, size, batch, steps, warmup, threads, device='cpu', precision='fp32'):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -124,10 +128,15 @@ def torch_step_child(width, size, batch, steps, warmup, threads, device='cpu'):
     guide = torch.rand(batch, 3, size, size, generator=gen).to(dev)
     mask = (torch.rand(batch, 1, size, size, generator=gen) > 0.97).float().to(dev)
 
+    import contextlib
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if precision == 'bf16' else contextlib.nullcontext
+
     def step():
-        recon, feats = ae(guide)
-        logits = seg(image, feats)
-        loss = F.mse_loss(recon, guide) + (1 - ssim_mean(recon, guide)) + focal(logits, mask)
+        with autocast():
+            recon, feats = ae(guide)
+            logits = seg(image, feats)
+            recon, logits = recon.float(), logits.float()
+            loss = F.mse_loss(recon, guide) + (1 - ssim_mean(recon, guide)) + focal(logits, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -164,11 +173,14 @@ def main():
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                     help="cuda: both sides on the GPU (memory: peak device memory allocated)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: PyTorch under autocast (bfloat16), ours with --precision bf16")
+    ap.add_argument("--with-fp32", action="store_true", help="also time our fp32 step (bf16 / fp32 speed-up)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--torch-child", nargs=3, type=int, metavar=("W", "S", "N"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_child:
-        torch_step_child(*a.torch_child, a.steps, a.warmup, a.threads, a.device)
+        torch_step_child(*a.torch_child, a.steps, a.warmup, a.threads, a.device, a.precision)
         return
     bench = os.path.join(a.build, "bench_train")
     if not os.access(bench, os.X_OK):
@@ -178,15 +190,19 @@ def main():
     rows = []
     for name in a.configs:
         w, s, n = CONFIGS[name]
-        ours, theirs = [], []
+        ours, theirs, ours32 = [], [], []
+        ours_cmd = [bench, "--width", str(w), "--size", str(s), "--batch", str(n), "--steps", str(a.steps),
+                    "--warmup", str(a.warmup), "--device", a.device, "--json"]
         for r in range(a.repeats):
             theirs.append(run_json([sys.executable, __file__, "--torch-child", str(w), str(s), str(n),
                                     "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads),
-                                    "--device", a.device], env))
-            ours.append(run_json([bench, "--width", str(w), "--size", str(s), "--batch", str(n), "--steps", str(a.steps),
-                                  "--warmup", str(a.warmup), "--device", a.device, "--json"], env))
+                                    "--device", a.device, "--precision", a.precision], env))
+            ours.append(run_json(ours_cmd + ["--precision", a.precision], env))
+            if a.with_fp32:
+                ours32.append(run_json(ours_cmd + ["--precision", "fp32"], env))
             print(f"  {name} repeat {r + 1}: PyTorch {theirs[-1]['images_per_s']:.1f} img/s, "
-                  f"ours {ours[-1]['images_per_s']:.1f} img/s", flush=True)
+                  f"ours {ours[-1]['images_per_s']:.1f} img/s"
+                  + (f", ours fp32 {ours32[-1]['images_per_s']:.1f} img/s" if ours32 else ""), flush=True)
         t_ips = statistics.median(x["images_per_s"] for x in theirs)
         o_ips = statistics.median(x["images_per_s"] for x in ours)
         ratios = [o["images_per_s"] / t["images_per_s"] for o, t in zip(ours, theirs)]
@@ -194,16 +210,22 @@ def main():
                      "ours_images_per_s": o_ips, "ratio": o_ips / t_ips, "ratio_min": min(ratios),
                      "ratio_max": max(ratios), "torch_mib": max(x.get(mem, 0) for x in theirs),
                      "ours_mib": max(x.get(mem, 0) for x in ours), "memory": mem, "device": a.device,
-                     "threads": a.threads,
+                     "threads": a.threads, "precision": a.precision,
+                     "ours_fp32_images_per_s": statistics.median(x["images_per_s"] for x in ours32) if ours32 else None,
+                     "ours_fp32_mib": max(x.get(mem, 0) for x in ours32) if ours32 else None,
                      "torch_version": theirs[0]["torch"]})
+    extra = a.with_fp32
     print(f"\n{'config':28} {'PyTorch img/s':>13} {'ours img/s':>10} {'ratio':>6} {'(range)':>13} "
-          f"{'PyTorch MiB':>11} {'ours MiB':>8}   ({a.device}; MiB: {'peak device memory' if a.device == 'cuda' else 'peak resident memory'})")
+          f"{'PyTorch MiB':>11} {'ours MiB':>8}" + (f" {'ours fp32 img/s':>15} {'bf16/fp32':>9} {'fp32 MiB':>8}" if extra else "")
+          + f"   ({a.device}, {a.precision}; MiB: {'peak device memory' if a.device == 'cuda' else 'peak resident memory'})")
     for r in rows:
         label = f"{r['config']} (w={r['width']}, {r['size']}², b{r['batch']})"
         print(f"{label:28} {r['torch_images_per_s']:13.1f} {r['ours_images_per_s']:10.1f} {r['ratio']:6.2f} "
-              f"{r['ratio_min']:6.2f}–{r['ratio_max']:<6.2f} {r['torch_mib']:11.0f} {r['ours_mib']:8.0f}")
-    print(f"(PyTorch {rows[0]['torch_version']}, {a.threads} threads each, median of {a.repeats} alternating "
-          f"repeats of the median of {a.steps} steps)")
+              f"{r['ratio_min']:6.2f}–{r['ratio_max']:<6.2f} {r['torch_mib']:11.0f} {r['ours_mib']:8.0f}"
+              + (f" {r['ours_fp32_images_per_s']:15.1f} {r['ours_images_per_s'] / r['ours_fp32_images_per_s']:9.2f}"
+                 f" {r['ours_fp32_mib']:8.0f}" if extra else ""))
+    print(f"(PyTorch {rows[0]['torch_version']}{' under autocast(bfloat16)' if a.precision == 'bf16' else ''}, "
+          f"{a.threads} threads each, median of {a.repeats} alternating repeats of the median of {a.steps} steps)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
