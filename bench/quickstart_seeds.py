@@ -28,7 +28,7 @@ SHARED = os.path.join(os.path.dirname(REPO), 'shared', 'data')
 CONFIGS = {
     'quickstart': ['--preset', 'tiny'],
     'tire': ['--data', os.path.join(SHARED, 'mvtec3d_tire_rgb'), '--category', 'tire',
-             '--aux', os.path.join(SHARED, 'dtd_subset'), '--width', '16', '--size', '128', '--batch', '8',
+             '--aux', os.path.join(SHARED, 'dtd_subset', 'images'), '--width', '16', '--size', '128', '--batch', '8',
              '--iterations', '1500'],
 }
 KEYS = [('image_auroc', 'AUROC_det'), ('pixel_auroc', 'AUROC_loc'), ('pixel_ap', 'AP_loc'),
