@@ -38,7 +38,7 @@ KEYS = [('image_auroc', 'AUROC_det'), ('pixel_auroc', 'AUROC_loc'), ('pixel_ap',
 def run_seed(build, out, seed, config, precision):
     run = os.path.join(out, f's{seed}')
     with open(os.path.join(out, f's{seed}.log'), 'w') as log:
-        for cmd in ([os.path.join(build, 'sgsf_train')] + CONFIGS[config] + ['--precision', precision, '--seed', str(seed), '--overwrite', '--out', run],
+        for cmd in ([os.path.join(build, 'sgsf_train')] + CONFIGS[config] + (['--precision', precision] if precision != 'fp32' else []) + ['--seed', str(seed), '--overwrite', '--out', run],
                     [os.path.join(build, 'sgsf_test'), '--run', run, '--overlays', 'none']):
             subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     cat = json.load(open(os.path.join(run, 'test', 'report.json')))['categories'][0]
