@@ -62,6 +62,9 @@ Tensor matmul(const Tensor& a, const Tensor& b);  // (M, K) x (K, N) -> (M, N)
 // ---- convolution and image ops (engine/ops_conv.cpp, ops_pool.cpp, ops_norm.cpp) ---------------
 // x: (N, Cin, H, W), w: (Cout, Cin, kh, kw), b: (Cout) or undefined.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
+// Floating-point operations conv2d has computed in this process so far, forward and backward
+// passes, 2 per multiply-add (bench_train --roofline divides them by the time they took).
+int64_t conv2d_flops();
 // Batch norm over (N, H, W) per channel. Training: batch statistics (biased variance), and
 // running_mean/running_var are updated in place: r = (1 - momentum) r + momentum * batch_stat
 // (the running variance uses the unbiased batch variance, as PyTorch does). Eval: running stats.

@@ -16,6 +16,7 @@
 // GPU: cuDNN (engine/cudnn_conv.*); gb by the deterministic per-channel reduction of batchnorm.
 // The emulated CUDA build (engine/cuda_emu) has no cuDNN: the CPU loops run on the device buffers.
 #include <algorithm>
+#include <atomic>
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
@@ -230,6 +231,13 @@ void conv_bias_grad(Device dev, const ConvShape& s, const float* gy, float* gb) 
 
 }  // namespace
 
+namespace {
+std::atomic<int64_t> g_conv_flops{0};
+int64_t pass_flops(const ConvShape& s) { return 2 * s.N * s.Cout * s.Cin * s.kh * s.kw * s.Hout * s.Wout; }
+}  // namespace
+
+int64_t conv2d_flops() { return g_conv_flops.load(); }
+
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
   SG_PROFILE_OP("conv2d");
   check_defined(x, "conv2d", "input");
@@ -259,6 +267,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   if (y.numel() > 0)
     SG_DISPATCH(dev, conv_forward_cpu(s, x.data(), w.data(), bp, y.data()),
                 conv_forward_cuda(s, x.data(), w.data(), bp, y.data()));
+  g_conv_flops += pass_flops(s);
 
   const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
   if (!grad_enabled() || !(need_x || need_w || need_b)) return y;
@@ -287,6 +296,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
         conv_backward_cpu(s, xs.data(), ws.data(), g.data(), gxp, gwp);
       }
       if (need_b) conv_bias_grad(dev, s, g.data(), gb.data());
+      g_conv_flops += pass_flops(s) * ((gxp ? 1 : 0) + (gwp ? 1 : 0));
     }
     std::vector<Tensor> grads{gx, gw};
     if (has_b) grads.push_back(gb);

@@ -47,6 +47,7 @@ Precision precision() { return t_precision; }
 void set_precision(Precision p) { t_precision = p; }
 
 bool cpu_has_native_bf16() { return flags().avx512_bf16 || flags().amx_bf16; }
+bool cpu_has_amx_bf16() { return flags().amx_bf16; }
 std::string cpu_bf16_flags() {
   std::string s;
   if (flags().amx_bf16) s += "AMX-BF16";
@@ -79,7 +80,7 @@ Precision parse_precision(const std::string& name, Device device, const std::str
   if (name == "fp32") p = Precision::FP32;
   else if (name == "bf16") p = Precision::BF16;
   else if (name == "tf32") p = Precision::TF32;
-  else if (name == "auto") return device == Device::CPU && cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32;
+  else if (name == "auto") return device == Device::CPU && cpu_has_amx_bf16() ? Precision::BF16 : Precision::FP32;
   else throw Error(str(option, ": unknown precision '", name, "' (expected fp32, bf16, tf32 or auto)"));
   std::string why;
   SG_CHECK(precision_supported(p, device, &why), option, " ", name, " on ", device_name(device), ": ", why);

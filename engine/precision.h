@@ -45,16 +45,23 @@ class PrecisionGuard {
 
 // This CPU has native bf16 arithmetic: AVX512_BF16 (dot products of bf16 pairs) or AMX-BF16.
 bool cpu_has_native_bf16();
+// ... and AMX-BF16 (tile matrix multiplication): the one where bf16 is faster than fp32. With only
+// AVX512_BF16, a bf16 dot-product instruction does the work of the two float32 FMAs it replaces but
+// issues on one port instead of two, so bf16 convolution peaks no higher than fp32's (measured:
+// RESULTS.md, 'Mixed precision').
+bool cpu_has_amx_bf16();
 // A one-line description of this CPU's bf16 support ("AVX512_BF16", "AMX-BF16, AVX512_BF16", "none").
 std::string cpu_bf16_flags();
 
-// Whether `device` can compute in `p`: fp32 everywhere; bf16 on a CPU with native bf16 (and on the
-// CPU reference path anywhere, for tests); tf32 only on a GPU. Otherwise the reason, for a message.
+// Whether `device` can compute in `p`: fp32 everywhere; bf16 on a CPU with native bf16; tf32 only on
+// a GPU. Otherwise the reason, for a message. (Tests set bf16 with set_precision on any CPU: the
+// im2col reference computes it anywhere.)
 bool precision_supported(Precision p, Device device, std::string* why = nullptr);
 
 // User input ("fp32", "bf16", "tf32" or "auto"; e.g. --precision) for `device`; throws sg::Error
 // naming `option` for an unknown name or a mode the device lacks. "auto" is bf16 on a CPU with
-// native bf16 (parity with fp32 over seeds: RESULTS.md, 'Mixed precision') and fp32 elsewhere.
+// AMX-BF16 (where it is faster; its quality over seeds: RESULTS.md, 'Mixed precision') and fp32
+// elsewhere, GPUs included until tf32 has been measured on one.
 Precision parse_precision(const std::string& name, Device device, const std::string& option = "--precision");
 
 // Round a float to the nearest bfloat16 (ties to even), returned as a float: the value a bf16

@@ -106,6 +106,10 @@ traffic_rc=$?
 timeout 180 "$BUILD/bench_train" --width 128 --size 256 --batch 16 --steps 3 --warmup 1 --device cuda --profile \
   >"$LOG/bench_train_paper.txt" 2>&1
 paper_rc=$?
+# The same step with TF32 tensor cores (--precision tf32), for the speed-up over FMA float32.
+timeout 120 "$BUILD/bench_train" --width 128 --size 256 --batch 16 --steps 3 --warmup 1 --device cuda --precision tf32 \
+  >"$LOG/bench_train_paper_tf32.txt" 2>&1
+tf32_rc=$?
 "$BUILD/bench_conv" --gpu-only --runs 5 >"$LOG/bench_conv.txt" 2>&1
 conv_rc=$?
 # One training step beside PyTorch's on the same GPU (the machine's python3 has PyTorch with CUDA);
@@ -126,11 +130,13 @@ echo "===================== traffic of the paper-scale step (GPU) ==============
 cat "$LOG/bench_traffic.txt"
 echo "===================== paper-scale training step (GPU) ====================="
 cat "$LOG/bench_train_paper.txt"
+echo "===================== paper-scale training step, tf32 (GPU) ====================="
+cat "$LOG/bench_train_paper_tf32.txt"
 echo "===================== training step beside PyTorch (GPU) ====================="
 tail -8 "$LOG/bench_train.txt"
 echo "===================== SUMMARY ====================="
 grep -E "tests passed|tests failed" "$LOG/gpu_tests.log"
-echo "gpu tests rc=$tests_rc (${ran:-?} programs, $passed_cases of $cases cases passed), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | traffic rc=$traffic_rc | paper step rc=$paper_rc | bench_train rc=$train_rc"
+echo "gpu tests rc=$tests_rc (${ran:-?} programs, $passed_cases of $cases cases passed), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | traffic rc=$traffic_rc | paper step rc=$paper_rc | tf32 step rc=$tf32_rc | bench_train rc=$train_rc"
 echo "total $(($(date +%s) - start)) s; logs in $LOG"
 if [ "$tests_rc" -eq 0 ] && [ "$skipped" = "0" ] && [ -n "${ran:-}" ] && [ "$ran" -gt 0 ] && [ "$cases" -gt 0 ] &&
   [ "$passed_cases" -eq "$cases" ] && [ "$bench_rc" -eq 0 ] && [ "$conv_rc" -eq 0 ] && [ "$paper_rc" -eq 0 ] &&

@@ -565,7 +565,7 @@ TEST_CASE("bf16 conv2d: the backward runs in the forward's precision; fp32 is un
 
 TEST_CASE("precision modes: names, auto, and a clear error for a mode the device lacks") {
   CHECK(parse_precision("fp32", Device::CPU) == Precision::FP32);
-  CHECK(parse_precision("auto", Device::CPU) == (cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32));
+  CHECK(parse_precision("auto", Device::CPU) == (cpu_has_amx_bf16() ? Precision::BF16 : Precision::FP32));
   CHECK_THROWS_WITH_AS(parse_precision("tf32", Device::CPU, "--precision"),
                        doctest::Contains("--precision tf32 on cpu: tf32 is a GPU mode"), Error);
   CHECK_THROWS_WITH_AS(parse_precision("fp16", Device::CPU, "--precision"),
