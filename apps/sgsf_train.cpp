@@ -72,15 +72,15 @@ int main(int argc, char** argv) {
                              "--deterministic)");
     args.option("device", "auto", "cpu | cuda | auto");
     args.option("precision", "fp32", "compute precision of the convolutions: fp32 | bf16 (a CPU with AVX512_BF16 or "
-                                     "AMX) | tf32 (a GPU) | auto (bf16 where the CPU has it, else fp32)");
+                                     "AMX) | tf32 (a GPU) | auto (bf16 on a CPU with AMX, where it is faster; else fp32)");
     args.option("workers", "2", "data loader threads, 1 to " + std::to_string(sgsf::kMaxWorkers));
     args.option("out", "runs/sgsf", "run folder (checkpoint, config.json, train_log.jsonl)");
     args.option("checkpoint-every", "0", "also save a checkpoint every N epochs (0: only at the end)");
     args.option("log-every", "10", "iterations between lines of train_log.jsonl (at least 1)");
     args.option("save-forged", "0", "write this many forged samples (<out>/forged) and saliency maps (<out>/saliency) as PNG");
     args.option("threshold-rule", "forged", "how the held-out normal images set the decision threshold: forged "
-                                            "(halfway between their median score and that of anomalies forged on "
-                                            "them) | spread (above their tail) | target-fpr (see --target-fpr)");
+                                            "(catches 90 % of anomalies forged on them) | spread (above their "
+                                            "scores' tail) | target-fpr (see --target-fpr)");
     args.option("target-fpr", "0.05", "the false-positive rate the target-fpr rule aims at, between 0 and 1 (giving "
                                       "it picks that rule)");
     args.option("holdout", "0.1", "fraction of the training images held out (seeded) to calibrate the decision threshold, "

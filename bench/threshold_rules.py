@@ -9,7 +9,7 @@ the normal test images and the recall on the defective ones, per run and as mean
 line per run is the best any threshold could do at that run's FPR (the test labels chosen the
 threshold): the bound a rule can at most reach.
 
-    python3 bench/threshold_rules.py runs/quickstart-seeds/s0 runs/quickstart-seeds/s1 ...
+    python3 bench/threshold_rules.py [--markdown] runs/quickstart-seeds/s0 runs/quickstart-seeds/s1 ...
 """
 import csv
 import statistics
@@ -63,13 +63,14 @@ def balanced(h, f):
 
 # Each rule sets the threshold from the held-out normal scores h and the forged scores f alone.
 RULES = {
-    'q99 + 0.5 (q99 - median)': lambda h, f: min(1.0, quantile(h, .99) + 0.5 * (quantile(h, .99) - statistics.median(h))),
+    'spread: q99 + 0.5 (q99 - median) (the former default)': lambda h, f: min(1.0, quantile(h, .99) + 0.5 * (quantile(h, .99) - statistics.median(h))),
     'maximum': lambda h, f: max(h),
-    'q95': lambda h, f: quantile(h, .95),
+    'target-fpr 0.05: q95': lambda h, f: quantile(h, .95),
+    'target-fpr 0.10: q90': lambda h, f: quantile(h, .90),
     'median + 3 MAD': lambda h, f: statistics.median(h) + 3 * 1.4826 * mad(h),
     'mean + 2 sd': lambda h, f: statistics.mean(h) + 2 * statistics.stdev(h),
     'mean + 3 sd': lambda h, f: statistics.mean(h) + 3 * statistics.stdev(h),
-    'forged: q10': lambda h, f: quantile(f, .10),
+    'forged: q10 of the forged (the default)': lambda h, f: quantile(f, .10),
     'forged: q20': lambda h, f: quantile(f, .20),
     'forged: q30': lambda h, f: quantile(f, .30),
     'forged: balanced': balanced,
@@ -96,12 +97,16 @@ def rates(test, t):
 
 
 def main():
-    runs = sys.argv[1:]
+    runs = [a for a in sys.argv[1:] if a != '--markdown']
+    markdown = '--markdown' in sys.argv[1:]
     if not runs:
         sys.exit(__doc__)
     data = {run: load(run) for run in runs}
-    print(f"{'rule':28} " + ' '.join(f'{run.rstrip("/").split("/")[-1]:>13}' for run in runs) + f" {'FPR mean±sd':>13} {'recall mean±sd':>15}")
+    print(f"{'rule':40} " + ' '.join(f'{run.rstrip("/").split("/")[-1]:>13}' for run in runs) + f" {'FPR mean±sd':>13} {'recall mean±sd':>15}")
     summary = {}
+    md = ['| rule | ' + ' | '.join(run.rstrip('/').split('/')[-1] for run in runs) +
+          ' | FPR % mean ± sd | recall % mean ± sd | lowest recall | highest FPR | goal |',
+          '| --- |' + ' ---: |' * (len(runs) + 5)]
     for name, rule in RULES.items():
         cells, fprs, recalls = [], [], []
         for run in runs:
@@ -113,8 +118,15 @@ def main():
             cells.append(f'{100 * f:4.0f}/{100 * r:4.0f}%')
         sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
         summary[name] = (statistics.mean(fprs), statistics.mean(recalls))
-        print(f'{name:28} ' + ' '.join(f'{c:>13}' for c in cells) +
-              f' {statistics.mean(fprs):6.1f}±{sd(fprs):<5.1f} {statistics.mean(recalls):8.1f}±{sd(recalls):<5.1f}')
+        verdict = (statistics.mean(recalls) >= 70 and statistics.mean(fprs) <= 10 and min(recalls) >= 40
+                   and max(fprs) <= 20)
+        if markdown:
+            md.append(f'| {name} | ' + ' | '.join(c.replace('/', ' /').replace('%', '') for c in cells) +
+                      f' | {statistics.mean(fprs):.1f} ± {sd(fprs):.1f} | {statistics.mean(recalls):.1f} ± {sd(recalls):.1f}'
+                      f' | {min(recalls):.0f} | {max(fprs):.0f} | {"yes" if verdict else "no"} |')
+        print(f'{name:40} ' + ' '.join(f'{c:>13}' for c in cells) +
+              f' {statistics.mean(fprs):6.1f}±{sd(fprs):<5.1f} {statistics.mean(recalls):8.1f}±{sd(recalls):<5.1f}'
+              f'  goal {"met" if verdict else "not met"}')
     # The best recall any threshold reaches at FPR <= the maximum rule's FPR on each run (an oracle).
     cells = []
     for run in runs:
@@ -122,8 +134,11 @@ def main():
         f_max, _ = rates(test, max(held))
         best = max((rates(test, s)[1], s) for s, _ in test + [(1.0, False)] if rates(test, s)[0] <= f_max)[0]
         cells.append(f'{100 * f_max:4.0f}/{100 * best:4.0f}%')
-    print(f"{'(labels: best at max FPR)':28} " + ' '.join(f'{c:>13}' for c in cells))
-    print('cells: FPR on the normal test images / recall on the defective ones')
+    print(f"{'(labels: best at max FPR)':40} " + ' '.join(f'{c:>13}' for c in cells))
+    print('cells: FPR on the normal test images / recall on the defective ones; goal: mean recall >= 70 % at mean '
+          'FPR <= 10 %, no run below 40 % recall or above 20 % FPR')
+    if markdown:
+        print('\n'.join(md))
 
 
 if __name__ == '__main__':

@@ -50,8 +50,9 @@ const char* threshold_rule_name(ThresholdRule r) {
 std::string threshold_rule_text(ThresholdRule rule, double target_fpr) {
   switch (rule) {
     case ThresholdRule::Forged:
-      return "threshold = (median of the held-out normal image scores + median of the scores of anomalies forged "
-             "on them) / 2; defect when score > threshold";
+      return str("threshold = the ", fmt(100 * (1 - kForgedRecall)), "th percentile of the scores of anomalies "
+                 "forged on the held-out normal images (it catches ", fmt(100 * kForgedRecall), " % of them); defect "
+                 "when score > threshold");
     case ThresholdRule::Spread:
       return "threshold = min(1, q99 + 0.5 * (q99 - median)) of the held-out normal image scores; defect when "
              "score > threshold";
@@ -78,7 +79,7 @@ Calibration calibrate(const std::vector<float>& scores, const std::vector<float>
   c.target_fpr = target_fpr;
   double t = 0;
   switch (c.rule) {
-    case ThresholdRule::Forged: t = 0.5 * ((double)c.median + c.forged_median); break;
+    case ThresholdRule::Forged: t = data::percentile(forged, (float)(100.0 * (1.0 - kForgedRecall))); break;
     case ThresholdRule::Spread: t = (double)c.q99 + kCalibrationMargin * ((double)c.q99 - c.median); break;
     case ThresholdRule::TargetFpr: t = data::percentile(scores, (float)(100.0 * (1.0 - target_fpr))); break;
   }

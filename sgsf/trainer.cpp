@@ -11,6 +11,7 @@
 // resumed from a checkpoint reproduces the uninterrupted one exactly.
 #include "sgsf/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -236,6 +237,13 @@ int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader
     std::cerr << "calibrated threshold " << c.threshold << " (rule " << threshold_rule_name(c.rule) << ") from "
               << c.count << " normal images (median " << c.median << ", 99th percentile " << c.q99 << ") and "
               << c.forged_scores.size() << " anomalies forged on them (median " << c.forged_median << ")\n";
+    if (c.rule == ThresholdRule::Forged) {
+      const size_t above = (size_t)std::count_if(c.scores.begin(), c.scores.end(), [&](float v) { return v > c.threshold; });
+      if (above * 10 > c.scores.size())
+        std::cerr << "warning: the threshold lies below " << above << " of the " << c.scores.size()
+                  << " held-out normal images: the model scores forged anomalies little above normal images, so "
+                     "expect false alarms (train longer, or choose --threshold-rule spread or --target-fpr)\n";
+    }
     if (cfg.threshold_rule == "forged" && c.rule != ThresholdRule::Forged)
       std::cerr << "warning: no forged anomaly had a non-empty mask: the threshold falls back to the spread rule\n";
     if (c.rule == ThresholdRule::TargetFpr && cfg.target_fpr * c.count < 1)

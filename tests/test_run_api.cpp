@@ -118,11 +118,11 @@ TEST_CASE("calibration: the threshold rules and the normalised score") {
   CHECK(sgsf::calibrate({0.9f, 0.99f, 0.1f}, {}, ThresholdRule::Spread).threshold == 1.f);  // capped at 1
   CHECK(sgsf::calibrate({0.25f}, {}, ThresholdRule::Spread).threshold == 0.25f);
   CHECK_THROWS_WITH_AS(sgsf::calibrate({}), doctest::Contains("no scores"), Error);
-  // forged (the default): halfway between the medians, 0.3 and 0.8 -> 0.55.
+  // forged (the default): the 10th percentile of the forged scores: of 0.6, 0.8, 0.9 -> 0.6 + 0.2 * 0.2.
   c = sgsf::calibrate(normal, {0.9f, 0.6f, 0.8f});
   CHECK(c.rule == ThresholdRule::Forged);
   CHECK(c.forged_median == doctest::Approx(0.8).epsilon(1e-6));
-  CHECK(c.threshold == doctest::Approx(0.55).epsilon(1e-6));
+  CHECK(c.threshold == doctest::Approx(0.64).epsilon(1e-6));
   // ... and the spread rule when there are no forged scores.
   c = sgsf::calibrate(normal);
   CHECK(c.rule == ThresholdRule::Spread);
@@ -190,12 +190,12 @@ TEST_CASE("a finished run holds its guidance images, their features and the cali
   REQUIRE(scores.size() == 2);
   REQUIRE(!forged.empty());
   CHECK(forged.size() <= 2 * (size_t)sgsf::kForgedPerImage);
-  const double m = percentile_linear(scores, 50), mf = percentile_linear(forged, 50);
+  const double mf = percentile_linear(forged, 50), q10 = percentile_linear(forged, 10);
   sgsf::Calibration cal = sgsf::read_calibration(c.run.string(), run.fingerprint);
   CHECK(cal.count == 2);
   CHECK(cal.rule == sgsf::ThresholdRule::Forged);
   CHECK(cal.forged_median == doctest::Approx(mf).epsilon(1e-6));
-  CHECK(cal.threshold == doctest::Approx(std::min(1.0, 0.5 * (m + mf))).epsilon(1e-6));
+  CHECK(cal.threshold == doctest::Approx(q10).epsilon(1e-6));
   CHECK(cal.source.find("2 of the 8 training images") != std::string::npos);
   // Guidance and calibration checked against the checkpoint: other weights are refused.
   CHECK_THROWS_WITH_AS(sgsf::read_guidance(c.run.string(), 32, 32, "0123456789abcdef"),
