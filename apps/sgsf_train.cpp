@@ -134,7 +134,11 @@ int main(int argc, char** argv) {
     if (want("gamma")) cfg.gamma = (float)args.get_double("gamma");
     if (want("seed")) cfg.seed = args.get_uint64("seed");
     if (want("device")) cfg.device = args.get("device");
-    if (want("precision")) cfg.precision = args.get("precision");
+    if (want("precision")) {
+      cfg.precision = args.get("precision");
+      SG_CHECK(cfg.precision == "fp32" || cfg.precision == "bf16" || cfg.precision == "tf32" || cfg.precision == "auto",
+               "--precision: unknown precision '", cfg.precision, "' (expected fp32, bf16, tf32 or auto)");
+    }
     if (want("workers")) cfg.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
     if (want("out")) cfg.out = args.get("out");
     if (want("checkpoint-every")) cfg.checkpoint_every = args.get_int("checkpoint-every", 0, INT32_MAX);

@@ -48,7 +48,7 @@ bool cpu_has_native_bf16();
 // ... and AMX-BF16 (tile matrix multiplication): the one where bf16 is faster than fp32. With only
 // AVX512_BF16, a bf16 dot-product instruction does the work of the two float32 FMAs it replaces but
 // issues on one port instead of two, so bf16 convolution peaks no higher than fp32's (measured:
-// RESULTS.md, 'Mixed precision').
+// bench/README.md, 'Mixed precision (CPU)').
 bool cpu_has_amx_bf16();
 // A one-line description of this CPU's bf16 support ("AVX512_BF16", "AMX-BF16, AVX512_BF16", "none").
 std::string cpu_bf16_flags();

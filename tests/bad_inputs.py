@@ -657,7 +657,13 @@ def build_cases():
             ("sgsf_train", ["--guidance", "sideways"], "guidance"), ("sgsf_train", ["--nope"], "--nope"),
             ("sgsf_train", ["--log-every", "0"], "--log-every"), ("sgsf_train", ["--warmup", "2"], "warmup"),
             ("sgsf_train", ["--data", "{w}/missing"], "missing"),
-            ("sgsf_train", ["--aux", "{w}/missing"], "missing")]:
+            ("sgsf_train", ["--aux", "{w}/missing"], "missing"),
+            ("sgsf_train", ["--precision", "fp16"], "--precision: unknown precision 'fp16'"),
+            ("sgsf_train", ["--device", "cpu", "--precision", "tf32"], "--precision tf32 on cpu"),
+            ("sgsf_train", ["--threshold-rule", "best"], "--threshold-rule: unknown rule 'best'"),
+            ("sgsf_train", ["--target-fpr", "0"], "--target-fpr must be between 0 and 1"),
+            ("sgsf_train", ["--target-fpr", "1.5"], "--target-fpr must be between 0 and 1"),
+            ("sgsf_train", ["--target-fpr", "0.1", "--threshold-rule", "spread"], "cannot go with --threshold-rule")]:
         add(Case("%s %s" % (prog, " ".join(args)), ["sgsf_train", "--data", "{data}", "--out", "{w}/r"] + TRAIN + args,
                  "error", err=what, absent=["{w}/r"]))
     for args, what in [(["--batch", "0"], "--batch"), (["--overlays", "-1"], "--overlays"),
@@ -667,7 +673,8 @@ def build_cases():
                        (["--run", "{w}/nowhere"], "nowhere"), (["--score", "{w}/nowhere"], "nowhere"),
                        (["--score", "/dev/null"], "neither"), (["--workers", "0"], "--workers"),
                        (["--category", "all"], "--data"), (["--data", "{w}/nowhere"], "nowhere"),
-                       (["--bogus"], "--bogus")]:
+                       (["--bogus"], "--bogus"), (["--precision", "fp16"], "--precision: unknown precision"),
+                       (["--device", "cpu", "--precision", "tf32"], "--precision tf32 on cpu")]:
         add(Case("sgsf_test " + " ".join(args), TEST + ["--out", "{w}/out"] + args, "error", err=what,
                  absent=["{w}/out/scores.csv"]))
     for setup, what in [(sh("mkdir empty"), "no images"), (sh("mkdir txt", "echo hi > txt/a.png"), "a.png"),
