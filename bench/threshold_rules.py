@@ -135,6 +135,16 @@ def main():
         best = max((rates(test, s)[1], s) for s, _ in test + [(1.0, False)] if rates(test, s)[0] <= f_max)[0]
         cells.append(f'{100 * f_max:4.0f}/{100 * best:4.0f}%')
     print(f"{'(labels: best at max FPR)':40} " + ' '.join(f'{c:>13}' for c in cells))
+    # The best recall any threshold reaches at FPR <= 10 % (the goal's FPR), by the test labels.
+    cells = []
+    for run in runs:
+        _, _, test = data[run]
+        ok = [(rates(test, s)[1], rates(test, s)[0]) for s, _ in test + [(1.0, False)] if rates(test, s)[0] <= 0.10]
+        r, f = max(ok)
+        cells.append(f'{100 * f:4.0f}/{100 * r:4.0f}%')
+    print(f"{'(labels: best at FPR <= 10 %)':40} " + ' '.join(f'{c:>13}' for c in cells))
+    if markdown:
+        md.append('| (the test labels: best recall at FPR ≤ 10 %) | ' + ' | '.join(c.replace('/', ' /').replace('%', '') for c in cells) + ' | | | | | |')
     print('cells: FPR on the normal test images / recall on the defective ones; goal: mean recall >= 70 % at mean '
           'FPR <= 10 %, no run below 40 % recall or above 20 % FPR')
     if markdown:
