@@ -250,9 +250,15 @@ int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader
       std::cerr << "warning: with " << c.count << " held-out normal images a false-positive rate of " << cfg.target_fpr
                 << " cannot be aimed at more finely than 1/" << c.count << ": the threshold is close to their "
                    "highest score\n";
-    // The rule extrapolates above the held-out scores; with few of them it can lie above all the
-    // scores a defect gets. Said now, not found out on the line.
-    for (const std::string& w : decision_warnings(inf.scores, c.threshold, "held-out normal images", c.count))
+    // A threshold above the held-out normal images is the point; one above the anomalies forged on
+    // them too flags nothing the model was trained to find (a rule from the normal images alone can
+    // extrapolate that far with few of them), and one below them all flags everything. Said now, not
+    // found out on the line.
+    std::vector<float> all = c.scores;
+    all.insert(all.end(), c.forged_scores.begin(), c.forged_scores.end());
+    const std::string what = c.forged_scores.empty() ? std::string("held-out normal images")
+                                                     : "held-out normal images and anomalies forged on them";
+    for (const std::string& w : decision_warnings(all, c.threshold, what, c.count))
       std::cerr << "warning: " << w << "\n";
   }
   return stopped();
