@@ -14,6 +14,7 @@
 #include "data/image_io.h"
 #include "engine/checkpoint.h"
 #include "engine/device.h"
+#include "engine/precision.h"
 #include "sgsf/calibration.h"
 #include "sgsf/step_profile.h"
 #include "sgsf/trainer.h"
@@ -136,8 +137,8 @@ int main(int argc, char** argv) {
     if (want("device")) cfg.device = args.get("device");
     if (want("precision")) {
       cfg.precision = args.get("precision");
-      SG_CHECK(cfg.precision == "fp32" || cfg.precision == "bf16" || cfg.precision == "tf32" || cfg.precision == "auto",
-               "--precision: unknown precision '", cfg.precision, "' (expected fp32, bf16, tf32 or auto)");
+      SG_CHECK(is_precision_name(cfg.precision), "--precision: unknown precision '", cfg.precision,
+               "' (expected fp32, bf16, tf32 or auto)");
     }
     if (want("workers")) cfg.workers = args.get_int("workers", 1, sgsf::kMaxWorkers);
     if (want("out")) cfg.out = args.get("out");

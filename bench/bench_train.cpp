@@ -161,31 +161,6 @@ int main(int argc, char** argv) {
       opt.step();
       last_loss = L.loss.item();
     };
-    auto seconds = [&](int k) {
-      std::vector<double> t;
-      for (int i = 0; i < k; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        step();
-        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-      std::sort(t.begin(), t.end());
-      return t[t.size() / 2];
-    };
-    for (int i = 0; i < o.warmup; ++i) step();
-    const double med = seconds(o.steps);
-    const double rss = peak_rss_mib();
-    std::map<std::string, double> fam;
-    std::vector<profile::Entry> raw;
-    if (o.profile) {
-      profile::start(dev);
-      for (int i = 0; i < o.steps; ++i) {
-        profile::Region r("other (outside ops)");
-        step();
-      }
-      profile::stop();
-      raw = profile::entries();
-      fam = sgsf::profile_by_family(raw, o.steps);
-    }
     if (o.roofline) {
       // The step's FLOPs, then per precision the step's and the large convolution's GFLOP/s.
       const int64_t f0 = conv2d_flops();
@@ -201,7 +176,7 @@ int main(int argc, char** argv) {
                   "conv GFLOP/s", "of peak");
       for (Precision p : modes) {
         const PrecisionGuard in(p);
-        const double sec = median_seconds(step, o.steps, 1, dev);
+        const double sec = median_seconds(step, o.steps, std::max(1, o.warmup), dev);
         const double peak = conv_peak_gflops(dev, 3);
         std::printf("%-9s %10.1f %12.2f %14.1f %14.1f %8.0f%%\n", precision_name(p), sec * 1e3, o.batch / sec,
                     step_flops / sec / 1e9, peak, 100.0 * step_flops / sec / 1e9 / peak);
@@ -209,6 +184,20 @@ int main(int argc, char** argv) {
       std::printf("(conv GFLOP/s: one 256 -> 256 channel 3 x 3 convolution at 32 x 32, batch 8, forward and backward, "
                   "direct algorithm, in the same precision: the practical peak; FLOPs are direct-algorithm FLOPs)\n");
       return 0;
+    }
+    const double med = median_seconds(step, o.steps, o.warmup, dev);
+    const double rss = peak_rss_mib();
+    std::map<std::string, double> fam;
+    std::vector<profile::Entry> raw;
+    if (o.profile) {
+      profile::start(dev);
+      for (int i = 0; i < o.steps; ++i) {
+        profile::Region r("other (outside ops)");
+        step();
+      }
+      profile::stop();
+      raw = profile::entries();
+      fam = sgsf::profile_by_family(raw, o.steps);
     }
     const double ips = o.batch / med;
     const double device_mib = dev == Device::CUDA ? (double)memory_stats(dev).peak_bytes_in_use / (1 << 20) : 0.0;

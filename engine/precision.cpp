@@ -75,13 +75,14 @@ bool precision_supported(Precision p, Device device, std::string* why) {
   return no("unknown precision");
 }
 
+bool is_precision_name(const std::string& name) {
+  return name == "fp32" || name == "bf16" || name == "tf32" || name == "auto";
+}
+
 Precision parse_precision(const std::string& name, Device device, const std::string& option) {
-  Precision p;
-  if (name == "fp32") p = Precision::FP32;
-  else if (name == "bf16") p = Precision::BF16;
-  else if (name == "tf32") p = Precision::TF32;
-  else if (name == "auto") return device == Device::CPU && cpu_has_amx_bf16() ? Precision::BF16 : Precision::FP32;
-  else throw Error(str(option, ": unknown precision '", name, "' (expected fp32, bf16, tf32 or auto)"));
+  SG_CHECK(is_precision_name(name), option, ": unknown precision '", name, "' (expected fp32, bf16, tf32 or auto)");
+  if (name == "auto") return device == Device::CPU && cpu_has_amx_bf16() ? Precision::BF16 : Precision::FP32;
+  const Precision p = name == "fp32" ? Precision::FP32 : name == "bf16" ? Precision::BF16 : Precision::TF32;
   std::string why;
   SG_CHECK(precision_supported(p, device, &why), option, " ", name, " on ", device_name(device), ": ", why);
   return p;

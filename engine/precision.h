@@ -58,6 +58,9 @@ std::string cpu_bf16_flags();
 // im2col reference computes it anywhere.)
 bool precision_supported(Precision p, Device device, std::string* why = nullptr);
 
+// "fp32", "bf16", "tf32" or "auto": the names a user may give (whatever the device).
+bool is_precision_name(const std::string& name);
+
 // User input ("fp32", "bf16", "tf32" or "auto"; e.g. --precision) for `device`; throws sg::Error
 // naming `option` for an unknown name or a mode the device lacks. "auto" is bf16 on a CPU with
 // AMX-BF16 (where it is faster; its quality over seeds: RESULTS.md, 'Mixed precision') and fp32

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/common.h"
+#include "engine/precision.h"
 #include "engine/file_io.h"
 #include "engine/json_subset.h"
 
@@ -173,8 +174,8 @@ void validate(const TrainConfig& c) {
   SG_CHECK(c.threshold_rule == "forged" || c.threshold_rule == "spread" || c.threshold_rule == "target-fpr",
            "config: threshold_rule must be forged, spread or target-fpr, got '", c.threshold_rule, "'");
   SG_CHECK(c.target_fpr > 0 && c.target_fpr < 1, "config: target_fpr must be between 0 and 1, got ", c.target_fpr);
-  SG_CHECK(c.precision == "fp32" || c.precision == "bf16" || c.precision == "tf32" || c.precision == "auto",
-           "config: precision must be fp32, bf16, tf32 or auto, got '", c.precision, "'");
+  SG_CHECK(is_precision_name(c.precision), "config: precision must be fp32, bf16, tf32 or auto, got '", c.precision,
+           "'");
   SG_CHECK(c.width >= 1 && c.width <= 1024, "config: width must be in [1, 1024], got ", c.width);
   SG_CHECK(c.size >= 16 && c.size <= kMaxSize && c.size % 8 == 0, "config: size must be a multiple of 8 from 16 to ",
            kMaxSize, ", got ", c.size);

@@ -261,7 +261,6 @@ FolderLock open_output_folder(const std::string& out, const std::vector<std::str
 Precision run_precision(const std::string& requested, const TrainConfig& cfg, Device dev,
                         const std::string& option) {
   if (!requested.empty()) return parse_precision(requested, dev, option);
-  if (cfg.precision == "fp32" || cfg.precision == "auto") return parse_precision(cfg.precision, dev, option);
   try {
     return parse_precision(cfg.precision, dev, option);
   } catch (const Error&) {

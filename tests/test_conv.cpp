@@ -463,10 +463,6 @@ double check_summation_bound(const std::vector<float>& got, const std::vector<fl
   return worst;
 }
 
-struct UsePrecision : PrecisionGuard {
-  using PrecisionGuard::PrecisionGuard;
-};
-
 }  // namespace
 
 TEST_CASE("round_bf16: nearest bf16, ties to even, NaN and overflow kept") {
@@ -508,7 +504,7 @@ TEST_CASE("bf16 conv2d: each pass within float32 summation error of a float64 or
       Tensor gy = Tensor::uniform({c.N, c.Cout, Ho, Ho}, -1.f, 1.f, seed++, Device::CPU);
       std::vector<float> y, gx, gw;
       {
-        UsePrecision bf16(Precision::BF16);
+        PrecisionGuard bf16(Precision::BF16);
         Tensor xr = x.detach(), wr = w.detach();
         xr.requires_grad_(true);
         wr.requires_grad_(true);
@@ -541,7 +537,7 @@ TEST_CASE("bf16 conv2d: the backward runs in the forward's precision; fp32 is un
   Tensor gy = Tensor::uniform({2, 8, 8, 8}, -1.f, 1.f, 43, Device::CPU);
   ConvGrads both;
   {
-    UsePrecision bf16(Precision::BF16);
+    PrecisionGuard bf16(Precision::BF16);
     both = conv_grads(x, w, gy);
   }
   // Forward in bf16, backward called in fp32: the gradients are the bf16 ones.
@@ -550,7 +546,7 @@ TEST_CASE("bf16 conv2d: the backward runs in the forward's precision; fp32 is un
   wr.requires_grad_(true);
   Tensor y;
   {
-    UsePrecision bf16(Precision::BF16);
+    PrecisionGuard bf16(Precision::BF16);
     y = conv2d(xr, wr, Tensor(), 1, 1);
   }
   CHECK(precision() == Precision::FP32);
