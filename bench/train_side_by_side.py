@@ -14,11 +14,13 @@ Peak resident memory is each process's maximum (getrusage), which for PyTorch in
 framework's own libraries, as it does for a user.
 
     python3 bench/train_side_by_side.py [--build build] [--threads 2] [--repeats 3] [--steps 8]
-                                        [--configs tiny small w16] [--precision fp32|bf16] [--json FILE]
+                                        [--configs tiny small w16] [--precision fp32|bf16|tf32] [--json FILE]
 
---precision bf16 runs PyTorch's forward and losses under torch.autocast("cpu", dtype=torch.bfloat16)
+--precision bf16 runs PyTorch's forward and losses under torch.autocast(device, dtype=torch.bfloat16)
 (its mixed precision: convolutions in bf16, the rest in float32) and ours with `bench_train
 --precision bf16`; `--with-fp32` adds our fp32 step as a third column, for our bf16 / fp32 speed-up.
+--precision tf32 (GPU only) sets PyTorch's allow_tf32 for cuDNN and matmul and runs ours with
+--precision tf32; every other mode sets allow_tf32 off, as our fp32 is, so like runs beside like.
 
 Needs Debian's python3-torch. The PyTorch side uses `--threads` intra-op threads; ours uses the
 same number of OpenMP threads (OMP_NUM_THREADS).
@@ -36,6 +38,7 @@ CONFIGS = {  # name: (width, size, batch)
     "tiny": (8, 64, 16),
     "small": (32, 128, 8),
     "w16": (16, 128, 8),
+    "paper": (128, 256, 16),  # the paper's scale: for a GPU (tests/gpu_check.sh)
 }
 
 
@@ -48,6 +51,10 @@ def torch_step_child(width, size, batch, steps, warmup, threads, device='cpu', p
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = torch.device(device)
+    # TF32 set explicitly on both sides of the comparison: PyTorch lets cuDNN use it by default, and
+    # our fp32 does not (engine/precision.h). So fp32 and bf16 here are without TF32, tf32 with it.
+    torch.backends.cudnn.allow_tf32 = precision == 'tf32'
+    torch.backends.cuda.matmul.allow_tf32 = precision == 'tf32'
 
     def cbr(cin, cout):
         return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=True), nn.BatchNorm2d(cout), nn.ReLU())
@@ -170,15 +177,18 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--configs", nargs="+", default=["tiny", "small", "w16"], choices=list(CONFIGS))
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                     help="cuda: both sides on the GPU (memory: peak device memory allocated)")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                    help="bf16: PyTorch under autocast (bfloat16), ours with --precision bf16")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "tf32"],
+                    help="bf16: PyTorch under autocast (bfloat16), ours with --precision bf16; tf32 (GPU): "
+                         "PyTorch with allow_tf32, ours with --precision tf32 (fp32 and bf16 set allow_tf32 off)")
     ap.add_argument("--with-fp32", action="store_true", help="also time our fp32 step (bf16 / fp32 speed-up)")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--torch-child", nargs=3, type=int, metavar=("W", "S", "N"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.precision == 'tf32' and a.device != 'cuda':
+        ap.error("--precision tf32 is a GPU mode: add --device cuda")
     if a.torch_child:
         torch_step_child(*a.torch_child, a.steps, a.warmup, a.threads, a.device, a.precision)
         return

@@ -1,6 +1,10 @@
 // cudnn_conv.cpp — cuDNN convolution plans (descriptors + algorithms) cached per shape.
 // Not part of the emulated build, which has no cuDNN (ops_conv.cpp runs the CPU code there).
 //
+// In bf16 (engine/precision.h) the plans are bf16 ones: x, w and y (and their gradients) are bf16
+// buffers, which ops_conv.cpp fills and empties with the cast kernels (kernels/cast.h), and cuDNN
+// accumulates in float32 on tensor cores.
+//
 // Each of a shape's three passes picks its algorithm the first time it runs, by measurement:
 // cudnnFind*AlgorithmEx times the candidates on the call's own buffers (the output is written
 // again right after), with a workspace of up to a quarter of the device's free memory, and the
@@ -41,9 +45,11 @@ struct Descriptors {
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
 
-  Descriptors(const ConvShape& s, bool tf32) {
+  cudnnTensorDescriptor_t y_f32 = nullptr;  // y as float32, where the bias is added (y itself in fp32)
+
+  Descriptors(const ConvShape& s, Precision prec) {
     try {
-      create(s, tf32);
+      create(s, prec);
     } catch (...) {
       release();  // a constructor that throws gets no destructor call
       throw;
@@ -54,32 +60,38 @@ struct Descriptors {
   Descriptors& operator=(const Descriptors&) = delete;
 
  private:
-  void create(const ConvShape& s, bool tf32) {
+  void create(const ConvShape& s, Precision prec) {
+    // The operands' type; the convolution's compute type (accumulation) is float32 in every mode.
+    const cudnnDataType_t t = prec == Precision::BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+    SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_f32));
     SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
     SG_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
     SG_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
-    SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)s.N, (int)s.Cin,
-                                              (int)s.H, (int)s.W));
-    SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)s.N, (int)s.Cout,
+    SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, t, (int)s.N, (int)s.Cin, (int)s.H, (int)s.W));
+    SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, t, (int)s.N, (int)s.Cout, (int)s.Hout,
+                                              (int)s.Wout));
+    SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y_f32, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)s.N, (int)s.Cout,
                                               (int)s.Hout, (int)s.Wout));
     SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, (int)s.Cout, 1, 1));
-    SG_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)s.Cout, (int)s.Cin,
-                                              (int)s.kh, (int)s.kw));
+    SG_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, t, CUDNN_TENSOR_NCHW, (int)s.Cout, (int)s.Cin, (int)s.kh,
+                                              (int)s.kw));
     SG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, (int)s.pad, (int)s.pad, (int)s.stride, (int)s.stride,
                                                    1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     // fp32: FMA math only, no TF32 tensor cores (CUDNN_DEFAULT_MATH would allow them for float on
-    // Ampere and later). tf32 (engine/precision.h): tensor-op math, which for float data is TF32.
-    SG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    // Ampere and later). tf32: tensor-op math, which for float data is TF32. bf16: tensor-op math on
+    // the bf16 operands.
+    SG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, prec == Precision::FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
   }
   void release() {
+    if (y_f32) cudnnDestroyTensorDescriptor(y_f32);
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
     if (w) cudnnDestroyFilterDescriptor(w);
     if (bias) cudnnDestroyTensorDescriptor(bias);
     if (y) cudnnDestroyTensorDescriptor(y);
     if (x) cudnnDestroyTensorDescriptor(x);
-    conv = nullptr, w = nullptr, bias = y = x = nullptr;
+    conv = nullptr, w = nullptr, bias = y = x = y_f32 = nullptr;
   }
 };
 
@@ -95,14 +107,14 @@ bool is_fft(cudnnConvolutionBwdFilterAlgo_t a) {
   return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING;
 }
 
-// Pick from measured results (fastest first): FMA math (tensor-op math too in tf32, never a
-// conversion to half precision), not FFT, fits the workspace cap, and deterministic when the
-// engine is in deterministic mode. -1 when none qualifies.
+// Pick from measured results (fastest first): FMA math (tensor-op math too in tf32 and bf16,
+// never a conversion to half precision), not FFT, fits the workspace cap, and deterministic when
+// the engine is in deterministic mode. -1 when none qualifies.
 template <typename Perf>
-int choose(const Perf* perf, int n, size_t cap, bool tf32) {
+int choose(const Perf* perf, int n, size_t cap, bool tensor_ops) {
   for (int i = 0; i < n; ++i) {
     const Perf& p = perf[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || (p.mathType == CUDNN_TENSOR_OP_MATH && !tf32) ||
+    if (p.status != CUDNN_STATUS_SUCCESS || (p.mathType == CUDNN_TENSOR_OP_MATH && !tensor_ops) ||
         p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION || p.memory > cap || is_fft(p.algo))
       continue;
     if (deterministic() && p.determinism != CUDNN_DETERMINISTIC) continue;
@@ -120,7 +132,7 @@ struct Choice {
 };
 
 struct Plan {
-  Plan(const ConvShape& s, bool tf32_) : d(s, tf32_), tf32(tf32_) {
+  Plan(const ConvShape& s, Precision prec) : d(s, prec), tensor_ops(prec != Precision::FP32) {
     // (Checked here, not in Descriptors' constructor, so that a throw still frees the descriptors.)
     int on, oc, oh, ow;
     SG_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(d.conv, d.x, d.w, &on, &oc, &oh, &ow));
@@ -128,7 +140,7 @@ struct Plan {
              oc, ", ", oh, ", ", ow, ") differs from the expected (", s.N, ", ", s.Cout, ", ", s.Hout, ", ", s.Wout, ")");
   }
   Descriptors d;
-  bool tf32;
+  bool tensor_ops;  // tf32 or bf16: tensor-core algorithms admitted
   Choice<cudnnConvolutionFwdAlgo_t> fwd;
   Choice<cudnnConvolutionBwdDataAlgo_t> bwd_data;
   Choice<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
@@ -143,7 +155,7 @@ Tensor workspace(size_t bytes) {
 // Measure a pass once: `find(workspace, bytes, perf, &n)` runs cudnnFind*AlgorithmEx; `fallback` is
 // used when nothing qualifies (it needs no workspace).
 template <typename Algo, typename Perf, typename Find>
-void measure(Choice<Algo>& c, bool tf32, Algo fallback, const char* pass, Find find) {
+void measure(Choice<Algo>& c, bool tensor_ops, Algo fallback, const char* pass, Find find) {
   if (c.measured) return;
   const size_t cap = workspace_cap();
   Perf perf[16];
@@ -152,7 +164,7 @@ void measure(Choice<Algo>& c, bool tf32, Algo fallback, const char* pass, Find f
     Tensor ws = workspace(cap);
     find(ws.defined() ? ws.data() : nullptr, cap, perf, &n);
   }
-  const int k = choose(perf, n, cap, tf32);
+  const int k = choose(perf, n, cap, tensor_ops);
   if (k >= 0) {
     c.algo = perf[k].algo;
     c.ws = perf[k].memory;
@@ -168,23 +180,23 @@ void measure(Choice<Algo>& c, bool tf32, Algo fallback, const char* pass, Find f
 // The plan of a shape in the current determinism mode and precision (each measures its own choice).
 Plan& plan_for(const ConvShape& s) {
   static std::mutex mu;
-  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>,
+  static std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int>,
                   std::unique_ptr<Plan>>
       cache;
-  const bool tf32 = precision() == Precision::TF32;
-  auto key = std::make_tuple(s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, deterministic(), tf32);
+  const Precision prec = precision();
+  auto key = std::make_tuple(s.N, s.Cin, s.H, s.W, s.Cout, s.kh, s.kw, s.stride, s.pad, deterministic(), (int)prec);
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, std::make_unique<Plan>(s, tf32)).first;
+  if (it == cache.end()) it = cache.emplace(key, std::make_unique<Plan>(s, prec)).first;
   return *it->second;
 }
 
 }  // namespace
 
-void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+void forward(const ConvShape& s, const void* x, const void* w, void* y) {
   Plan& p = plan_for(s);
   measure<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
-      p.fwd, p.tf32, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "forward", [&](void* ws, size_t bytes, auto* perf, int* n) {
+      p.fwd, p.tensor_ops, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "forward", [&](void* ws, size_t bytes, auto* perf, int* n) {
         SG_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cuda::cudnn(), p.d.x, x, p.d.w, w, p.d.conv, p.d.y, y,
                                                               16, n, perf, ws, bytes));
       });
@@ -192,13 +204,18 @@ void forward(const ConvShape& s, const float* x, const float* w, const float* b,
   const float one = 1.f, zero = 0.f;
   SG_CUDNN_CHECK(cudnnConvolutionForward(cuda::cudnn(), &one, p.d.x, x, p.d.w, w, p.d.conv, p.fwd.algo,
                                          ws.defined() ? ws.data() : nullptr, p.fwd.ws, &zero, p.d.y, y));
-  if (b) SG_CUDNN_CHECK(cudnnAddTensor(cuda::cudnn(), &one, p.d.bias, b, &one, p.d.y, y));
 }
 
-void backward_data(const ConvShape& s, const float* w, const float* gy, float* gx) {
+void add_bias(const ConvShape& s, const float* b, float* y) {
+  Plan& p = plan_for(s);
+  const float one = 1.f;
+  SG_CUDNN_CHECK(cudnnAddTensor(cuda::cudnn(), &one, p.d.bias, b, &one, p.d.y_f32, y));
+}
+
+void backward_data(const ConvShape& s, const void* w, const void* gy, void* gx) {
   Plan& p = plan_for(s);
   measure<cudnnConvolutionBwdDataAlgo_t, cudnnConvolutionBwdDataAlgoPerf_t>(
-      p.bwd_data, p.tf32, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "backward data", [&](void* ws, size_t bytes, auto* perf, int* n) {
+      p.bwd_data, p.tensor_ops, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "backward data", [&](void* ws, size_t bytes, auto* perf, int* n) {
         SG_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cuda::cudnn(), p.d.w, w, p.d.y, gy, p.d.conv,
                                                                    p.d.x, gx, 16, n, perf, ws, bytes));
       });
@@ -208,10 +225,10 @@ void backward_data(const ConvShape& s, const float* w, const float* gy, float* g
                                               ws.defined() ? ws.data() : nullptr, p.bwd_data.ws, &zero, p.d.x, gx));
 }
 
-void backward_filter(const ConvShape& s, const float* x, const float* gy, float* gw) {
+void backward_filter(const ConvShape& s, const void* x, const void* gy, void* gw) {
   Plan& p = plan_for(s);
   measure<cudnnConvolutionBwdFilterAlgo_t, cudnnConvolutionBwdFilterAlgoPerf_t>(
-      p.bwd_filter, p.tf32, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "backward filter",
+      p.bwd_filter, p.tensor_ops, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "backward filter",
       [&](void* ws, size_t bytes, auto* perf, int* n) {
         SG_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cuda::cudnn(), p.d.x, x, p.d.y, gy, p.d.conv,
                                                                      p.d.w, gw, 16, n, perf, ws, bytes));

@@ -44,6 +44,18 @@ std::string cuda_device_info() {
 #endif
 }
 
+int cuda_compute_capability() {
+#ifdef SGSF_WITH_CUDA
+  if (!cuda_available()) return 0;
+  cudaDeviceProp p{};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&p, dev) != cudaSuccess) return 0;
+  return p.major * 10 + p.minor;
+#else
+  return 0;
+#endif
+}
+
 static Device initial_default() {
   if (const char* env = std::getenv("SGSF_DEVICE")) {
     std::string s = env;

@@ -16,6 +16,8 @@ const char* device_name(Device d);
 bool cuda_available();
 // A one-line description of the CUDA device in use (or why there is none).
 std::string cuda_device_info();
+// The current GPU's compute capability as major * 10 + minor (90 for sm_90); 0 without one.
+int cuda_compute_capability();
 
 Device default_device();
 void set_default_device(Device d);  // throws when CUDA is asked for and unavailable

@@ -15,6 +15,8 @@
 // the reference the tests compare it against.
 // GPU: cuDNN (engine/cudnn_conv.*); gb by the deterministic per-channel reduction of batchnorm.
 // The emulated CUDA build (engine/cuda_emu) has no cuDNN: the CPU loops run on the device buffers.
+// GPU in bf16: the cast kernels (kernels/cast.h) narrow the operands into bf16 buffers for cuDNN and
+// widen what it writes (bf16) back to float32; see "bf16 on the GPU" below.
 #include <algorithm>
 #include <atomic>
 #include <vector>
@@ -32,6 +34,7 @@
 #include "engine/eigen_maps.h"
 #include "engine/ops.h"
 #include "kernels/batchnorm.h"
+#include "kernels/cast.h"
 #include "kernels/im2col.h"
 #include "engine/profile.h"
 
@@ -200,24 +203,103 @@ void conv_backward_cpu(const ConvShape& s, const float* x, const float* w, const
 }
 
 #ifdef SGSF_WITH_CUDA
-// The CUDA side: cuDNN, or in the emulated build the CPU loops above on the device buffers, in
-// stream order (cuDNN is the one part of the GPU path the emulator does not run).
-void conv_forward_cuda(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
+// ---- bf16 on the GPU ----------------------------------------------------------------------------
+// cuDNN's bf16 convolutions read and write bf16 and accumulate in float32. So in bf16 the operands
+// (x, w, the output gradient) are narrowed by the cast kernels into bf16 buffers, and what cuDNN
+// writes (y, the input and weight gradients) is widened back to float32: on the GPU those carry
+// bf16 rounding, where oneDNN on the CPU writes float32. The weights are narrowed once per step:
+// conv2d narrows them for the forward and its backward keeps that copy for the input gradient.
+// A bf16 buffer of n values is a device tensor of ceil(n / 2) floats (the engine's allocator).
+Tensor bf16_buffer(int64_t n) { return Tensor::empty({(n + 1) / 2}, Device::CUDA); }
+uint16_t* bf16_bits(const Tensor& t) { return reinterpret_cast<uint16_t*>(const_cast<float*>(t.data())); }
+Tensor narrow_bf16(const float* v, int64_t n) {
+  Tensor t = bf16_buffer(n);
+  kernels::cast_to_bf16_cuda(v, bf16_bits(t), n);
+  return t;
+}
+
 #ifdef SGSF_CUDA_EMULATION
-  cuda_emu::on_device(cuda::stream(), [&] { conv_forward_im2col(s, x, w, b, y); });
+// The emulator has no cuDNN: a bf16 pass there widens its bf16 operands, runs the reference loops
+// on them (exact products, float32 sums) and narrows the result, which is what cuDNN's bf16 pass
+// computes up to the order of its sums.
+Tensor widened(const Tensor& b, int64_t n) {
+  Tensor t = Tensor::empty({n}, Device::CUDA);
+  kernels::cast_from_bf16_cuda(bf16_bits(b), t.data(), n);
+  return t;
+}
+void narrow_into(const float* v, const Tensor& out, int64_t n) { kernels::cast_to_bf16_cuda(v, bf16_bits(out), n); }
+#endif
+
+// The CUDA side: cuDNN, or in the emulated build the CPU loops above on the device buffers, in
+// stream order (cuDNN is the one part of the GPU path the emulator does not run). `wb`: the
+// weights narrowed to bf16 in bf16 precision (conv2d makes it), undefined otherwise.
+void conv_forward_cuda(const ConvShape& s, const float* x, const float* w, const Tensor& wb, const float* b,
+                       float* y) {
+  if (!wb.defined()) {
+#ifdef SGSF_CUDA_EMULATION
+    cuda_emu::on_device(cuda::stream(), [&] { conv_forward_im2col(s, x, w, b, y); });
 #else
-  cudnn_conv::forward(s, x, w, b, y);
+    cudnn_conv::forward(s, x, w, y);
+    if (b) cudnn_conv::add_bias(s, b, y);
+#endif
+    return;
+  }
+  const int64_t nx = s.N * s.Cin * s.H * s.W, ny = s.N * s.Cout * s.Hout * s.Wout;
+  Tensor xb = narrow_bf16(x, nx), yb = bf16_buffer(ny);
+#ifdef SGSF_CUDA_EMULATION
+  Tensor xf = widened(xb, nx), wf = widened(wb, s.Cout * s.Cin * s.kh * s.kw), yf = Tensor::empty({ny}, Device::CUDA);
+  cuda_emu::on_device(cuda::stream(), [&] { conv_forward_im2col(s, xf.data(), wf.data(), nullptr, yf.data()); });
+  narrow_into(yf.data(), yb, ny);
+#else
+  cudnn_conv::forward(s, bf16_bits(xb), bf16_bits(wb), bf16_bits(yb));
+#endif
+  kernels::cast_from_bf16_cuda(bf16_bits(yb), y, ny);
+  if (!b) return;
+#ifdef SGSF_CUDA_EMULATION
+  cuda_emu::on_device(cuda::stream(), [&] {
+    const int64_t hw = s.Hout * s.Wout;
+    for (int64_t i = 0; i < ny; ++i) y[i] += b[(i / hw) % s.Cout];
+  });
+#else
+  cudnn_conv::add_bias(s, b, y);
 #endif
 }
 
-void conv_backward_cuda(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx,
-                        float* gw) {
+void conv_backward_cuda(const ConvShape& s, const float* x, const float* w, const Tensor& wb, const float* gy,
+                        float* gx, float* gw) {
+  if (!wb.defined()) {
 #ifdef SGSF_CUDA_EMULATION
-  cuda_emu::on_device(cuda::stream(), [&] { conv_backward_im2col(s, x, w, gy, gx, gw); });
+    cuda_emu::on_device(cuda::stream(), [&] { conv_backward_im2col(s, x, w, gy, gx, gw); });
 #else
-  if (gx) cudnn_conv::backward_data(s, w, gy, gx);
-  if (gw) cudnn_conv::backward_filter(s, x, gy, gw);
+    if (gx) cudnn_conv::backward_data(s, w, gy, gx);
+    if (gw) cudnn_conv::backward_filter(s, x, gy, gw);
 #endif
+    return;
+  }
+  const int64_t nx = s.N * s.Cin * s.H * s.W, nw = s.Cout * s.Cin * s.kh * s.kw, ny = s.N * s.Cout * s.Hout * s.Wout;
+  Tensor gyb = narrow_bf16(gy, ny);  // narrowed once for both passes
+  if (gx) {
+    Tensor gxb = bf16_buffer(nx);
+#ifdef SGSF_CUDA_EMULATION
+    Tensor wf = widened(wb, nw), gyf = widened(gyb, ny), gxf = Tensor::empty({nx}, Device::CUDA);
+    cuda_emu::on_device(cuda::stream(), [&] { conv_backward_im2col(s, x, wf.data(), gyf.data(), gxf.data(), nullptr); });
+    narrow_into(gxf.data(), gxb, nx);
+#else
+    cudnn_conv::backward_data(s, bf16_bits(wb), bf16_bits(gyb), bf16_bits(gxb));
+#endif
+    kernels::cast_from_bf16_cuda(bf16_bits(gxb), gx, nx);
+  }
+  if (gw) {
+    Tensor xb = narrow_bf16(x, nx), gwb = bf16_buffer(nw);
+#ifdef SGSF_CUDA_EMULATION
+    Tensor xf = widened(xb, nx), gyf = widened(gyb, ny), gwf = Tensor::empty({nw}, Device::CUDA);
+    cuda_emu::on_device(cuda::stream(), [&] { conv_backward_im2col(s, xf.data(), w, gyf.data(), nullptr, gwf.data()); });
+    narrow_into(gwf.data(), gwb, nw);
+#else
+    cudnn_conv::backward_filter(s, bf16_bits(xb), bf16_bits(gyb), bf16_bits(gwb));
+#endif
+    kernels::cast_from_bf16_cuda(bf16_bits(gwb), gw, nw);
+  }
 }
 #endif
 
@@ -264,9 +346,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   const Device dev = x.device();
   Tensor y = Tensor::empty({s.N, s.Cout, s.Hout, s.Wout}, dev);
   const float* bp = b.defined() ? b.data() : nullptr;
+  Tensor wb;  // the weights in bf16, on the GPU in bf16 precision (kept for the backward)
+#ifdef SGSF_WITH_CUDA
+  if (dev == Device::CUDA && precision() == Precision::BF16 && y.numel() > 0) wb = narrow_bf16(w.data(), w.numel());
+#endif
   if (y.numel() > 0)
     SG_DISPATCH(dev, conv_forward_cpu(s, x.data(), w.data(), bp, y.data()),
-                conv_forward_cuda(s, x.data(), w.data(), bp, y.data()));
+                conv_forward_cuda(s, x.data(), w.data(), wb, bp, y.data()));
   g_conv_flops += pass_flops(s);
 
   const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
@@ -288,7 +374,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
       float* gwp = need_w ? gw.data() : nullptr;
 #ifdef SGSF_WITH_CUDA
       if (dev == Device::CUDA)
-        conv_backward_cuda(s, xs.data(), ws.data(), g.data(), gxp, gwp);
+        conv_backward_cuda(s, xs.data(), ws.data(), wb, g.data(), gxp, gwp);
       else
 #endif
       {

@@ -55,6 +55,17 @@ std::string cpu_bf16_flags() {
   return s.empty() ? "none" : s;
 }
 
+namespace {
+// TF32 and bf16 tensor cores arrived with compute capability 8.0 (Ampere).
+template <typename No>
+bool gpu_has_tensor_cores(const No& no) {
+  const int cc = cuda_compute_capability();
+  if (cc >= 80) return true;
+  return no(cc == 0 ? std::string("no CUDA device")
+                    : str("this GPU (sm_", cc, ") has no TF32 or bf16 tensor cores; they need sm_80 (Ampere) or later"));
+}
+}  // namespace
+
 bool precision_supported(Precision p, Device device, std::string* why) {
   auto no = [&](const std::string& reason) {
     if (why) *why = reason;
@@ -64,10 +75,9 @@ bool precision_supported(Precision p, Device device, std::string* why) {
     case Precision::FP32: return true;
     case Precision::TF32:
       if (device != Device::CUDA) return no("tf32 is a GPU mode (TF32 tensor cores); on the CPU use bf16 or fp32");
-      return true;
+      return gpu_has_tensor_cores(no);
     case Precision::BF16:
-      if (device == Device::CUDA)
-        return no("bf16 is not yet implemented on the GPU; use tf32 there (tensor cores for float32 data)");
+      if (device == Device::CUDA) return gpu_has_tensor_cores(no);
       if (!cpu_has_native_bf16())
         return no("this CPU has no bf16 instructions (AVX512_BF16 or AMX-BF16): bf16 would be slower than fp32");
       return true;

@@ -6,8 +6,12 @@
 //         and accumulate in float32; their outputs and gradients are float32. The CPU runs oneDNN's
 //         bf16 kernels (AVX512_BF16 or AMX-BF16 instructions); the im2col reference rounds the
 //         same operands to bf16 and multiplies in float32, which is exact for a product of two bf16
-//         numbers, so the two differ only in summation order.
-//   tf32  GPU only: cuDNN and cuBLAS may use TF32 tensor cores (10-bit mantissas) for float32 data.
+//         numbers, so the two differ only in summation order. The GPU (compute capability 8.0 or
+//         later) runs cuDNN's bf16 convolutions on tensor cores, fed by the cast kernels
+//         (kernels/cast.h); cuDNN writes bf16, so there outputs and gradients are rounded to bf16
+//         before they are widened to float32 (engine/ops_conv.cpp, "bf16 on the GPU").
+//   tf32  GPU only (8.0 or later): cuDNN and cuBLAS may use TF32 tensor cores (10-bit mantissas)
+//         for float32 data.
 //
 // Everything else stays float32 in every mode: parameters and Adam's state, batch normalisation
 // and its statistics, activations between ops, the losses (L2, SSIM, focal), reductions, the
@@ -18,10 +22,10 @@
 // process may run in different precisions.
 #pragma once
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 #include "engine/device.h"
+#include "kernels/cast.h"
 
 namespace sg {
 
@@ -53,9 +57,9 @@ bool cpu_has_amx_bf16();
 // A one-line description of this CPU's bf16 support ("AVX512_BF16", "AMX-BF16, AVX512_BF16", "none").
 std::string cpu_bf16_flags();
 
-// Whether `device` can compute in `p`: fp32 everywhere; bf16 on a CPU with native bf16; tf32 only on
-// a GPU. Otherwise the reason, for a message. (Tests set bf16 with set_precision on any CPU: the
-// im2col reference computes it anywhere.)
+// Whether `device` can compute in `p`: fp32 everywhere; bf16 on a CPU with native bf16 or a GPU
+// with compute capability 8.0 or later; tf32 only on such a GPU. Otherwise the reason, for a
+// message. (Tests set bf16 with set_precision on any CPU: the im2col reference computes it anywhere.)
 bool precision_supported(Precision p, Device device, std::string* why = nullptr);
 
 // "fp32", "bf16", "tf32" or "auto": the names a user may give (whatever the device).
@@ -69,15 +73,7 @@ Precision parse_precision(const std::string& name, Device device, const std::str
 
 // Round a float to the nearest bfloat16 (ties to even), returned as a float: the value a bf16
 // operand carries. NaN stays NaN; values beyond bf16's range round to infinity, as the hardware does.
-inline float round_bf16(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) return v;  // NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  float r;
-  std::memcpy(&r, &u, sizeof r);
-  return r;
-}
+// The conversion itself is the cast kernels' (kernels/cast.h), so CPU and GPU round alike.
+inline float round_bf16(float v) { return kernels::float_from_bf16(kernels::bf16_from_float(v)); }
 
 }  // namespace sg

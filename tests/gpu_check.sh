@@ -6,11 +6,13 @@
 # the real CUDA backend, when any gpu test fails or printed SKIPPED (read from the full per-test
 # log), when no test case ran (cases are counted, not programs), or when a benchmark fails
 # (bench_kernels also on a kernel that disagrees with its reference).
-# Designed to finish in under 6 minutes on a 16-core machine, with a timing line per phase. The
+# Designed to finish in about 7 minutes on a 16-core machine, with a timing line per phase. The
 # estimate per phase, from the 2-core CI machine (whose full build of these targets takes about
 # 150 s): configure 10 s; build 40-60 s (a quarter of the files are nvcc's, for one architecture);
 # gpu tests 60 s; benchmarks: bench_kernels 30 s, the traffic model 15 s, bench_conv 30 s, the
-# paper-scale step 40 s, the step beside PyTorch at most 120 s (its limit). About 5.5 minutes.
+# paper-scale step 40 s and again in tf32 and bf16 (each up to 120 s), the step beside PyTorch at
+# most 120 s, and the paper-scale step beside PyTorch in fp32, tf32 and bf16 (each up to 100 s).
+# About 7 minutes; at most 13.
 # Headers may come from .deps/ (tests/prepare_gpu_deps.sh); cuDNN from the CUDA toolkit or from
 # the Python wheel nvidia-cudnn-cu13, always headers and library from the same copy.
 # Usage: bash tests/gpu_check.sh [build-dir]       (default: build-gpu; logs in $OUT or the build dir)
@@ -110,6 +112,10 @@ paper_rc=$?
 timeout 120 "$BUILD/bench_train" --width 128 --size 256 --batch 16 --steps 3 --warmup 1 --device cuda --precision tf32 \
   >"$LOG/bench_train_paper_tf32.txt" 2>&1
 tf32_rc=$?
+# And in bf16 (the cast kernels feeding cuDNN's bf16 convolutions).
+timeout 120 "$BUILD/bench_train" --width 128 --size 256 --batch 16 --steps 3 --warmup 1 --device cuda --precision bf16 \
+  >"$LOG/bench_train_paper_bf16.txt" 2>&1
+bf16_rc=$?
 "$BUILD/bench_conv" --gpu-only --runs 5 >"$LOG/bench_conv.txt" 2>&1
 conv_rc=$?
 # One training step beside PyTorch's on the same GPU (the machine's python3 has PyTorch with CUDA);
@@ -117,6 +123,13 @@ conv_rc=$?
 timeout 120 python3 bench/train_side_by_side.py --build "$BUILD" --device cuda --repeats 2 --steps 10 \
   >"$LOG/bench_train.txt" 2>&1
 train_rc=$?
+# The paper-scale step beside PyTorch in each precision, allow_tf32 set explicitly on both sides
+# (off in fp32 and bf16, on in tf32; PyTorch's bf16 is autocast). Informational too.
+for mode in fp32 tf32 bf16; do
+  timeout 100 python3 bench/train_side_by_side.py --build "$BUILD" --device cuda --configs paper --repeats 1 --steps 3 \
+    --precision "$mode" >"$LOG/bench_train_paper_torch_$mode.txt" 2>&1
+  echo "side by side, $mode: rc=$?" >>"$LOG/bench_train_paper_torch_rc.txt"
+done
 phase benchmarks
 
 # ---- 5. the results, the summary last
@@ -132,15 +145,22 @@ echo "===================== paper-scale training step (GPU) ====================
 cat "$LOG/bench_train_paper.txt"
 echo "===================== paper-scale training step, tf32 (GPU) ====================="
 cat "$LOG/bench_train_paper_tf32.txt"
+echo "===================== paper-scale training step, bf16 (GPU) ====================="
+cat "$LOG/bench_train_paper_bf16.txt"
 echo "===================== training step beside PyTorch (GPU) ====================="
 tail -8 "$LOG/bench_train.txt"
+for mode in fp32 tf32 bf16; do
+  echo "===================== paper-scale step beside PyTorch, $mode (GPU) ====================="
+  tail -5 "$LOG/bench_train_paper_torch_$mode.txt"
+done
+cat "$LOG/bench_train_paper_torch_rc.txt"
 echo "===================== SUMMARY ====================="
 grep -E "tests passed|tests failed" "$LOG/gpu_tests.log"
-echo "gpu tests rc=$tests_rc (${ran:-?} programs, $passed_cases of $cases cases passed), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | traffic rc=$traffic_rc | paper step rc=$paper_rc | tf32 step rc=$tf32_rc | bench_train rc=$train_rc"
+echo "gpu tests rc=$tests_rc (${ran:-?} programs, $passed_cases of $cases cases passed), SKIPPED lines=$skipped | bench_kernels rc=$bench_rc | bench_conv rc=$conv_rc | traffic rc=$traffic_rc | paper step rc=$paper_rc | tf32 step rc=$tf32_rc | bf16 step rc=$bf16_rc | bench_train rc=$train_rc"
 echo "total $(($(date +%s) - start)) s; logs in $LOG"
 if [ "$tests_rc" -eq 0 ] && [ "$skipped" = "0" ] && [ -n "${ran:-}" ] && [ "$ran" -gt 0 ] && [ "$cases" -gt 0 ] &&
   [ "$passed_cases" -eq "$cases" ] && [ "$bench_rc" -eq 0 ] && [ "$conv_rc" -eq 0 ] && [ "$paper_rc" -eq 0 ] &&
-  [ "$traffic_rc" -eq 0 ]; then
+  [ "$traffic_rc" -eq 0 ] && [ "$tf32_rc" -eq 0 ] && [ "$bf16_rc" -eq 0 ]; then
   echo "SUMMARY: PASSED"
   exit 0
 fi

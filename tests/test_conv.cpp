@@ -436,6 +436,11 @@ Tensor bf16_rounded(const Tensor& t) {
   for (float& x : v) x = round_bf16(x);
   return Tensor::from_vector(t.shape(), v, Device::CPU);
 }
+uint32_t bits_of_float(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return u;
+}
 Tensor absolute(const Tensor& t) {
   std::vector<float> v = t.to_vector();
   for (float& x : v) x = std::fabs(x);
@@ -557,6 +562,63 @@ TEST_CASE("bf16 conv2d: the backward runs in the forward's precision; fp32 is un
   ConvGrads f = conv_grads(x, w, gy);
   CHECK(f.y != both.y);
   CHECK(f.gx != both.gx);
+}
+
+// On the GPU a bf16 pass writes bf16 (cuDNN's bf16 convolutions; ops_conv.cpp, "bf16 on the GPU"):
+// each result is the float32 sum of exact bf16 products, within K 2^-24 S of the float64 oracle,
+// then rounded to bf16, which moves it by at most 2^-8 of its magnitude. The weights are narrowed
+// once, in the forward, and the backward uses that copy. CPU and GPU then agree within those bounds.
+TEST_CASE("bf16 conv2d on CUDA: every pass within bf16 output rounding of the float64 oracle fed bf16 operands" *
+          doctest::test_suite("gpu")) {
+  SG_REQUIRE_GPU();
+  REQUIRE(precision_supported(Precision::BF16, Device::CUDA));
+  struct Shape6 { int64_t N, Cin, H, Cout, k; int s, p; bool bias; };
+  uint64_t seed = 900;
+  for (Shape6 c : {Shape6{2, 3, 16, 8, 3, 1, 1, true}, Shape6{2, 32, 8, 32, 3, 1, 1, false},
+                   Shape6{2, 24, 9, 16, 3, 2, 1, true}, Shape6{2, 16, 8, 2, 1, 1, 0, false}}) {
+    INFO("N", c.N, " Cin", c.Cin, " ", c.H, "x", c.H, " Cout", c.Cout, " k", c.k, " s", c.s, c.bias ? " bias" : "");
+    Tensor x = Tensor::uniform({c.N, c.Cin, c.H, c.H}, -1.f, 1.f, seed++, Device::CPU);
+    Tensor w = Tensor::uniform({c.Cout, c.Cin, c.k, c.k}, -0.5f, 0.5f, seed++, Device::CPU);
+    Tensor b = c.bias ? Tensor::uniform({c.Cout}, -1.f, 1.f, seed++, Device::CPU) : Tensor();
+    const int64_t Ho = (c.H + 2 * c.p - c.k) / c.s + 1;
+    Tensor gy = Tensor::uniform({c.N, c.Cout, Ho, Ho}, -1.f, 1.f, seed++, Device::CPU);
+    std::vector<float> got[3];
+    {
+      PrecisionGuard bf16(Precision::BF16);
+      Tensor xd = x.to(Device::CUDA).detach(), wd = w.to(Device::CUDA).detach();
+      xd.requires_grad_(true);
+      wd.requires_grad_(true);
+      Tensor out = conv2d(xd, wd, c.bias ? b.to(Device::CUDA) : Tensor(), c.s, c.p);
+      // The weights change after the forward: the input gradient still comes from the forward's
+      // bf16 copy (narrowed once; the fp32 path would read the zeros).
+      wd.fill_(0.f);
+      out.backward(gy.to(Device::CUDA));
+      got[0] = out.to_vector(), got[1] = xd.grad().to_vector(), got[2] = wd.grad().to_vector();
+    }
+    const Tensor xb = bf16_rounded(x), wb = bf16_rounded(w), gb = bf16_rounded(gy);
+    std::vector<float> oracle[3], mag[3];
+    naive_conv_backward(xb, wb, gb, c.s, c.p, oracle[1], oracle[2]);
+    naive_conv_backward(absolute(xb), absolute(wb), absolute(gb), c.s, c.p, mag[1], mag[2]);
+    oracle[0] = naive_conv(xb, wb, Tensor(), c.s, c.p);
+    mag[0] = naive_conv(absolute(xb), absolute(wb), Tensor(), c.s, c.p);
+    const int64_t K[3] = {c.Cin * c.k * c.k, c.Cout * c.k * c.k, c.N * Ho * Ho};
+    const int64_t hw = Ho * Ho;
+    const std::vector<float> bias = c.bias ? b.to_vector() : std::vector<float>();
+    for (int k = 0; k < 3; ++k) {
+      INFO("0: y, 1: gx, 2: gw -> ", k);
+      int64_t bad = 0, not_bf16 = 0;
+      for (size_t i = 0; i < got[k].size(); ++i) {
+        double v = got[k][i];
+        if (k == 0 && c.bias) v -= bias[(i / hw) % c.Cout];  // the bias is added in float32 after widening
+        else if (bits_of_float(got[k][i]) & 0xffffu) ++not_bf16;
+        const double bound = K[k] * std::ldexp(1.0, -24) * mag[k][i] + std::ldexp(1.0, -8) * std::fabs(v) +
+                             (k == 0 && c.bias ? std::ldexp(1.0, -24) * std::fabs(got[k][i]) : 0.0) + std::ldexp(1.0, -40);
+        if (std::fabs(v - oracle[k][i]) > bound) ++bad;
+      }
+      CHECK(bad == 0);
+      CHECK(not_bf16 == 0);  // what cuDNN wrote was bf16
+    }
+  }
 }
 
 TEST_CASE("precision modes: names, auto, and a clear error for a mode the device lacks") {
