@@ -147,6 +147,11 @@ const char* added_key_legacy(const std::string& key) {
   if (key == "score_pool") return "21";  // the 21 x 21 pooling at every size
   if (key == "test_flip") return "false";
   if (key == "precision") return "fp32";
+  if (key == "threshold_rule") return "spread";  // runs from before the forged-anomaly calibration
+  if (key == "target_fpr") {  // unused by those runs' rule: the default, as to_key_values writes it
+    static const std::string v = to_key_values(TrainConfig{}).at("target_fpr");
+    return v.c_str();
+  }
   return nullptr;
 }
 

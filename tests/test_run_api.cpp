@@ -365,7 +365,7 @@ TEST_CASE("a run folder from an older version still tests and says what is unava
   // The checkpoint and config.json only, without the keys a later version added.
   SafetensorsFile f = load_safetensors(sgsf::checkpoint_path(plain_run().string()));
   std::string cfg = read_file(plain_run() / "config.json");
-  for (const char* key : {"holdout", "score_pool", "test_flip"}) {
+  for (const char* key : {"holdout", "score_pool", "test_flip", "precision", "threshold_rule", "target_fpr"}) {
     CAPTURE(key);
     REQUIRE(f.metadata.count(key));
     f.metadata.erase(key);
@@ -520,12 +520,45 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
   CHECK(bm.map == bf.map);
   CHECK(bm.score == bf.score);
 
-  // Several threads share one Detector: the same results as one after another.
-  std::vector<sgsf::Detection> par(4);
-  std::vector<std::thread> threads;
-  for (int k = 0; k < 4; ++k) threads.emplace_back([&, k] { par[(size_t)k] = det.detect(files[(size_t)k]); });
-  for (auto& th : threads) th.join();
-  for (int k = 0; k < 4; ++k) CHECK(par[(size_t)k].model_map == got[(size_t)k].model_map);
+  // Several threads score at once, through one Detector and through a second one on the same run,
+  // single images and batches, each thread with its own share of the cores: bit for bit the
+  // results of one call after another.
+  {
+    sgsf::Detector det2(c.run.string(), "cpu");
+    const int kThreads = 6;
+    std::vector<std::vector<sgsf::Detection>> par((size_t)kThreads);
+    std::vector<std::string> errors((size_t)kThreads);
+    std::vector<std::thread> threads;
+    for (int k = 0; k < kThreads; ++k)
+      threads.emplace_back([&, k] {
+        try {
+          sgsf::Detector& d = k % 2 ? det2 : det;
+          for (int rep = 0; rep < 3; ++rep) {
+            if ((k + rep) % 3 == 0) {  // a batch of every file
+              std::vector<sgsf::Detection> all = d.detect_files(files);
+              par[(size_t)k].insert(par[(size_t)k].end(), all.begin(), all.end());
+            } else {
+              for (const auto& f : files) par[(size_t)k].push_back(d.detect(f));
+            }
+          }
+        } catch (const std::exception& e) {
+          errors[(size_t)k] = e.what();
+        }
+      });
+    for (auto& th : threads) th.join();
+    for (int k = 0; k < kThreads; ++k) {
+      CAPTURE(k);
+      CHECK(errors[(size_t)k] == "");
+      REQUIRE(par[(size_t)k].size() == 3 * files.size());
+      for (size_t i = 0; i < par[(size_t)k].size(); ++i) {
+        const sgsf::Detection& a = par[(size_t)k][i];
+        const sgsf::Detection& b = got[i % files.size()];
+        CHECK(a.model_map == b.model_map);
+        CHECK(a.score == b.score);
+        CHECK(a.defect == b.defect);
+      }
+    }
+  }
 
   // Errors name what is wrong.
   const fs::path broken = s / "broken.png";
