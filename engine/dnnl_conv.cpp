@@ -68,14 +68,17 @@ dnnl::engine& cpu_engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
 }
+// Each calling thread has its own stream and buffers, so that threads convolve at once (several
+// Detector::detect calls in one process): the cached primitives are immutable and oneDNN lets any
+// number of threads execute one, each with its own scratchpad.
 dnnl::stream& cpu_stream() {
-  static dnnl::stream s(cpu_engine());
+  thread_local dnnl::stream s(cpu_engine());
   return s;
 }
 
-// Reorder buffers, shared by every shape (calls are serialised): one per role a call can need at
-// once, grown to the largest request and kept. Role 3 is the primitives' scratchpad, which this
-// file owns (scratchpad_mode::user): oneDNN's own would belong to the thread that created the
+// Reorder buffers, per thread and shared by every shape: one per role a call can need at once,
+// grown to the largest request and kept. Role 3 is the primitives' scratchpad, which this file
+// owns (scratchpad_mode::user): oneDNN's own would belong to the thread that created the
 // primitive, and a cached primitive may run on another thread after that one has ended.
 void* scratch(int role, size_t bytes) {
   struct Buffer {
@@ -83,7 +86,7 @@ void* scratch(int role, size_t bytes) {
     size_t size = 0;
     ~Buffer() { std::free(p); }
   };
-  static Buffer buf[4];
+  thread_local Buffer buf[4];
   Buffer& b = buf[role];
   if (b.size < bytes) {
     std::free(b.p);
@@ -153,8 +156,8 @@ struct Geometry {
         pad_r{(s.Hout - 1) * s.stride + s.kh - s.H - s.pad, (s.Wout - 1) * s.stride + s.kw - s.W - s.pad} {}
 };
 
-// One call at a time: the plans' reorder buffers are shared (conv2d is called from one thread in
-// training; the lock keeps concurrent callers correct).
+// Guards the plan cache (lookup, creation, a plan's backward half added): held while a plan is
+// found, not while it runs.
 std::mutex& call_mutex() {
   static std::mutex mu;
   return mu;
@@ -245,11 +248,15 @@ Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
   return p;
 }
 
+Plan& locked_plan_for(const ConvShape& s, bool bias, bool backward) {
+  std::lock_guard<std::mutex> lock(call_mutex());
+  return plan_for(s, bias, backward);  // a map's elements stay where they are: the reference outlives the lock
+}
+
 }  // namespace
 
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
-  std::lock_guard<std::mutex> lock(call_mutex());
-  Plan& p = plan_for(s, b != nullptr, false);
+  const Plan& p = locked_plan_for(s, b != nullptr, false);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_x.in(x)}, {DNNL_ARG_WEIGHTS, p.fwd_w.in(w)},
                                        {DNNL_ARG_DST, p.fwd_y.out(y)}, {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_sp)}};
   if (b) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<float*>(b)));
@@ -259,8 +266,7 @@ void forward(const ConvShape& s, const float* x, const float* w, const float* b,
 }
 
 void backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw) {
-  std::lock_guard<std::mutex> lock(call_mutex());
-  Plan& p = plan_for(s, false, true);
+  const Plan& p = locked_plan_for(s, false, true);
   memory gy_data;  // the output gradient in the backward-data layout, reused by backward-weights when alike
   if (gx) {
     gy_data = p.bd_gy.in(gy);

@@ -58,8 +58,11 @@ void bn_forward_cpu(const BnLayout& L, const float* x, const float* mean, const 
       const float* p = x + (n * L.C + c) * L.HW;
       float* q = y + (n * L.C + c) * L.HW;
       const float mu = mean[c], r = invstd[c], ga = gamma[c], be = beta[c];
-      if (relu)
-        for (int64_t i = 0; i < L.HW; ++i) q[i] = fmaxf(bn_forward_element(p[i], mu, r, ga, be), 0.f);
+      if (relu)  // v > 0 ? v : 0, not fmaxf: the same value (NaN gives 0 either way), and it vectorises
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const float v = bn_forward_element(p[i], mu, r, ga, be);
+          q[i] = v > 0.f ? v : 0.f;
+        }
       else
         for (int64_t i = 0; i < L.HW; ++i) q[i] = bn_forward_element(p[i], mu, r, ga, be);
     }

@@ -16,9 +16,12 @@
 // is missing or inconsistent, an image that cannot be decoded) throw std::runtime_error (sg::Error)
 // with a message naming the file.
 //
-// Thread safety: a Detector may be shared between threads; detect() calls are serialised by a lock
-// shared by all Detector objects (the engine underneath is not re-entrant), so several threads do
-// not score faster than one. Each call already uses every core (OpenMP) or the GPU.
+// Thread safety: a Detector may be shared between threads, and on the CPU detect() calls from
+// several threads run at once (one Detector or several): each call runs on its share of the cores
+// (OpenMP threads / calls in flight), so threads feeding several cameras keep every core busy even
+// with small batches, and results are bit for bit those of one call after another. On the GPU the
+// calls take turns (one stream). set_threshold() and set_batch_size() must not race with detect()
+// on the same Detector.
 #pragma once
 #include <cstddef>
 #include <cstdint>
