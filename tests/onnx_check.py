@@ -20,7 +20,9 @@ model's inputs and outputs, and its model.onnx is the one graph; apps/onnx_examp
 test images and prints their decisions and scores (within 1e-3: it resizes with Pillow, in 8 bits);
 OpenVINO, when pip installs it, loads the one graph and agrees within 1e-3 with identical decisions
 (it runs the look-up's float64 as float32: images whose two most similar guidance images are closer
-than 1e-6 in cosine similarity, which float32 cannot order, are counted and left out).
+than 1e-6 in cosine similarity, which float32 cannot order, are counted and left out); and the C++
+example examples/openvino_cpp, built with CMake against the wheel, gives sgsf_test's decisions and
+scores within 1e-3 on the Python example's two images.
 
 onnxruntime, onnx, numpy and Pillow (PyPI) are installed into a virtual environment under the
 workdir; when that is impossible (no network, no venv module) the check exits with 77 (skipped).
@@ -455,6 +457,33 @@ def main():
               % (ov.__version__, dmap, dscore, same, len(t_dec), int(near_tie.sum()), other_pick))
         if o_map.shape != t_maps.shape or not (dmap <= 1e-3 and dscore <= 1e-3 and same == len(t_dec)):
             fail('OpenVINO differs from sgsf_test')
+
+        # The C++ example (examples/openvino_cpp), built with CMake against the same wheel's headers and
+        # libraries, on the Python example's two test images: sgsf_test's decisions, scores within 1e-3.
+        src = os.path.join(HERE, '..', 'examples', 'openvino_cpp')
+        bdir = os.path.join(w, 'openvino_cpp')
+        steps = [['cmake', '-S', src, '-B', bdir, '-DCMAKE_BUILD_TYPE=Release',
+                  '-DOpenVINO_DIR=' + os.path.join(os.path.dirname(ov.__file__), 'cmake')],
+                 ['cmake', '--build', bdir]]
+        built = None
+        for cmd in steps:
+            built = subprocess.run(cmd, capture_output=True, text=True)
+            if built.returncode != 0:
+                break
+        if built.returncode != 0:
+            fail('examples/openvino_cpp does not build: %s' % (built.stdout + built.stderr)[-1500:])
+        else:
+            r = subprocess.run([os.path.join(bdir, 'openvino_detect'), model] + [os.path.join(images, f) for f in pick],
+                               capture_output=True, text=True)
+            print('examples/openvino_cpp:\n  ' + (r.stdout + r.stderr).strip().replace('\n', '\n  '))
+            lines = [ln.split('\t') for ln in r.stdout.splitlines() if '\t' in ln]
+            if r.returncode != 0 or len(lines) != len(pick):
+                fail('the C++ example did not run')
+            for f, ln in zip(pick, lines):
+                got_score = float(ln[2].split()[1])
+                want_score, _, want_defect = test_scores[f]
+                if ln[1] != ('defect' if want_defect else 'ok') or abs(got_score - want_score) > 1e-3:
+                    fail('the C++ example says %s, sgsf_test score %.6f %s' % (ln, want_score, want_defect))
     print('PASSED' if ok else 'FAILED')
     return 0 if ok else 1
 
