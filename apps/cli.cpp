@@ -147,18 +147,26 @@ void quit_on_signal(int sig) {
   std::_Exit(128 + sig);
 }
 
+namespace {
+std::string g_last_error;
+}  // namespace
+
+const std::string& last_error() { return g_last_error; }
+
 int run_main(const char* program, const std::function<int()>& body) {
   set_program_name(program);
+  g_last_error.clear();
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_fatal_signal);
   try {
     return body();
   } catch (const Error& e) {
-    std::cerr << program << ": error: " << e.what() << "\n";
+    g_last_error = std::string(program) + ": error: " + e.what();
   } catch (const std::bad_alloc&) {
-    std::cerr << program << ": error: out of memory\n";
+    g_last_error = std::string(program) + ": error: out of memory";
   } catch (const std::exception& e) {
-    std::cerr << program << ": error: " << e.what() << "\n";
+    g_last_error = std::string(program) + ": error: " + e.what();
   }
+  std::cerr << g_last_error << "\n";
   return 1;
 }
 

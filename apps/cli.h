@@ -53,6 +53,10 @@ class Args {
 // its folder locks record.
 int run_main(const char* program, const std::function<int()>& body);
 
+// The error line the last run_main printed ("program: error: ..."), or empty when it ended without
+// one. For in-process callers (the Python package raises it as an exception).
+const std::string& last_error();
+
 // For a program's own signal handler: remove the temporary files being written, then _Exit with
 // 128 + sig. Async-signal-safe.
 void quit_on_signal(int sig);

@@ -16,16 +16,17 @@
 
 namespace sg::sgsf {
 
-namespace {
-
 // Loading a run, and scoring on the GPU, one at a time: every detector shares the device's one
 // stream and its cuDNN and cuBLAS handles. On the CPU, detect() calls run at once: the model and
 // the guidance bank are only read, and every workspace below them is the calling thread's own
-// (autograd and precision state, convolution buffers; engine/dnnl_conv.cpp).
+// (autograd and precision state, convolution buffers; engine/dnnl_conv.cpp). Declared in
+// sgsf/evaluate.h: the Python package holds it while it runs a program in-process.
 std::mutex& engine_lock() {
   static std::mutex m;
   return m;
 }
+
+namespace {
 
 // The cores, shared among the CPU calls in flight: each call runs its OpenMP loops (and oneDNN's)
 // on its thread's share, at least one, so that n threads scoring at once use the cores once, not

@@ -5,6 +5,7 @@
 #pragma once
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,10 @@ struct Inference {
   std::vector<float> scores;
   std::vector<int> guide;                // index into the bank of the guidance image used
 };
+// The lock that serialises loading runs and scoring on the GPU (sgsf/detector.cpp; CPU scoring
+// runs without it), and the Python package's in-process runs of the programs.
+std::mutex& engine_lock();
+
 Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank,
                 const Scoring& how, int batch, Device dev, bool progress);
 
