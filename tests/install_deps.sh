@@ -6,8 +6,10 @@
 #                 ccache, so that its second build reuses most of the first's objects;
 #   --sanitizers  clang with its libFuzzer and sanitizer runtimes and LLVM's OpenMP, for
 #                 tests/sanitizers.sh and tests/fuzz.sh;
-#   --browser     chromium, which loads the inspection report headless (tests/report_browser.py).
-# Usage: bash tests/install_deps.sh [--emulation] [--sanitizers] [--browser]
+#   --browser     chromium, which loads the inspection report headless (tests/report_browser.py);
+#   --python      Python's headers and venv module, for the Python package's build and its check
+#                 (tests/python_check.py; pip fetches scikit-build-core, nanobind and numpy).
+# Usage: bash tests/install_deps.sh [--emulation] [--sanitizers] [--browser] [--python]
 set -euo pipefail
 pkgs=(g++ cmake ninja-build libeigen3-dev doctest-dev libstb-dev libdnnl-dev)
 for opt in "$@"; do
@@ -15,6 +17,7 @@ for opt in "$@"; do
     --emulation) pkgs+=(libboost-context-dev ccache) ;;
     --sanitizers) pkgs+=(clang libclang-rt-dev libomp-dev) ;;
     --browser) pkgs+=(chromium) ;;
+    --python) pkgs+=(python3-dev python3-venv) ;;
     *) echo "install_deps.sh: unknown option '$opt'" >&2; exit 2 ;;
   esac
 done

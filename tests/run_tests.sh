@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
 EMU="${BUILD}-emu"
-bash tests/install_deps.sh --emulation --browser
+bash tests/install_deps.sh --emulation --browser --python
 # Both builds compile through ccache when it is there: most files preprocess identically in the
 # emulated build, which then takes their objects from the cache instead of compiling them again.
 launcher=()

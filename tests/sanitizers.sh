@@ -6,15 +6,16 @@
 # By default the two end-to-end suites, test_apps and test_train_e2e, are left out: they train
 # models, which under the sanitizers takes about 15 minutes of the 2-core CI machine, more than
 # all the other suites together, and would take CI past 20 minutes. Pass "all" to run them too.
-# The PyTorch parity check (parity_torch) and the ONNX Runtime check (onnx_export) are numerical
+# The PyTorch parity check (parity_torch), the ONNX Runtime check (onnx_export) and the Python
+# package's check (python_package, which pip-builds the package apart, unsanitized) are numerical
 # comparisons of the optimised build, which the normal build runs; they are left out here as well.
 # Usage: bash tests/sanitizers.sh [FUZZ_SECONDS] [BUILD] [all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${1:-30}"
 BUILD="${2:-build-asan}"
-exclude=(-E '^(test_apps|test_train_e2e|parity_torch|onnx_export)$')
-[ "${3:-}" = "all" ] && exclude=(-E '^(parity_torch|onnx_export)$')
+exclude=(-E '^(test_apps|test_train_e2e|parity_torch|onnx_export|python_package)$')
+[ "${3:-}" = "all" ] && exclude=(-E '^(parity_torch|onnx_export|python_package)$')
 start=$SECONDS
 # oneDNN stays out: Debian's build brings GCC's OpenMP runtime, which must not meet clang's in one
 # process; the sanitized CPU convolution is the im2col reference (oneDNN is checked against it in
