@@ -114,7 +114,10 @@ def main():
             return SKIP
         if install_package(py, args.workdir, args.build) is None:
             return 1
+        # One OpenMP thread, as the other checks' programs run: ctest runs tests side by side on CI's
+        # two cores, and OpenMP teams that outnumber the free cores wait on each other.
         env = dict(os.environ, SGSF_PYTHON_CHECK_INNER='1')
+        env.setdefault('OMP_NUM_THREADS', '1')
         code = subprocess.run([py, os.path.abspath(__file__), '--build', args.build, '--workdir', args.workdir], env=env,
                               cwd=args.workdir).returncode
         print('python_check: %.1f s in all' % (time.time() - start))
@@ -134,7 +137,6 @@ def check(args):
     from pngfile import png_file
     import zlib
 
-    os.environ['OMP_NUM_THREADS'] = os.environ.get('OMP_NUM_THREADS', '2')
     w = args.workdir
     ok = True
 
@@ -213,8 +215,10 @@ def check(args):
     paths.append(odd)
     n = len(paths)
 
+    t = time.time()
     meta, pixels, cpp = dump('dump', paths)
     meta1, _, cpp1 = dump('dump_batch1', paths, ['--batch', '1'])
+    print('the C++ Detector on %d images, at batch sizes 8 and 1: %.1f s' % (n, time.time() - t))
     det = sgsf.Detector(run, device='cpu')
     print(repr(det))
     print('  first result:', repr(det.detect(paths[0])))
@@ -312,6 +316,7 @@ def check(args):
     det.threshold = 0.25
     if det.threshold != np.float32(0.25):
         fail('threshold setter: %r' % det.threshold)
+    det.set_threshold(float(given))
 
     # ---- the GIL is released while detect runs: a Python thread counts meanwhile.
     t = time.time()
@@ -343,6 +348,27 @@ def check(args):
     if result['n'] != len(big) or not (len(inside) > 1000 and longest < 0.5 * (t1 - t0)):
         fail('the GIL seems held while detect runs')
 
+    # Threads scoring at once through one Detector get what one call after another gets.
+    det.set_threshold(float(given))
+    outs = [None] * 4
+
+    def score(k):
+        outs[k] = det.detect(pixels[k::4])
+
+    threads = [threading.Thread(target=score, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    same = 0
+    for k in range(4):
+        alone = det.detect(pixels[k::4])
+        same += sum(np.array_equal(a.map, b.map) and np.array_equal(a.model_map, b.model_map) and a.score == b.score
+                    and a.normalized == b.normalized and a.defect == b.defect for a, b in zip(outs[k], alone))
+    print('4 threads scoring at once: %d of %d results as one call after another' % (same, n))
+    if same != n:
+        fail('threads scoring at once get other results than calls one after another')
+
     # ---- bad input: the right exception, naming the argument or file.
     def expect(exc, words, fn, *a, **kw):
         try:
@@ -359,6 +385,7 @@ def check(args):
         fail('expected %s naming %s, nothing was raised' % (exc.__name__, words))
         return None
 
+    t = time.time()
     empty_run = os.path.join(w, 'empty_run')
     os.makedirs(empty_run, exist_ok=True)
     garbage = os.path.join(w, 'garbage.png')
@@ -395,7 +422,7 @@ def check(args):
                      (TypeError, ['sgsf.test', 'run'], sgsf.test, dict(run=[run]))]
     for exc, words, fn, kw in program_cases:
         expect(exc, words, fn, **kw)
-    print('bad input: %d cases' % (len(cases) + len(program_cases)))
+    print('bad input: %d cases, %.1f s' % (len(cases) + len(program_cases), time.time() - t))
     # The detector still works after all that.
     if not np.array_equal(det.detect(pixels[0]).model_map, singles[0].model_map):
         fail('the Detector scores otherwise after the bad-input cases')

@@ -87,8 +87,9 @@ class Detector:
     Errors (a missing or inconsistent run folder, a device that lacks the precision) raise
     RuntimeError with a message naming the file or option.
 
-    Several threads may share a Detector; calls are serialised (the engine is not re-entrant) and
-    release the GIL while the engine runs.
+    Several threads may share a Detector: every call releases the GIL while the engine runs, and
+    on the CPU calls from several threads run at once (each on its share of the cores; on the GPU
+    they take turns). Setting threshold or batch_size must not race with detect.
     """
 
     def __init__(self, run_dir, device="auto", precision=""):
