@@ -39,6 +39,8 @@ import shutil
 import subprocess
 import sys
 
+import venv_util
+
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, '..', 'apps', 'onnx_example.py')
@@ -46,23 +48,7 @@ EXAMPLE = os.path.join(HERE, '..', 'apps', 'onnx_example.py')
 
 def ensure_venv(workdir):
     """The venv's python with onnxruntime, onnx, numpy and Pillow, or None (a message printed)."""
-    venv = os.path.join(workdir, 'venv')
-    py = os.path.join(venv, 'bin', 'python')
-    probe = [py, '-c', 'import onnxruntime, onnx, numpy, PIL']
-    if os.path.exists(py) and subprocess.run(probe, capture_output=True).returncode == 0:
-        return py
-    shutil.rmtree(venv, ignore_errors=True)
-    try:
-        subprocess.run([sys.executable, '-m', 'venv', venv], check=True, capture_output=True, timeout=300)
-        subprocess.run([py, '-m', 'pip', 'install', '--quiet', 'onnxruntime', 'onnx', 'numpy', 'pillow'], check=True,
-                       capture_output=True, timeout=600)
-        subprocess.run(probe, check=True, capture_output=True)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
-        err = getattr(e, 'stderr', b'') or b''
-        print('SKIPPED: cannot install onnxruntime, onnx, numpy and pillow into a virtual environment (%s) %s'
-              % (e, err.decode(errors='replace')[-400:]))
-        return None
-    return py
+    return venv_util.ensure_venv(workdir, ['onnxruntime', 'onnx', 'numpy', 'pillow'], ['onnxruntime', 'onnx', 'numpy', 'PIL'])
 
 
 def parse_pbtxt(text):

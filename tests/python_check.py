@@ -30,6 +30,8 @@ import sys
 import sysconfig
 import time
 
+import venv_util
+
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
@@ -41,23 +43,8 @@ def ensure_venv(workdir):
     if not os.path.exists(os.path.join(include, 'Python.h')):
         print('SKIPPED: Python\'s headers are missing (%s/Python.h; Debian: apt-get install python3-dev)' % include)
         return None
-    venv = os.path.join(workdir, 'venv')
-    py = os.path.join(venv, 'bin', 'python')
-    probe = [py, '-c', 'import numpy, scikit_build_core, nanobind']
-    if os.path.exists(py) and subprocess.run(probe, capture_output=True).returncode == 0:
-        return py
-    shutil.rmtree(venv, ignore_errors=True)
-    try:
-        subprocess.run([sys.executable, '-m', 'venv', venv], check=True, capture_output=True, timeout=300)
-        subprocess.run([py, '-m', 'pip', 'install', '--quiet', 'numpy', 'scikit-build-core>=0.10', 'nanobind>=2.0'],
-                       check=True, capture_output=True, timeout=600)
-        subprocess.run(probe, check=True, capture_output=True)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
-        err = getattr(e, 'stderr', b'') or b''
-        print('SKIPPED: cannot install numpy, scikit-build-core and nanobind into a virtual environment (%s) %s'
-              % (e, err.decode(errors='replace')[-400:]))
-        return None
-    return py
+    return venv_util.ensure_venv(workdir, ['numpy', 'scikit-build-core>=0.10', 'nanobind>=2.0'],
+                                 ['numpy', 'scikit_build_core', 'nanobind'])
 
 
 def cache_value(build, name):
