@@ -98,21 +98,22 @@ void* scratch(int role, size_t bytes) {
 }
 
 // A plain tensor the caller owns, seen through the layout a primitive wants: either the caller's
-// buffer itself (same layout) or a scratch buffer in the primitive's layout with a reorder.
-// The two reorders are made once, with the plan (a reorder made per call costs a primitive
-// descriptor and a cache lookup each time: a tenth of scoring one small image).
+// buffer itself (same layout) or a scratch buffer in the primitive's layout with a reorder, in
+// for what the primitive reads, out for what it writes. The reorder is made once, with the plan
+// (one made per call costs a primitive descriptor and a cache lookup every time).
+enum class Way { In, Out };
 struct Port {
   memory::desc plain, want;
-  int role = 0;  // which scratch buffer holds the reordered copy
-  dnnl::reorder to_want, to_plain;
+  int role = 0;           // which scratch buffer holds the reordered copy
+  dnnl::reorder reorder;  // In: plain -> want; Out: want -> plain (when reordered)
   bool reordered() const { return want != plain; }
-  void init(const memory::desc& p, const memory::desc& w, int r) {
+  void init(const memory::desc& p, const memory::desc& w, int r, Way way) {
     plain = p;
     want = w;
     role = r;
     if (!reordered()) return;
-    to_want = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plain, cpu_engine(), want));
-    to_plain = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), want, cpu_engine(), plain));
+    reorder = way == Way::In ? dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plain, cpu_engine(), want))
+                             : dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), want, cpu_engine(), plain));
   }
   memory buffer() const { return memory(want, cpu_engine(), scratch(role, want.get_size())); }
   // The memory the primitive reads: the caller's data, reordered in when needed.
@@ -120,7 +121,7 @@ struct Port {
     memory user(plain, cpu_engine(), const_cast<float*>(data));
     if (!reordered()) return user;
     memory b = buffer();
-    to_want.execute(cpu_stream(), user, b);
+    reorder.execute(cpu_stream(), user, b);
     return b;
   }
   // The memory the primitive writes; finish() moves it to the caller's buffer.
@@ -128,7 +129,7 @@ struct Port {
   void finish(float* data) const {
     if (!reordered()) return;
     memory user(plain, cpu_engine(), data), b = buffer();
-    to_plain.execute(cpu_stream(), b, user);
+    reorder.execute(cpu_stream(), b, user);
   }
 };
 
@@ -230,9 +231,9 @@ Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
     slot->alg = d.alg;
     slot->fwd = dnnl::convolution_forward(d.fwd);
     slot->fwd_sp = d.fwd.scratchpad_desc();
-    slot->fwd_x.init(plain_x, d.fwd.src_desc(), 0);
-    slot->fwd_w.init(plain_w, d.fwd.weights_desc(), 1);
-    slot->fwd_y.init(plain_y, d.fwd.dst_desc(), 2);
+    slot->fwd_x.init(plain_x, d.fwd.src_desc(), 0, Way::In);
+    slot->fwd_w.init(plain_w, d.fwd.weights_desc(), 1, Way::In);
+    slot->fwd_y.init(plain_y, d.fwd.dst_desc(), 2, Way::Out);
     slot->bias = d.fwd.bias_desc();  // a zero desc without a bias
   }
   Plan& p = *slot;
@@ -243,12 +244,12 @@ Plan& plan_for(const ConvShape& s, bool bias, bool backward) {
     p.bw_sp = d.weights.scratchpad_desc();
     // Roles: the output gradient stays in buffer 0 from the data pass to the weights pass when
     // both want the same layout; the weights pass then reuses 1 and 2.
-    p.bd_gy.init(plain_y, d.data.diff_dst_desc(), 0);
-    p.bd_w.init(plain_w, d.data.weights_desc(), 1);
-    p.bd_gx.init(plain_x, d.data.diff_src_desc(), 2);
-    p.bw_gy.init(plain_y, d.weights.diff_dst_desc(), 0);
-    p.bw_x.init(plain_x, d.weights.src_desc(), 1);
-    p.bw_gw.init(plain_w, d.weights.diff_weights_desc(), 2);
+    p.bd_gy.init(plain_y, d.data.diff_dst_desc(), 0, Way::In);
+    p.bd_w.init(plain_w, d.data.weights_desc(), 1, Way::In);
+    p.bd_gx.init(plain_x, d.data.diff_src_desc(), 2, Way::Out);
+    p.bw_gy.init(plain_y, d.weights.diff_dst_desc(), 0, Way::In);
+    p.bw_x.init(plain_x, d.weights.src_desc(), 1, Way::In);
+    p.bw_gw.init(plain_w, d.weights.diff_weights_desc(), 2, Way::Out);
     p.has_bw = true;
   }
   return p;
