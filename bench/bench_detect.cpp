@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -33,15 +32,8 @@ struct Rgb {
 };
 
 Rgb load_rgb(const std::string& path) {
-  data::Image im = data::read_image(path, 3);
-  Rgb r;
-  r.width = im.width, r.height = im.height;
-  r.pixels.resize((size_t)im.width * im.height * 3);
-  for (int y = 0; y < im.height; ++y)
-    for (int x = 0; x < im.width; ++x)
-      for (int c = 0; c < 3; ++c)
-        r.pixels[((size_t)y * im.width + x) * 3 + c] = (uint8_t)std::lround(std::clamp(im.at(c, y, x), 0.f, 1.f) * 255.f);
-  return r;
+  const data::Image im = data::read_image(path, 3);
+  return Rgb{data::interleaved_u8(im), im.width, im.height};
 }
 
 std::vector<int> parse_list(const std::string& text) {

@@ -371,18 +371,22 @@ Image read_image_within(const std::string& path, int channels, int max_side) {
                   std::max(1, (int)std::lround(raw.width / shrink)));
 }
 
+std::vector<uint8_t> interleaved_u8(const Image& img) {
+  std::vector<uint8_t> buf((size_t)img.channels * img.plane());
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x)
+      for (int c = 0; c < img.channels; ++c)
+        buf[((size_t)y * img.width + x) * img.channels + c] =
+            (uint8_t)std::lround(std::clamp(img.at(c, y, x), 0.f, 1.f) * 255.f);
+  return buf;
+}
+
 namespace {
 // Encode `img` (1 or 3 channels, values clipped to [0, 1]) in memory with stb (whose file writers
 // would ignore a failed fwrite or fclose), then write the file whole, checked, through AtomicFile.
 void write_encoded(const char* what, const std::string& path, const Image& img, bool jpeg, int quality) {
   SG_CHECK(img.channels == 1 || img.channels == 3, what, ": '", path, "': 1 or 3 channels, got ", img.channels);
-  std::vector<unsigned char> buf((size_t)img.channels * img.plane());
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x)
-      for (int c = 0; c < img.channels; ++c) {
-        float v = std::clamp(img.at(c, y, x), 0.f, 1.f);
-        buf[((size_t)y * img.width + x) * img.channels + c] = (unsigned char)std::lround(v * 255.f);
-      }
+  const std::vector<uint8_t> buf = interleaved_u8(img);
   std::string bytes;
   auto append = [](void* context, void* data, int size) {
     static_cast<std::string*>(context)->append(static_cast<const char*>(data), (size_t)size);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/image.h"
 
@@ -51,6 +52,10 @@ void write_png(const std::string& path, const Image& img);
 
 // The same as a baseline JPEG of the given quality (1 to 100): the report's gallery images.
 void write_jpeg(const std::string& path, const Image& img, int quality = 88);
+
+// The image as 8-bit values, interleaved (row by row, each pixel's channels together, as image
+// files and applications hold them): each value clipped to [0, 1], times 255, rounded.
+std::vector<uint8_t> interleaved_u8(const Image& img);
 
 
 // Bilinear resize to (height, width). When shrinking, each output pixel averages its whole

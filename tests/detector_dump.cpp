@@ -17,18 +17,10 @@
 #include <vector>
 
 #include "data/image_io.h"
+#include "engine/json_subset.h"
 #include "sgsf/detector.h"
 
 namespace {
-
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o + "\"";
-}
 
 void write_results(const std::string& path, const std::vector<sg::sgsf::Detection>& all) {
   std::ofstream f(path, std::ios::binary);
@@ -69,11 +61,7 @@ int main(int argc, char** argv) {
     std::ofstream pix(out + "/pixels.bin", std::ios::binary);
     for (const auto& p : paths) {
       const sg::data::Image im = sg::data::read_image(p, 3);
-      std::vector<uint8_t> rgb((size_t)im.height * im.width * 3);
-      for (int y = 0; y < im.height; ++y)
-        for (int x = 0; x < im.width; ++x)
-          for (int c = 0; c < 3; ++c)
-            rgb[((size_t)y * im.width + x) * 3 + c] = (uint8_t)std::lround(im.at(c, y, x) * 255.f);
+      std::vector<uint8_t> rgb = sg::data::interleaved_u8(im);
       pix.write(reinterpret_cast<const char*>(rgb.data()), (std::streamsize)rgb.size());
       pixels.push_back(std::move(rgb));
       images.push_back({pixels.back().data(), im.width, im.height, 0});
@@ -89,10 +77,10 @@ int main(int argc, char** argv) {
     char t[32];
     std::snprintf(t, sizeof t, "%.9g", det.threshold());
     meta << "{\"input_size\": " << det.input_size() << ", \"batch_size\": " << det.batch_size()
-         << ", \"precision\": " << json_string(det.precision()) << ", \"has_threshold\": "
+         << ", \"precision\": " << sg::json::quote(det.precision()) << ", \"has_threshold\": "
          << (det.has_threshold() ? "true" : "false") << ", \"threshold\": " << t << ", \"images\": [";
     for (size_t i = 0; i < paths.size(); ++i)
-      meta << (i ? ", " : "") << "{\"path\": " << json_string(paths[i]) << ", \"width\": " << from_files[i].width
+      meta << (i ? ", " : "") << "{\"path\": " << sg::json::quote(paths[i]) << ", \"width\": " << from_files[i].width
            << ", \"height\": " << from_files[i].height << "}";
     meta << "]}\n";
     if (!meta) throw std::runtime_error("cannot write " + out + "/meta.json");

@@ -436,11 +436,6 @@ Tensor bf16_rounded(const Tensor& t) {
   for (float& x : v) x = round_bf16(x);
   return Tensor::from_vector(t.shape(), v, Device::CPU);
 }
-uint32_t bits_of_float(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  return u;
-}
 Tensor absolute(const Tensor& t) {
   std::vector<float> v = t.to_vector();
   for (float& x : v) x = std::fabs(x);
@@ -610,7 +605,7 @@ TEST_CASE("bf16 conv2d on CUDA: every pass within bf16 output rounding of the fl
       for (size_t i = 0; i < got[k].size(); ++i) {
         double v = got[k][i];
         if (k == 0 && c.bias) v -= bias[(i / hw) % c.Cout];  // the bias is added in float32 after widening
-        else if (bits_of_float(got[k][i]) & 0xffffu) ++not_bf16;
+        else if (kernels::float_bits(got[k][i]) & 0xffffu) ++not_bf16;
         const double bound = K[k] * std::ldexp(1.0, -24) * mag[k][i] + std::ldexp(1.0, -8) * std::fabs(v) +
                              (k == 0 && c.bias ? std::ldexp(1.0, -24) * std::fabs(got[k][i]) : 0.0) + std::ldexp(1.0, -40);
         if (std::fabs(v - oracle[k][i]) > bound) ++bad;

@@ -495,11 +495,7 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
   // From memory: the same image as 8-bit RGB, and a 48x40 version (resized as in testing) whose map
   // comes back at 48x40.
   data::Image img = data::read_image(files[2], 3);
-  std::vector<uint8_t> rgb((size_t)img.width * img.height * 3);
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x)
-      for (int ch = 0; ch < 3; ++ch)
-        rgb[((size_t)y * img.width + x) * 3 + ch] = (uint8_t)std::lround(img.at(ch, y, x) * 255.f);
+  std::vector<uint8_t> rgb = data::interleaved_u8(img);
   sgsf::Detection mem = det.detect(sgsf::RgbImage{rgb.data(), img.width, img.height, 0});
   CHECK(mem.model_map == got[2].model_map);
   CHECK(mem.score == got[2].score);
