@@ -68,7 +68,8 @@ def _path(value, what):
 
 
 def _image(x, what):
-    """x as an (H, W, 3) uint8 array the module takes (C-contiguous), or a clear error naming `what`."""
+    """x as an (H, W, 3) uint8 array the module takes (any strides: it copies the pixels itself), or a
+    clear error naming `what`."""
     if not isinstance(x, np.ndarray):
         raise TypeError("%s must be a NumPy uint8 array of shape (H, W, 3) or a path, got %s" % (what, type(x).__name__))
     if x.dtype != np.uint8:
@@ -76,7 +77,7 @@ def _image(x, what):
                         "(x * 255).round().clip(0, 255).astype(np.uint8) for values in [0, 1]" % (what, x.dtype))
     if x.ndim != 3 or x.shape[2] != 3 or x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError("%s must have shape (H, W, 3) (RGB, channels last), got %s" % (what, x.shape))
-    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    return x
 
 
 class Detector:
@@ -117,8 +118,7 @@ class Detector:
                     raise TypeError("Detector.detect: the batch must have dtype uint8 (8-bit RGB), got %s" % x.dtype)
                 if x.shape[3] != 3 or x.shape[1] < 1 or x.shape[2] < 1:
                     raise ValueError("Detector.detect: a batch must have shape (N, H, W, 3), got %s" % (x.shape,))
-                batch = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-                return self._arrays(list(batch))
+                return self._arrays(list(x))
             raise ValueError("Detector.detect: expected an (H, W, 3) image or an (N, H, W, 3) batch, got an array of "
                              "shape %s" % (x.shape,))
         if isinstance(x, (list, tuple)):
