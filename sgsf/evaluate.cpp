@@ -70,8 +70,64 @@ Scoring scoring_of(const TrainConfig& c) {
   return s;
 }
 
+std::array<Tensor, 4> GuidanceCache::batch(SGSFModel& model, const GuidanceBank& bank, const std::vector<int>& guides,
+                                            bool mirrored, Device dev) {
+  // In training mode batch norm normalises by the batch's statistics: a guide's features would then
+  // depend on the guides beside it.
+  SG_CHECK(!model.is_training(), "guidance cache: the model must be in eval mode");
+  std::vector<std::array<Tensor, 4>> rows;
+  for (int j : guides) {
+    SG_CHECK(j >= 0 && j < bank.count(), "guidance cache: no bank image ", j);
+    const std::pair<int, bool> key{j, mirrored};
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      auto it = kept_.find(key);
+      if (it != kept_.end()) {
+        rows.push_back(it->second);
+        continue;
+      }
+    }
+    // Computed outside the lock: another thread may compute the same entry meanwhile; the first
+    // one kept wins, and both are the same numbers.
+    const data::Image flipped = mirrored ? data::flip_horizontal(bank.images[(size_t)j]) : data::Image();
+    std::array<Tensor, 4> f =
+        model.guidance_features(data::stack_images({mirrored ? &flipped : &bank.images[(size_t)j]}, dev));
+    size_t bytes = 0;
+    for (const Tensor& t : f) bytes += (size_t)t.numel() * sizeof(float);
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (!kept_.count(key) && bytes_ + bytes <= limit_) {
+        kept_.emplace(key, f);
+        bytes_ += bytes;
+      }
+    }
+    rows.push_back(std::move(f));
+  }
+  std::array<Tensor, 4> out;
+  for (size_t level = 0; level < 4; ++level) {
+    if (rows.size() == 1) {
+      out[level] = rows[0][level];
+      continue;
+    }
+    std::vector<Tensor> parts;
+    for (const auto& r : rows) parts.push_back(r[level]);
+    out[level] = concat(parts, 0);
+  }
+  return out;
+}
+
+size_t GuidanceCache::bytes() const {
+  std::lock_guard<std::mutex> lock(m_);
+  return bytes_;
+}
+
+size_t GuidanceCache::entries() const {
+  std::lock_guard<std::mutex> lock(m_);
+  return kept_.size();
+}
+
 Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank,
-                const Scoring& how, int batch, Device dev, bool progress) {
+                const Scoring& how, int batch, Device dev, bool progress, GuidanceCache* cache) {
   Inference inf;
   NoGradGuard ng;
   Progress bar((int64_t)images.size(), progress);
@@ -81,25 +137,31 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
     Tensor x = data::stack_images(part, dev);
     std::vector<float> q = model.ae->pooled_features(x).to_vector();
     std::vector<const data::Image*> guides;
+    std::vector<int> guide_index;
     for (size_t k = 0; k < part.size(); ++k) {
       int j = bank.lookup(q.data() + k * (size_t)bank.dim);
       inf.guide.push_back(j);
+      guide_index.push_back(j);
       guides.push_back(&bank.images[(size_t)j]);
     }
-    SGSFModel::Output o = model.forward(x, data::stack_images(guides, dev));
-    Tensor map = anomaly_map(o.logits);
+    Tensor map = anomaly_map(cache ? model.seg->forward(x, cache->batch(model, bank, guide_index, false, dev))
+                                   : model.forward(x, data::stack_images(guides, dev)).logits);
     std::vector<float> mv = map.to_vector();
     if (how.flip) {  // the mirror images with their mirrored guidance; their maps mirrored back
       std::vector<data::Image> mirrored;
       for (const auto* im : part) mirrored.push_back(data::flip_horizontal(*im));
-      for (const auto* im : guides) mirrored.push_back(data::flip_horizontal(*im));
+      if (!cache)
+        for (const auto* im : guides) mirrored.push_back(data::flip_horizontal(*im));
       std::vector<const data::Image*> xs, gs;
       for (size_t k = 0; k < part.size(); ++k) {
         xs.push_back(&mirrored[k]);
-        gs.push_back(&mirrored[part.size() + k]);
+        if (!cache) gs.push_back(&mirrored[part.size() + k]);
       }
+      const Tensor mx = data::stack_images(xs, dev);
       const std::vector<float> b =
-          anomaly_map(model.forward(data::stack_images(xs, dev), data::stack_images(gs, dev)).logits).to_vector();
+          anomaly_map(cache ? model.seg->forward(mx, cache->batch(model, bank, guide_index, true, dev))
+                            : model.forward(mx, data::stack_images(gs, dev)).logits)
+              .to_vector();
       const int64_t w = map.size(3), rows = map.numel() / w;
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < w; ++c) {
@@ -295,7 +357,8 @@ CategoryMetrics evaluate(const EvalOptions& opt) {
   std::vector<data::TestImage> test = data::load_test_images(ds.test, cfg.size, opt.workers);
   std::vector<const data::Image*> test_images;
   for (const auto& t : test) test_images.push_back(&t.image);
-  Inference inf = infer(*run.model, test_images, bank, how, opt.batch, dev, opt.progress);
+  GuidanceCache guides;  // a guide shared by several test images is run through the autoencoder once
+  Inference inf = infer(*run.model, test_images, bank, how, opt.batch, dev, opt.progress, &guides);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // ---- metrics ---------------------------------------------------------------------------
@@ -503,7 +566,8 @@ void score_images(const EvalOptions& opt, const std::string& path) {
   std::vector<data::TestImage> imgs = data::load_test_images(samples, cfg.size, opt.workers);
   std::vector<const data::Image*> ptrs;
   for (const auto& t : imgs) ptrs.push_back(&t.image);
-  Inference inf = infer(*run.model, ptrs, bank, how, opt.batch, dev, opt.progress);
+  GuidanceCache guides;
+  Inference inf = infer(*run.model, ptrs, bank, how, opt.batch, dev, opt.progress, &guides);
   std::vector<std::string> rel;
   for (const auto& smp : samples) rel.push_back(smp.relpath);
   const std::vector<std::string> names = overlay_names(rel);

@@ -3,7 +3,9 @@
 // report, CSV of scores, heat-map overlays, ROC and PR curves). Also scoring new, unlabelled
 // images.
 #pragma once
+#include <array>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -100,8 +102,33 @@ struct Inference {
 // runs without it), and the Python package's in-process runs of the programs.
 std::mutex& engine_lock();
 
+// The guidance features (SGSFModel::guidance_features) of bank images, each computed once, on its
+// first use, and kept: a guide's features depend only on the guide and the weights, and recomputing
+// them is a third of the work of scoring an image (the whole autoencoder, beside its encoder for the
+// look-up and the segmentation module). Entries are kept until they would take more than
+// `limit_bytes`; past that, guides are computed every time as without a cache. For a model whose
+// weights no longer change (a loaded run): the cache does not see the weights. Safe to share between
+// threads; an entry is a guide's features at batch 1, which equal its row of a batch (scoring is
+// batch-invariant, tests/test_model.cpp).
+class GuidanceCache {
+ public:
+  static constexpr size_t kDefaultLimitBytes = size_t(512) << 20;
+  explicit GuidanceCache(size_t limit_bytes = kDefaultLimitBytes) : limit_(limit_bytes) {}
+  // The features of bank images `guides` (mirror images of them if `mirrored`), as one batch.
+  std::array<Tensor, 4> batch(SGSFModel& model, const GuidanceBank& bank, const std::vector<int>& guides,
+                              bool mirrored, Device dev);
+  size_t bytes() const;
+  size_t entries() const;
+
+ private:
+  mutable std::mutex m_;
+  std::map<std::pair<int, bool>, std::array<Tensor, 4>> kept_;
+  size_t bytes_ = 0, limit_;
+};
+
+// With `cache`, the guides' features come from it (the same numbers, computed once per guide).
 Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images, const GuidanceBank& bank,
-                const Scoring& how, int batch, Device dev, bool progress);
+                const Scoring& how, int batch, Device dev, bool progress, GuidanceCache* cache = nullptr);
 
 // Load the run's checkpoint (validated against its config.json), run the test split, write the
 // outputs under options.out and return the metrics.

@@ -123,6 +123,11 @@ SGSFModel::Output SGSFModel::forward(const Tensor& image, const Tensor& guide) {
   return Output{r.reconstruction, seg->forward(image, g)};
 }
 
+std::array<Tensor, 4> SGSFModel::guidance_features(const Tensor& guide) {
+  ReconstructionAE::Output r = ae->forward(guide);
+  return guidance == GuidanceSource::Decoder ? r.decoder : r.encoder;
+}
+
 std::vector<float> contrast_features(SGSFModel& model, const std::vector<const data::Image*>& images, int batch,
                                      Device device, int* dim) {
   NoGradGuard ng;

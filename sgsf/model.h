@@ -96,6 +96,10 @@ class SGSFModel : public nn::Module {
   };
   // `image`: I (forged sample or test image); `guide`: C_i (contrast / most similar image).
   Output forward(const Tensor& image, const Tensor& guide);
+  // What the segmentation module takes from the guide: the autoencoder's decoder or encoder
+  // features of `guide` (GuidanceSource), so that forward(image, guide).logits equals
+  // seg->forward(image, guidance_features(guide)). Lets scoring compute a guide's features once.
+  std::array<Tensor, 4> guidance_features(const Tensor& guide);
 
   std::shared_ptr<ReconstructionAE> ae;
   std::shared_ptr<SegmentationNet> seg;

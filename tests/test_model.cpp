@@ -1,5 +1,7 @@
 // test_model.cpp — the SGSF networks: output shapes, the parameter count sgsf/README.md gives for
 // w = 128, guidance choices, anomaly maps and image scores.
+#include <set>
+
 #include "data/image_io.h"
 #include "data/loader.h"
 #include "sgsf/config.h"
@@ -143,4 +145,61 @@ TEST_CASE("test-time flips: the map is the mean of the image's map and the mirro
   float d0 = 0;
   for (size_t i = 0; i < a.size(); ++i) d0 = std::max(d0, std::fabs(a[i] - plain.maps[0][i]));
   CHECK(d0 <= 1e-6f);
+}
+
+TEST_CASE("a guidance cache gives the same maps and scores, bit for bit, as computing every guide") {
+  SGSFModel m(4, GuidanceSource::Decoder, 3);
+  auto random_image = [](uint64_t seed) {
+    data::Image im(3, 32, 32);
+    im.pixels = Tensor::uniform({3, 32, 32}, 0.f, 1.f, seed, Device::CPU).to_vector();
+    return im;
+  };
+  {  // running statistics from a few batches, so that the eval-mode map varies across images
+    NoGradGuard ng;
+    m.train(true);
+    for (uint64_t s = 0; s < 30; ++s) {
+      const data::Image a = random_image(100 + s), b = random_image(200 + s);
+      m.forward(data::stack_images({&a, &b}, Device::CPU), data::stack_images({&b, &a}, Device::CPU));
+    }
+  }
+  m.eval();
+  std::vector<data::Image> guides, xs;
+  for (uint64_t s = 0; s < 3; ++s) guides.push_back(quantize_8bit(random_image(300 + s)));
+  for (uint64_t s = 0; s < 7; ++s) xs.push_back(random_image(400 + s));
+  std::vector<const data::Image*> gp, xp;
+  for (const auto& g : guides) gp.push_back(&g);
+  for (const auto& x : xs) xp.push_back(&x);
+  GuidanceBank bank = make_guidance_bank(m, gp, {"a", "b", "c"}, 2, Device::CPU);
+  for (bool flip : {false, true}) {
+    CAPTURE(flip);
+    Scoring how;
+    how.pool = 5;
+    how.flip = flip;
+    const Inference plain = infer(m, xp, bank, how, 3, Device::CPU, false);
+    GuidanceCache cache, none(0);
+    for (int pass = 0; pass < 2; ++pass) {  // the first pass fills the cache, the second reads it
+      CAPTURE(pass);
+      for (GuidanceCache* c : {&cache, &none}) {
+        const Inference got = infer(m, xp, bank, how, 3, Device::CPU, false, c);
+        CHECK(got.guide == plain.guide);
+        CHECK(got.scores == plain.scores);
+        CHECK(got.maps == plain.maps);
+      }
+    }
+    std::set<int> used(plain.guide.begin(), plain.guide.end());
+    CHECK(cache.entries() == used.size() * (flip ? 2 : 1));
+    CHECK(cache.bytes() == cache.entries() * 4 * (4 * 32 * 32 + 8 * 16 * 16 + 16 * 8 * 8 + 32 * 4 * 4));
+    CHECK(none.entries() == 0);
+    // The check can fail: the maps differ from image to image, and a wrong guide changes them.
+    CHECK(plain.scores[0] != plain.scores[1]);
+    NoGradGuard ng;
+    const Tensor x0 = data::stack_images({xp[0]}, Device::CPU);
+    const int other = (plain.guide[0] + 1) % bank.count();
+    const std::vector<float> wrong =
+        anomaly_map(m.seg->forward(x0, cache.batch(m, bank, {other}, false, Device::CPU))).to_vector();
+    if (!flip) CHECK(wrong != plain.maps[0]);
+  }
+  m.train(true);
+  GuidanceCache cache;
+  CHECK_THROWS_WITH_AS(cache.batch(m, bank, {0}, false, Device::CPU), doctest::Contains("eval mode"), std::runtime_error);
 }
