@@ -1,10 +1,18 @@
 // detector.cpp — the public Detector API (see detector.h) on top of the test pipeline (evaluate.h).
 #include "sgsf/detector.h"
 
+#include <unistd.h>
+
 #include <algorithm>
-#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <thread>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -17,10 +25,9 @@
 namespace sg::sgsf {
 
 // Loading a run, and scoring on the GPU, one at a time: every detector shares the device's one
-// stream and its cuDNN and cuBLAS handles. On the CPU, detect() calls run at once: the model and
-// the guidance bank are only read, and every workspace below them is the calling thread's own
-// (autograd and precision state, convolution buffers; engine/dnnl_conv.cpp). Declared in
-// sgsf/evaluate.h: the Python package holds it while it runs a program in-process.
+// stream and its cuDNN and cuBLAS handles. On the CPU, detect() calls go to the CPU scorer below,
+// which batches them. Declared in sgsf/evaluate.h: the Python package holds it while it runs a
+// program in-process.
 std::mutex& engine_lock() {
   static std::mutex m;
   return m;
@@ -28,38 +35,235 @@ std::mutex& engine_lock() {
 
 namespace {
 
-// The cores, shared among the CPU calls in flight: each call runs its OpenMP loops (and oneDNN's)
-// on its thread's share, at least one, so that n threads scoring at once use the cores once, not
-// n times over; and on at most one thread per image it scores. A single image's ops are too small
-// to split well: on a 2-core Xeon one image per call scored 3.5 times faster on one thread than on
-// two at the quick start's size (64², w = 8), and 1.1 times faster at 128², w = 16 (bench_detect).
-// The calling thread's own setting comes back afterwards.
-class CoreShare {
+// The CPU scorer: one thread that runs every CPU detect() of the process, on all the cores (its
+// OpenMP team, and oneDNN's on it), with the calls that arrive while it works scored together as one
+// batch. Why one thread, not the calling threads:
+//  - OpenMP keeps a team of worker threads per thread that opens a parallel region. With a team per
+//    caller, the process holds more OpenMP threads than cores, and libgomp then stops spinning
+//    between parallel regions and sleeps on a futex instead: one image on two threads scored 3.6x
+//    slower than on one (51 against 185 images/s at the quick start's size, 2-core Xeon). With one
+//    team, one image gets every core (there the same image ran at 232 images/s).
+//  - Calls from several threads (cameras) become batches: the cores are shared by splitting a batch,
+//    not by running several small images at once, each on a share of the cores.
+// Scoring is batch-invariant on the CPU (tests/test_run_api.cpp checks it: results from many threads,
+// batched by this thread or not, are bit for bit those of one call after another), so batching
+// calls together changes no result. The callers decode and resize their images, and resize the maps
+// back, on their own threads, beside the scoring. The thread is never stopped (it waits, idle, when
+// there is nothing to score); a process that forks gets a new one in the child.
+class CpuScorer {
  public:
-  explicit CoreShare(size_t images) {
-    const int n = ++in_flight();
-#ifdef _OPENMP
-    before_ = omp_get_max_threads();
-    omp_set_num_threads((int)std::clamp<size_t>(before_ / n, 1, std::max<size_t>(images, 1)));
-#else
-    (void)n, (void)images;
-#endif
+  struct Job {
+    // Scoring: `score` runs `images` (at the model's size) through one Detector's model, identified
+    // by `model`; calls with the same model are merged. Otherwise `task` runs (loading a run).
+    const void* model = nullptr;
+    const std::vector<data::Image>* images = nullptr;
+    std::function<Inference(const std::vector<const data::Image*>&)> score;
+    Inference result;
+    std::function<void()> task;
+    std::exception_ptr error;
+    size_t remaining = 0;  // images not yet scored
+    bool done = false;
+  };
+
+  static CpuScorer& get() {
+    static std::mutex m;
+    static CpuScorer* scorer = nullptr;
+    std::lock_guard<std::mutex> lock(m);
+    if (!scorer || scorer->pid_ != getpid()) scorer = new CpuScorer();  // never deleted: it outlives every Detector
+    return *scorer;
   }
-  ~CoreShare() {
-#ifdef _OPENMP
-    omp_set_num_threads(before_);
-#endif
-    --in_flight();
+
+  // A caller on its way (resizing its images): the scorer waits a moment for it before it starts a
+  // batch, so that calls from several threads are scored together. Hand it to run().
+  class Arrival {
+   public:
+    explicit Arrival(CpuScorer& s) : s_(s) {
+      std::lock_guard<std::mutex> lock(s_.m_);
+      ++s_.arriving_;
+      ++s_.in_flight_;
+    }
+    ~Arrival() { s_.leave(this); }
+    Arrival(const Arrival&) = delete;
+    Arrival& operator=(const Arrival&) = delete;
+
+   private:
+    friend class CpuScorer;
+    CpuScorer& s_;
+    bool queued_ = false;
+  };
+
+  // Queue the job and wait until the scorer thread has run it; rethrows what it threw.
+  void run(Job& job, Arrival* arrival = nullptr) {
+    std::unique_lock<std::mutex> lock(m_);
+    if (arrival) {
+      arrival->queued_ = true;
+      --arriving_;
+    }
+    queue_.push_back(&job);
+    work_.notify_one();
+    done_.wait(lock, [&] { return job.done; });
+    if (job.error) std::rethrow_exception(job.error);
   }
-  CoreShare(const CoreShare&) = delete;
-  CoreShare& operator=(const CoreShare&) = delete;
+
+  // How long a thread of the team waits for a caller on its way before it stops.
+  static constexpr std::chrono::microseconds kWaitForArrivals{2000};
 
  private:
-  static std::atomic<int>& in_flight() {
-    static std::atomic<int> n{0};
-    return n;
+  CpuScorer() : pid_(getpid()) { std::thread([this] { loop(); }).detach(); }
+
+  void leave(const Arrival* a) {  // the caller is done (its resize may have thrown before it queued)
+    std::lock_guard<std::mutex> lock(m_);
+    if (!a->queued_) --arriving_;
+    --in_flight_;
+    work_.notify_all();
   }
-  int before_ = 1;
+
+  // A job's images, one by one, for the threads of the team to take.
+  struct Item {
+    Job* job;
+    size_t index;
+  };
+
+  // Move the queued scoring jobs for `model` to the items, one item per image.
+  void take_matching(const void* model) {
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      Job* j = *it;
+      if (j->model != model) {
+        ++it;
+        continue;
+      }
+      const size_t n = j->images->size();
+      j->result.maps.resize(n);
+      j->result.scores.resize(n);
+      j->result.guide.resize(n);
+      j->remaining = n;
+      for (size_t k = 0; k < n; ++k) items_.push_back(Item{j, k});
+      it = queue_.erase(it);
+    }
+  }
+
+  // One thread's share of a team at work: take the next image, score it alone on this thread, put
+  // the result in its job, finish the job when its last image is in; until there is no image left
+  // and no caller on its way (waiting a moment for one that is). Several images keep every core busy
+  // without splitting small ops, and a caller whose images are done goes on at once while the others
+  // are still scored.
+  void work_items(const void* model, const Job& first) {
+    for (;;) {
+      Item item{};
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        const auto until = std::chrono::steady_clock::now() + kWaitForArrivals;
+        for (;;) {
+          if (team_done_) return;
+          take_matching(model);
+          if (!items_.empty()) break;
+          // Nothing to take. While a teammate is still at work, wait for an image to come (the
+          // team ends only when all its threads stop together: a thread that left early could not
+          // come back for the images that come later). Otherwise wait a moment for a caller on its
+          // way, and end the team if none comes.
+          auto more = [&] { return team_done_ || has_matching(model) || (busy_ == 0 && arriving_ == 0); };
+          if (busy_ > 0) {
+            work_.wait(lock, [&] { return more() || busy_ == 0; });
+          } else if (arriving_ == 0 || !work_.wait_until(lock, until, [&] { return more() || busy_ > 0; })) {
+            if (!items_.empty() || has_matching(model)) continue;
+            team_done_ = true;
+            work_.notify_all();
+            return;
+          }
+        }
+        item = items_.front();
+        items_.pop_front();
+        ++busy_;
+      }
+      Inference one;
+      std::exception_ptr error;
+      try {
+        one = first.score({&(*item.job->images)[item.index]});
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(m_);
+      Job& j = *item.job;
+      if (error) {
+        j.error = error;
+      } else {
+        j.result.maps[item.index] = std::move(one.maps[0]);
+        j.result.scores[item.index] = one.scores[0];
+        j.result.guide[item.index] = one.guide[0];
+      }
+      if (--j.remaining == 0) {
+        j.done = true;
+        done_.notify_all();
+      }
+      --busy_;
+      work_.notify_all();  // teammates waiting for the team to end
+    }
+  }
+
+  bool has_matching(const void* model) const {
+    for (const Job* j : queue_)
+      if (j->model == model) return true;
+    return false;
+  }
+
+  void loop() {
+    for (;;) {
+      Job* first = nullptr;
+      bool alone = false;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        work_.wait(lock, [&] { return !queue_.empty(); });
+        first = queue_.front();
+        // One image from the only caller: that image gets the whole team, each op split among the
+        // threads. Otherwise the team's threads take the images one by one (work_items).
+        alone = first->task || (first->images->size() == 1 && queue_.size() == 1 && in_flight_ == 1);
+        if (alone) queue_.pop_front();
+      }
+      if (!alone) {
+        const void* model = first->model;
+        const auto score = first->score;  // `first` itself is released when its images are done
+        Job keep;
+        keep.score = score;
+        {
+          std::lock_guard<std::mutex> lock(m_);
+          team_done_ = false;
+        }
+#ifdef _OPENMP
+#pragma omp parallel
+        {
+          omp_set_num_threads(1);  // this thread's ops run on it alone (oneDNN's too)
+          work_items(model, keep);
+        }
+#else
+        work_items(model, keep);
+#endif
+        continue;
+      }
+      std::exception_ptr error;
+      try {
+        if (first->task)
+          first->task();
+        else
+          first->result = first->score({&(*first->images)[0]});
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(m_);
+      first->error = error;
+      first->done = true;
+      done_.notify_all();
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable work_, done_;
+  std::deque<Job*> queue_;
+  std::deque<Item> items_;  // the images of the jobs a team is at work on
+  int busy_ = 0;            // threads of the team scoring an image
+  bool team_done_ = false;  // the team's threads are to stop
+  int arriving_ = 0;   // callers that have begun a CPU call and not yet queued it
+  int in_flight_ = 0;  // callers inside a CPU call
+  pid_t pid_;
 };
 
 }  // namespace
@@ -69,22 +273,38 @@ struct Detector::Impl {
   Precision precision = Precision::FP32;
   LoadedRun run;
   GuidanceBank bank;
+  GuidanceCache guides;  // each bank image's guidance features, computed on its first use
   bool has_threshold = false;
   float threshold = 0;
   int batch = 8;
 
+  // The network's part of scoring: maps and scores of images already at the model's size.
+  Inference score(const std::vector<const data::Image*>& resized) {
+    const PrecisionGuard in_precision(precision);
+    return infer(*run.model, resized, bank, scoring_of(run.cfg), batch, dev, false, &guides);
+  }
+
   std::vector<Detection> run_batch(const std::vector<data::Image>& full) {
-    std::unique_lock<std::mutex> gpu_lock(engine_lock(), std::defer_lock);
-    if (dev == Device::CUDA) gpu_lock.lock();
-    const CoreShare cores(full.size());
+    std::optional<CpuScorer::Arrival> arrival;
+    if (dev == Device::CPU) arrival.emplace(CpuScorer::get());
     const int s = run.cfg.size;
     std::vector<data::Image> resized;
     resized.reserve(full.size());
     for (const auto& im : full) resized.push_back(data::resize_bilinear(im, s, s));
-    std::vector<const data::Image*> ptrs;
-    for (const auto& im : resized) ptrs.push_back(&im);
-    const PrecisionGuard in_precision(precision);
-    Inference inf = infer(*run.model, ptrs, bank, scoring_of(run.cfg), batch, dev, false);
+    Inference inf;
+    if (dev == Device::CUDA) {  // one stream: the calls take turns
+      std::lock_guard<std::mutex> gpu_lock(engine_lock());
+      std::vector<const data::Image*> ptrs;
+      for (const auto& im : resized) ptrs.push_back(&im);
+      inf = score(ptrs);
+    } else {
+      CpuScorer::Job job;
+      job.model = this;
+      job.images = &resized;
+      job.score = [this](const std::vector<const data::Image*>& images) { return score(images); };
+      CpuScorer::get().run(job, &*arrival);
+      inf = std::move(job.result);
+    }
     std::vector<Detection> out(full.size());
     for (size_t i = 0; i < full.size(); ++i) {
       Detection& d = out[i];
@@ -107,11 +327,21 @@ Detector::Detector(const std::string& run_dir, const std::string& device, const 
     : impl_(std::make_unique<Impl>()) {
   std::lock_guard<std::mutex> lock(engine_lock());
   impl_->dev = parse_device(device);
-  impl_->run = load_run(run_dir, impl_->dev);
-  impl_->precision = run_precision(precision, impl_->run.cfg, impl_->dev, "Detector: precision");
-  impl_->bank = run_guidance(impl_->run, run_dir, "", "", "", impl_->batch, 2, impl_->dev);
-  std::string source;
-  impl_->has_threshold = run_threshold(impl_->run, run_dir, NAN, &impl_->threshold, &source);
+  auto load = [&] {
+    Impl& d = *impl_;
+    d.run = load_run(run_dir, d.dev);
+    d.precision = run_precision(precision, d.run.cfg, d.dev, "Detector: precision");
+    d.bank = run_guidance(d.run, run_dir, "", "", "", d.batch, 2, d.dev);
+    std::string source;
+    d.has_threshold = run_threshold(d.run, run_dir, NAN, &d.threshold, &source);
+  };
+  if (impl_->dev == Device::CUDA) {
+    load();
+  } else {  // on the CPU scorer's thread, so that the caller's thread starts no OpenMP team of its own
+    CpuScorer::Job job;
+    job.task = load;
+    CpuScorer::get().run(job);
+  }
 }
 
 Detector::~Detector() = default;

@@ -16,12 +16,15 @@
 // is missing or inconsistent, an image that cannot be decoded) throw std::runtime_error (sg::Error)
 // with a message naming the file.
 //
-// Thread safety: a Detector may be shared between threads, and on the CPU detect() calls from
-// several threads run at once (one Detector or several): each call runs on its share of the cores
-// (OpenMP threads / calls in flight), so threads feeding several cameras keep every core busy even
-// with small batches, and results are bit for bit those of one call after another. On the GPU the
-// calls take turns (one stream). set_threshold() and set_batch_size() must not race with detect()
-// on the same Detector.
+// Thread safety: a Detector may be shared between threads. On the CPU every detect() call of the
+// process is scored by one engine thread on all the cores (OMP_NUM_THREADS), and the calls that
+// arrive from other threads while it works, for the same Detector, are scored with it as one batch:
+// one camera gets every core for each image, several cameras share them by batching. The calling
+// threads decode and resize their images themselves, at once. Results are bit for bit those of one
+// call after another. On the GPU the calls take turns (one stream). Each Detector computes a
+// bank image's guidance features once, on first use, and keeps them (up to 512 MiB; see
+// GuidanceCache in sgsf/evaluate.h). set_threshold() and set_batch_size() must not race with
+// detect() on the same Detector.
 #pragma once
 #include <cstddef>
 #include <cstdint>
