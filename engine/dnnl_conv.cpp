@@ -9,9 +9,6 @@
 #include <vector>
 #include <tuple>
 #include <unordered_map>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "engine/common.h"
 #include "engine/precision.h"
@@ -100,24 +97,6 @@ void* scratch(int role, size_t bytes) {
   return b.p;
 }
 
-// A reorder of a small tensor runs on the calling thread alone: split among threads it is slower
-// than on one (a 64x64 image with 8 channels at batch 1: the reorders of scoring took 1.08 ms an
-// image on two threads against 0.64 ms on one, 2-core Xeon, ONEDNN_VERBOSE), as the work is a few
-// microseconds and the threads' start and join cost more.
-constexpr size_t kSerialReorderBytes = size_t(1) << 20;
-void execute_reorder(const dnnl::reorder& r, memory& from, memory& to) {
-#ifdef _OPENMP
-  const int before = omp_get_max_threads();
-  if (before > 1 && to.get_desc().get_size() <= kSerialReorderBytes) {
-    omp_set_num_threads(1);
-    r.execute(cpu_stream(), from, to);
-    omp_set_num_threads(before);
-    return;
-  }
-#endif
-  r.execute(cpu_stream(), from, to);
-}
-
 // A plain tensor the caller owns, seen through the layout a primitive wants: either the caller's
 // buffer itself (same layout) or a scratch buffer in the primitive's layout with a reorder, in
 // for what the primitive reads, out for what it writes. The reorder is made once, with the plan
@@ -142,7 +121,7 @@ struct Port {
     memory user(plain, cpu_engine(), const_cast<float*>(data));
     if (!reordered()) return user;
     memory b = buffer();
-    execute_reorder(reorder, user, b);
+    reorder.execute(cpu_stream(), user, b);
     return b;
   }
   // The memory the primitive writes; finish() moves it to the caller's buffer.
@@ -150,7 +129,7 @@ struct Port {
   void finish(float* data) const {
     if (!reordered()) return;
     memory user(plain, cpu_engine(), data), b = buffer();
-    execute_reorder(reorder, b, user);
+    reorder.execute(cpu_stream(), b, user);
   }
 };
 
