@@ -291,6 +291,123 @@ void backward(const ConvShape& s, const float* x, const float* w, const float* g
   cpu_stream().wait();
 }
 
+// ---- inference chains ----------------------------------------------------------------------
+
+struct InferenceChain::Impl {
+  std::vector<ChainLayer> layers;
+  // One shape's primitives: each layer's convolution (bias and ReLU fused), its weights already
+  // in the layout it wants, its scratchpad; the ports that reorder the chain's input in and its
+  // output out. Intermediate results alternate between scratch buffers 1 and 2.
+  struct Shape {
+    std::vector<dnnl::convolution_forward> conv;
+    std::vector<memory> weights, bias;
+    std::vector<memory::desc> dst, scratchpad;
+    Port in, out;
+  };
+  std::mutex m;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Shape>> shapes;
+
+  const Shape& shape(int64_t N, int64_t H, int64_t W) {
+    std::lock_guard<std::mutex> lock(m);
+    std::unique_ptr<Shape>& slot = shapes[{N, H, W}];
+    if (slot) return *slot;
+    auto sh = std::make_unique<Shape>();
+    memory::desc src;  // what the previous layer wrote (its blocked layout)
+    int64_t h = H, w = W;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const ChainLayer& L = layers[i];
+      ConvShape s;
+      s.N = N, s.Cin = L.cin, s.H = h, s.W = w, s.Cout = L.cout, s.kh = s.kw = L.k, s.stride = L.stride, s.pad = L.pad;
+      s.Hout = (h + 2 * L.pad - L.k) / L.stride + 1;
+      s.Wout = (w + 2 * L.pad - L.k) / L.stride + 1;
+      const Geometry g(s);
+      const memory::desc any_x(g.x, dt::f32, tag::any), any_w(g.w, dt::f32, tag::any), any_y(g.y, dt::f32, tag::any);
+      const memory::desc bias_md(g.b, dt::f32, tag::x);
+      dnnl::post_ops relu;
+      relu.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      attr.set_post_ops(relu);
+      // The same choice of algorithm as conv2d's (Winograd where it is allowed and faster).
+      auto make = [&](dnnl::algorithm alg) {
+        const dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, alg, i == 0 ? any_x : src, any_w,
+                                                bias_md, any_y, g.strides, g.pad_l, g.pad_r);
+        return dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine());
+      };
+      dnnl::convolution_forward::primitive_desc pd;
+      bool made = false;
+      if (onednn_winograd() && onednn_winograd_shape(s)) {
+        try {
+          pd = make(dnnl::algorithm::convolution_winograd);
+          made = true;
+        } catch (const dnnl::error&) {  // not on this CPU, or not from this source layout: direct
+        }
+      }
+      if (!made) pd = make(dnnl::algorithm::convolution_direct);
+      if (i == 0) sh->in.init(memory::desc(g.x, dt::f32, tag::nchw), pd.src_desc(), 0, Way::In);
+      // The weights, once, in the primitive's layout.
+      memory plain_w(memory::desc(g.w, dt::f32, tag::oihw), cpu_engine(), const_cast<float*>(L.w.data()));
+      memory wm(pd.weights_desc(), cpu_engine());
+      dnnl::stream once(cpu_engine());
+      dnnl::reorder(plain_w, wm).execute(once, plain_w, wm);
+      memory bm(bias_md, cpu_engine());
+      std::memcpy(bm.get_data_handle(), L.b.data(), L.b.size() * sizeof(float));
+      once.wait();
+      sh->conv.emplace_back(pd);
+      sh->weights.push_back(wm);
+      sh->bias.push_back(bm);
+      sh->dst.push_back(pd.dst_desc());
+      sh->scratchpad.push_back(pd.scratchpad_desc());
+      src = pd.dst_desc();
+      h = s.Hout, w = s.Wout;
+      if (i + 1 == layers.size())
+        sh->out.init(memory::desc(g.y, dt::f32, tag::nchw), pd.dst_desc(), 1 + (int)(i % 2), Way::Out);
+    }
+    slot = std::move(sh);
+    return *slot;
+  }
+};
+
+InferenceChain::InferenceChain(std::vector<ChainLayer> layers) : impl_(std::make_unique<Impl>()) {
+  SG_CHECK(!layers.empty(), "InferenceChain: no layers");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const ChainLayer& L = layers[i];
+    SG_CHECK(L.cin >= 1 && L.cout >= 1 && L.k >= 1 && L.stride >= 1 && L.pad >= 0 &&
+                 L.w.size() == (size_t)(L.cout * L.cin * L.k * L.k) && L.b.size() == (size_t)L.cout,
+             "InferenceChain: layer ", i, " has inconsistent sizes");
+    SG_CHECK(i == 0 || L.cin == layers[i - 1].cout, "InferenceChain: layer ", i, " takes ", L.cin,
+             " channels, the one before gives ", layers[i - 1].cout);
+  }
+  impl_->layers = std::move(layers);
+}
+InferenceChain::~InferenceChain() = default;
+
+std::pair<int64_t, int64_t> InferenceChain::out_size(int64_t H, int64_t W) const {
+  for (const ChainLayer& L : impl_->layers) {
+    H = (H + 2 * L.pad - L.k) / L.stride + 1;
+    W = (W + 2 * L.pad - L.k) / L.stride + 1;
+  }
+  return {H, W};
+}
+
+void InferenceChain::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) const {
+  const Impl::Shape& sh = impl_->shape(N, H, W);
+  const size_t n = sh.conv.size();
+  memory src = sh.in.in(x);
+  for (size_t i = 0; i < n; ++i) {
+    const bool last = i + 1 == n;
+    memory dst = last ? sh.out.out(y) : memory(sh.dst[i], cpu_engine(), scratch(1 + (int)(i % 2), sh.dst[i].get_size()));
+    sh.conv[i].execute(cpu_stream(), {{DNNL_ARG_SRC, src},
+                                      {DNNL_ARG_WEIGHTS, sh.weights[i]},
+                                      {DNNL_ARG_BIAS, sh.bias[i]},
+                                      {DNNL_ARG_DST, dst},
+                                      {DNNL_ARG_SCRATCHPAD, scratchpad(sh.scratchpad[i])}});
+    src = dst;
+  }
+  sh.out.finish(y);
+  cpu_stream().wait();
+}
+
 }  // namespace dnnl_conv
 #endif
 

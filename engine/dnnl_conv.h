@@ -11,6 +11,11 @@
 // it by default; SGSF_CPU_CONV=im2col in the environment, or set_cpu_conv(CpuConv::Im2col), picks
 // the reference instead.
 #pragma once
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
 #include "engine/cudnn_conv.h"
 
 namespace sg {
@@ -42,6 +47,35 @@ using cudnn_conv::ConvShape;
 void forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y);
 // gx and gw from gy; either may be null (not wanted). Both are overwritten.
 void backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw);
+
+// A chain of convolutions for inference with weights that no longer change, each followed by its
+// per-channel bias and a ReLU: y = relu(conv_k(... relu(conv_1(x) + b_1) ...) + b_k), in float32.
+// What forward() saves over conv2d call after call: the weights are put in each primitive's layout
+// once, when a shape is first run (Winograd's transform included: oneDNN's inference primitives take
+// pre-transformed weights), the bias and ReLU run inside the convolution, and the results between
+// the layers stay in oneDNN's blocked layout (only the input is reordered in and the last output
+// out). Rounding differs from separate ops by the fused bias (tests/test_conv.cpp). Primitives are
+// made per (N, H, W) on first use and kept; forward() may run from several threads at once.
+struct ChainLayer {
+  int64_t cin = 0, cout = 0, k = 3, stride = 1, pad = 1;
+  std::vector<float> w;  // (cout, cin, k, k)
+  std::vector<float> b;  // (cout)
+};
+class InferenceChain {
+ public:
+  explicit InferenceChain(std::vector<ChainLayer> layers);
+  ~InferenceChain();
+  InferenceChain(const InferenceChain&) = delete;
+  InferenceChain& operator=(const InferenceChain&) = delete;
+  // x (N, cin of the first layer, H, W) -> y (N, cout of the last, Hout, Wout), both NCHW.
+  void forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) const;
+  // The output's (Hout, Wout) for an input of H x W.
+  std::pair<int64_t, int64_t> out_size(int64_t H, int64_t W) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 #endif
 }  // namespace dnnl_conv
 

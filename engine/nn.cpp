@@ -2,6 +2,12 @@
 // initialisation of Conv2d and BatchNorm2d (their forwards are one-liners in nn.h).
 #include "engine/nn.h"
 
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/dnnl_conv.h"
+#include "engine/precision.h"
+
 namespace sg {
 
 void move_to_device_(const Tensor& t, Device device) {
@@ -141,6 +147,78 @@ BatchNorm2d::BatchNorm2d(Rng& rng, int c, float momentum_, float eps_)
   bias = register_parameter("bias", Tensor::zeros({c}, Device::CPU));
   running_mean = register_buffer("running_mean", Tensor::zeros({c}, Device::CPU));
   running_var = register_buffer("running_var", Tensor::ones({c}, Device::CPU));
+}
+
+// ---- frozen conv -> batch norm -> ReLU chains ---------------------------------------------------
+
+#ifdef SGSF_WITH_DNNL
+struct FrozenConvBnRelu::Impl {
+  explicit Impl(std::vector<dnnl_conv::ChainLayer> layers) : chain(std::move(layers)) {}
+  dnnl_conv::InferenceChain chain;
+};
+#else
+struct FrozenConvBnRelu::Impl {};
+#endif
+
+FrozenConvBnRelu::~FrozenConvBnRelu() = default;
+
+std::shared_ptr<const FrozenConvBnRelu> FrozenConvBnRelu::make(
+    const std::vector<std::pair<const Conv2d*, const BatchNorm2d*>>& layers) {
+#ifdef SGSF_WITH_DNNL
+  std::vector<dnnl_conv::ChainLayer> folded;
+  for (const auto& [conv, bn] : layers) {
+    SG_CHECK(conv->out_channels == bn->channels, "FrozenConvBnRelu: a convolution with ", conv->out_channels,
+             " outputs before a batch norm of ", bn->channels, " channels");
+    dnnl_conv::ChainLayer L;
+    L.cin = conv->in_channels, L.cout = conv->out_channels, L.k = conv->kernel_size;
+    L.stride = conv->stride, L.pad = conv->padding;
+    const std::vector<float> w = conv->weight.to_vector(), gamma = bn->weight.to_vector(), beta = bn->bias.to_vector(),
+                             mean = bn->running_mean.to_vector(), var = bn->running_var.to_vector();
+    const std::vector<float> b = conv->bias.defined() ? conv->bias.to_vector() : std::vector<float>(L.cout, 0.f);
+    const size_t per = w.size() / (size_t)L.cout;
+    L.w.resize(w.size());
+    L.b.resize((size_t)L.cout);
+    for (size_t o = 0; o < (size_t)L.cout; ++o) {
+      // In double, rounded once: y = gamma (conv + b - mean) / sqrt(var + eps) + beta.
+      const double scale = (double)gamma[o] / std::sqrt((double)var[o] + (double)bn->eps);
+      for (size_t k = 0; k < per; ++k) L.w[o * per + k] = (float)(w[o * per + k] * scale);
+      L.b[o] = (float)(((double)b[o] - mean[o]) * scale + beta[o]);
+    }
+    folded.push_back(std::move(L));
+  }
+  std::shared_ptr<FrozenConvBnRelu> f(new FrozenConvBnRelu());
+  f->cin_ = folded.front().cin;
+  f->cout_ = folded.back().cout;
+  f->impl_ = std::make_unique<Impl>(std::move(folded));
+  return f;
+#else
+  (void)layers;
+  return nullptr;
+#endif
+}
+
+bool FrozenConvBnRelu::applies(const Tensor& x) {
+#ifdef SGSF_WITH_DNNL
+  return x.defined() && x.device() == Device::CPU && (!grad_enabled() || !x.requires_grad()) &&
+         precision() == Precision::FP32 && cpu_conv() == CpuConv::Onednn;
+#else
+  (void)x;
+  return false;
+#endif
+}
+
+Tensor FrozenConvBnRelu::forward(const Tensor& x) const {
+#ifdef SGSF_WITH_DNNL
+  SG_CHECK(applies(x), "FrozenConvBnRelu: not for this input (it runs on the CPU, in fp32, without gradients)");
+  SG_CHECK(x.dim() == 4 && x.size(1) == cin_, "FrozenConvBnRelu: input must be (N, ", cin_, ", H, W), got ",
+           shape_str(x.shape()));
+  const auto [h, w] = impl_->chain.out_size(x.size(2), x.size(3));
+  Tensor y = Tensor::empty({x.size(0), cout_, h, w}, Device::CPU);
+  if (y.numel() > 0) impl_->chain.forward(x.size(0), x.size(2), x.size(3), x.data(), y.data());
+  return y;
+#else
+  return x;
+#endif
 }
 
 }  // namespace nn

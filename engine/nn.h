@@ -123,5 +123,29 @@ class BatchNorm2d : public Module {
   float momentum, eps;
 };
 
+// Conv2d (with its bias) -> BatchNorm2d with its running statistics -> ReLU, one or more such
+// layers in a row, frozen for inference: the batch norm folded into the convolution's weights and
+// bias (w * gamma / sqrt(var + eps) per output channel), the ReLU fused, and the whole chain run by
+// oneDNN with its results kept in oneDNN's layout between the layers (dnnl_conv::InferenceChain).
+// The same function as the layers in eval mode, rounded differently (tests/test_conv.cpp).
+// A snapshot: the weights and statistics as they are when it is made; make a new one after
+// changing them. Runs only where applies() says so; elsewhere the layers run as they are.
+class FrozenConvBnRelu {
+ public:
+  // Null where the build has no oneDNN.
+  static std::shared_ptr<const FrozenConvBnRelu> make(const std::vector<std::pair<const Conv2d*, const BatchNorm2d*>>& layers);
+  // x on the CPU, no gradient wanted (grad mode off or nothing requiring it), float32 precision,
+  // and conv2d on oneDNN now (cpu_conv()).
+  static bool applies(const Tensor& x);
+  Tensor forward(const Tensor& x) const;
+  ~FrozenConvBnRelu();
+
+ private:
+  FrozenConvBnRelu() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int64_t cin_ = 0, cout_ = 0;
+};
+
 }  // namespace nn
 }  // namespace sg

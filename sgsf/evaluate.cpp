@@ -60,6 +60,7 @@ LoadedRun load_run(const std::string& run, Device dev) {
   r.fingerprint = weights_fingerprint(r.model->state());
   r.model->to(dev);
   r.model->eval();
+  r.model->freeze(true);  // only scored from here on
   return r;
 }
 

@@ -21,6 +21,7 @@ ConvBnRelu::ConvBnRelu(Rng& rng, int cin, int cout) {
 // The convolution's bias goes to the batch norm as its shift: the same function exactly, without a
 // pass that adds it (and, in training, a gradient that is 0 anyway: the normalisation removes it).
 Tensor ConvBnRelu::forward(const Tensor& x) {
+  if (frozen_ && !is_training() && nn::FrozenConvBnRelu::applies(x)) return frozen_->forward(x);
   return bn_->forward(sg::conv2d(x, conv_->weight, Tensor(), conv_->stride, conv_->padding), /*relu=*/true,
                       conv_->bias);
 }
@@ -29,7 +30,15 @@ Block::Block(Rng& rng, int cin, int cout) {
   a_ = register_module("cbr1", std::make_shared<ConvBnRelu>(rng, cin, cout));
   b_ = register_module("cbr2", std::make_shared<ConvBnRelu>(rng, cout, cout));
 }
-Tensor Block::forward(const Tensor& x) { return b_->forward(a_->forward(x)); }
+Tensor Block::forward(const Tensor& x) {
+  if (frozen_ && !is_training() && nn::FrozenConvBnRelu::applies(x)) return frozen_->forward(x);
+  return b_->forward(a_->forward(x));
+}
+
+void ConvBnRelu::freeze(bool on) { frozen_ = on ? nn::FrozenConvBnRelu::make({layer()}) : nullptr; }
+void Block::freeze(bool on) {
+  frozen_ = on ? nn::FrozenConvBnRelu::make({a_->layer(), b_->layer()}) : nullptr;
+}
 
 Up::Up(Rng& rng, int cin, int cout) {
   cbr_ = register_module("cbr", std::make_shared<ConvBnRelu>(rng, cin, cout));
@@ -63,6 +72,12 @@ ReconstructionAE::Output ReconstructionAE::forward(const Tensor& x) {
   return o;
 }
 
+void ReconstructionAE::freeze(bool on) {
+  for (auto& b : enc_) b->freeze(on);
+  for (auto& u : up_) u->freeze(on);
+  for (auto& b : dec_) b->freeze(on);
+}
+
 Tensor ReconstructionAE::pooled_features(const Tensor& x) {
   Tensor h = x;
   for (int i = 0; i < 4; ++i) h = enc_[(size_t)i]->forward(i == 0 ? h : max_pool2d(h));
@@ -86,6 +101,13 @@ SegmentationNet::SegmentationNet(Rng& rng, int w) {
     dec_[(size_t)i] = register_module("dec" + std::to_string(i + 1), std::make_shared<Block>(rng, 2 * W[i], W[i]));
   }
   out_ = register_module("out", std::make_shared<nn::Conv2d>(rng, W[0], 2, 3, 1, 1, true));
+}
+
+void SegmentationNet::freeze(bool on) {
+  for (auto& b : enc_) b->freeze(on);
+  for (auto& c : skip_) c->freeze(on);
+  for (auto& u : up_) u->freeze(on);
+  for (auto& b : dec_) b->freeze(on);
 }
 
 Tensor SegmentationNet::forward(const Tensor& image, const std::array<Tensor, 4>& guidance) {
@@ -121,6 +143,12 @@ SGSFModel::Output SGSFModel::forward(const Tensor& image, const Tensor& guide) {
   ReconstructionAE::Output r = ae->forward(guide);
   const auto& g = guidance == GuidanceSource::Decoder ? r.decoder : r.encoder;
   return Output{r.reconstruction, seg->forward(image, g)};
+}
+
+void SGSFModel::freeze(bool on) {
+  ae->freeze(on);
+  seg->freeze(on);
+  frozen_ = on;
 }
 
 std::array<Tensor, 4> SGSFModel::guidance_features(const Tensor& guide) {

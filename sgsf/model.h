@@ -26,10 +26,15 @@ class ConvBnRelu : public nn::Module {
  public:
   ConvBnRelu(Rng& rng, int cin, int cout);
   Tensor forward(const Tensor& x);
+  // Frozen for inference (SGSFModel::freeze): in eval mode, where nn::FrozenConvBnRelu applies,
+  // forward runs the folded, fused layer.
+  void freeze(bool on);
+  std::pair<const nn::Conv2d*, const nn::BatchNorm2d*> layer() const { return {conv_.get(), bn_.get()}; }
 
  private:
   std::shared_ptr<nn::Conv2d> conv_;
   std::shared_ptr<nn::BatchNorm2d> bn_;
+  std::shared_ptr<const nn::FrozenConvBnRelu> frozen_;
 };
 
 // block(cin, cout) = cbr(cin, cout) → cbr(cout, cout).
@@ -37,9 +42,11 @@ class Block : public nn::Module {
  public:
   Block(Rng& rng, int cin, int cout);
   Tensor forward(const Tensor& x);
+  void freeze(bool on);  // both layers as one chain, the result between them kept in oneDNN's layout
 
  private:
   std::shared_ptr<ConvBnRelu> a_, b_;
+  std::shared_ptr<const nn::FrozenConvBnRelu> frozen_;
 };
 
 // up(cin, cout) = bilinear ×2 (align_corners) → cbr(cin, cout).
@@ -47,6 +54,7 @@ class Up : public nn::Module {
  public:
   Up(Rng& rng, int cin, int cout);
   Tensor forward(const Tensor& x);
+  void freeze(bool on) { cbr_->freeze(on); }
 
  private:
   std::shared_ptr<ConvBnRelu> cbr_;
@@ -64,6 +72,7 @@ class ReconstructionAE : public nn::Module {
   Output forward(const Tensor& x);
   // Global average pool of the deepest encoder features E4: (N, 8w). For contrast sets.
   Tensor pooled_features(const Tensor& x);
+  void freeze(bool on);
 
  private:
   std::array<std::shared_ptr<Block>, 4> enc_;
@@ -78,6 +87,7 @@ class SegmentationNet : public nn::Module {
  public:
   SegmentationNet(Rng& rng, int w);
   Tensor forward(const Tensor& image, const std::array<Tensor, 4>& guidance);
+  void freeze(bool on);
 
  private:
   std::array<std::shared_ptr<Block>, 4> enc_;
@@ -100,11 +110,22 @@ class SGSFModel : public nn::Module {
   // features of `guide` (GuidanceSource), so that forward(image, guide).logits equals
   // seg->forward(image, guidance_features(guide)). Lets scoring compute a guide's features once.
   std::array<Tensor, 4> guidance_features(const Tensor& guide);
+  // Freeze the weights for inference (on) or let go of the frozen copy (off). While frozen, every
+  // conv -> batch norm -> ReLU runs folded and fused (nn::FrozenConvBnRelu) when the model is in
+  // eval mode and the input qualifies (CPU, fp32, no gradients, oneDNN): the same function, faster
+  // and rounded differently. Training mode runs the layers as always. The frozen copy does not see
+  // later changes to the weights: freeze(false) before changing them. For a run that is only scored
+  // (sgsf_test, the Detector, a run's calibration after training).
+  void freeze(bool on);
+  bool frozen() const { return frozen_; }
 
   std::shared_ptr<ReconstructionAE> ae;
   std::shared_ptr<SegmentationNet> seg;
   int width;
   GuidanceSource guidance;
+
+ private:
+  bool frozen_ = false;
 };
 
 // Pooled deepest-encoder features of `images` for contrast sets and test-time guidance: computed in

@@ -203,10 +203,14 @@ int finish_run(const TrainConfig& cfg, SGSFModel& model, const data::TrainLoader
   }
   const bool was_training = model.is_training();
   model.eval();
+  model.freeze(true);  // the bank and the calibration scored as sgsf_test and the Detector score
   struct Restore {
     SGSFModel& m;
     bool training;
-    ~Restore() { m.train(training); }
+    ~Restore() {
+      m.freeze(false);
+      m.train(training);
+    }
   } restore{model, was_training};
   GuidanceBank bank = make_guidance_bank(model, images, names, cfg.batch, dev);
   if (int sig = stopped()) return sig;

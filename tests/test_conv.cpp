@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "engine/dnnl_conv.h"
+#include "engine/nn.h"
 #include "engine/precision.h"
 #include "kernels/im2col.h"
 #include "tests/test_util.h"
@@ -314,6 +315,112 @@ TEST_CASE("a oneDNN convolution first run on a thread that has ended runs again 
   const ConvGrads again = conv_grads(x, w, gy);
   CHECK(again.y == first.y);
   CHECK(again.gw == first.gw);
+}
+
+TEST_CASE("a frozen conv -> batch norm -> ReLU chain: the layers in eval mode within rounding, against a float64 oracle") {
+  if (!onednn_available()) {
+    MESSAGE("this build has no oneDNN (libdnnl-dev): no frozen chains; the layers run as they are");
+    CHECK(nn::FrozenConvBnRelu::make({}) == nullptr);
+    return;
+  }
+  Rng rng(5, 0);
+  struct Spec {
+    int cin, cout, stride;
+  };
+  // The first layer from 3 channels, one with 8 (half a 16-channel block), a strided one, and a
+  // 32 -> 32 pair that Winograd takes.
+  const std::vector<Spec> specs{{3, 8, 1}, {8, 32, 2}, {32, 32, 1}, {32, 32, 1}, {32, 16, 1}};
+  std::vector<std::shared_ptr<nn::Conv2d>> convs;
+  std::vector<std::shared_ptr<nn::BatchNorm2d>> bns;
+  uint64_t seed = 100;
+  for (const Spec& sp : specs) {
+    convs.push_back(std::make_shared<nn::Conv2d>(rng, sp.cin, sp.cout, 3, sp.stride, 1, true));
+    convs.back()->weight = Tensor::uniform({sp.cout, sp.cin, 3, 3}, -0.3f, 0.3f, ++seed, Device::CPU);
+    convs.back()->bias = Tensor::uniform({sp.cout}, -0.2f, 0.2f, ++seed, Device::CPU);
+    auto bn = std::make_shared<nn::BatchNorm2d>(rng, sp.cout);
+    bn->weight = Tensor::uniform({sp.cout}, 0.5f, 1.5f, ++seed, Device::CPU);
+    bn->bias = Tensor::uniform({sp.cout}, -0.2f, 0.2f, ++seed, Device::CPU);
+    bn->running_mean = Tensor::uniform({sp.cout}, -0.3f, 0.3f, ++seed, Device::CPU);
+    bn->running_var = Tensor::uniform({sp.cout}, 0.5f, 2.f, ++seed, Device::CPU);
+    bn->train(false);
+    bns.push_back(bn);
+  }
+  std::vector<std::pair<const nn::Conv2d*, const nn::BatchNorm2d*>> layers;
+  for (size_t i = 0; i < specs.size(); ++i) layers.push_back({convs[i].get(), bns[i].get()});
+  const auto frozen = nn::FrozenConvBnRelu::make(layers);
+  REQUIRE(frozen);
+
+  for (const auto& [n, h, w] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 24, 24}, {3, 13, 11}}) {
+    CAPTURE(n);
+    CAPTURE(h);
+    const Tensor x = Tensor::uniform({n, 3, h, w}, -1.f, 1.f, (uint64_t)(200 + n), Device::CPU);
+    NoGradGuard ng;
+    REQUIRE(nn::FrozenConvBnRelu::applies(x));
+    const std::vector<float> got = frozen->forward(x).to_vector();
+    // The oracle: each layer in float64 (naive_conv's sums), batch norm and ReLU in float64,
+    // rounded to float32 between layers as the unfused ops are.
+    Tensor a = x, unfused = x;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const nn::BatchNorm2d& bn = *bns[i];
+      const std::vector<float> c = naive_conv(a, convs[i]->weight, convs[i]->bias, specs[i].stride, 1);
+      const std::vector<float> g = bn.weight.to_vector(), be = bn.bias.to_vector(), mu = bn.running_mean.to_vector(),
+                               var = bn.running_var.to_vector();
+      const int64_t C = specs[i].cout, plane = (int64_t)c.size() / (a.size(0) * C);
+      std::vector<float> y(c.size());
+      for (size_t k = 0; k < c.size(); ++k) {
+        const size_t ch = (size_t)((int64_t)k / plane % C);
+        const double v = (c[k] - (double)mu[ch]) / std::sqrt((double)var[ch] + bn.eps) * g[ch] + be[ch];
+        y[k] = (float)std::max(0.0, v);
+      }
+      const int64_t ho = (a.size(2) + 2 - 3) / specs[i].stride + 1, wo = (a.size(3) + 2 - 3) / specs[i].stride + 1;
+      a = Tensor::from_vector({a.size(0), C, ho, wo}, y, Device::CPU);
+      unfused = bns[i]->forward(conv2d(unfused, convs[i]->weight, Tensor(), specs[i].stride, 1), true, convs[i]->bias);
+    }
+    const std::vector<float> want = a.to_vector(), layers_one_by_one = unfused.to_vector();
+    REQUIRE(got.size() == want.size());
+    double err = 0, err_unfused = 0, top = 0;
+    size_t zeros = 0;
+    for (size_t k = 0; k < want.size(); ++k) {
+      err = std::max(err, (double)std::fabs(got[k] - want[k]));
+      err_unfused = std::max(err_unfused, (double)std::fabs(layers_one_by_one[k] - want[k]));
+      top = std::max(top, (double)std::fabs(want[k]));
+      zeros += got[k] == 0.f;
+    }
+    MESSAGE("error / max |value| against float64: frozen chain ", err / top, ", layers one by one ", err_unfused / top);
+    CHECK(top > 0.1);
+    CHECK(err / top < 1e-5);
+    CHECK(err_unfused / top < 1e-5);
+    CHECK(zeros > want.size() / 20);     // the ReLU cut
+    CHECK(zeros < want.size() * 19 / 20);
+    // From several threads at once, the same bits.
+    std::vector<std::vector<float>> par(3);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < par.size(); ++t)
+      threads.emplace_back([&, t] {
+        NoGradGuard inner;
+        par[t] = frozen->forward(x).to_vector();
+      });
+    for (auto& t : threads) t.join();
+    for (const auto& p : par) CHECK(p == got);
+  }
+  // Only without gradients, on the CPU, in fp32, with oneDNN.
+  Tensor needs = Tensor::uniform({1, 3, 8, 8}, -1.f, 1.f, 300, Device::CPU);
+  needs.requires_grad_(true);
+  CHECK_FALSE(nn::FrozenConvBnRelu::applies(needs));
+  {
+    NoGradGuard ng;
+    CHECK(nn::FrozenConvBnRelu::applies(needs));
+    UseConv reference(CpuConv::Im2col);
+    CHECK_FALSE(nn::FrozenConvBnRelu::applies(needs));
+  }
+  {
+    NoGradGuard ng;
+    const PrecisionGuard bf16(Precision::BF16);
+    CHECK_FALSE(nn::FrozenConvBnRelu::applies(needs));
+  }
+  NoGradGuard ng;
+  CHECK_THROWS_WITH_AS(frozen->forward(Tensor::zeros({1, 4, 8, 8}, Device::CPU)), doctest::Contains("(N, 3, H, W)"),
+                       std::runtime_error);
 }
 
 TEST_CASE("conv2d backward with only some inputs requiring gradients") {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "data/image_io.h"
+#include "engine/dnnl_conv.h"
 #include "data/loader.h"
 #include "sgsf/config.h"
 #include "sgsf/evaluate.h"
@@ -147,22 +148,32 @@ TEST_CASE("test-time flips: the map is the mean of the image's map and the mirro
   CHECK(d0 <= 1e-6f);
 }
 
-TEST_CASE("a guidance cache gives the same maps and scores, bit for bit, as computing every guide") {
-  SGSFModel m(4, GuidanceSource::Decoder, 3);
-  auto random_image = [](uint64_t seed) {
-    data::Image im(3, 32, 32);
-    im.pixels = Tensor::uniform({3, 32, 32}, 0.f, 1.f, seed, Device::CPU).to_vector();
-    return im;
-  };
-  {  // running statistics from a few batches, so that the eval-mode map varies across images
-    NoGradGuard ng;
-    m.train(true);
-    for (uint64_t s = 0; s < 30; ++s) {
-      const data::Image a = random_image(100 + s), b = random_image(200 + s);
-      m.forward(data::stack_images({&a, &b}, Device::CPU), data::stack_images({&b, &a}, Device::CPU));
-    }
+namespace {
+
+data::Image random_image32(uint64_t seed) {
+  data::Image im(3, 32, 32);
+  im.pixels = Tensor::uniform({3, 32, 32}, 0.f, 1.f, seed, Device::CPU).to_vector();
+  return im;
+}
+
+// An untrained model with running statistics from a few batches, so that its eval-mode map varies
+// across images (with the initial statistics it is flat to 1e-5), in eval mode.
+void give_running_statistics(SGSFModel& m) {
+  NoGradGuard ng;
+  m.train(true);
+  for (uint64_t s = 0; s < 30; ++s) {
+    const data::Image a = random_image32(100 + s), b = random_image32(200 + s);
+    m.forward(data::stack_images({&a, &b}, Device::CPU), data::stack_images({&b, &a}, Device::CPU));
   }
   m.eval();
+}
+
+}  // namespace
+
+TEST_CASE("a guidance cache gives the same maps and scores, bit for bit, as computing every guide") {
+  SGSFModel m(4, GuidanceSource::Decoder, 3);
+  auto random_image = random_image32;
+  give_running_statistics(m);
   std::vector<data::Image> guides, xs;
   for (uint64_t s = 0; s < 3; ++s) guides.push_back(quantize_8bit(random_image(300 + s)));
   for (uint64_t s = 0; s < 7; ++s) xs.push_back(random_image(400 + s));
@@ -202,4 +213,63 @@ TEST_CASE("a guidance cache gives the same maps and scores, bit for bit, as comp
   m.train(true);
   GuidanceCache cache;
   CHECK_THROWS_WITH_AS(cache.batch(m, bank, {0}, false, Device::CPU), doctest::Contains("eval mode"), std::runtime_error);
+}
+
+TEST_CASE("a frozen model scores as the unfrozen one within rounding; training and unfreezing run the layers as before") {
+  SGSFModel m(4, GuidanceSource::Decoder, 9);
+  give_running_statistics(m);
+  std::vector<data::Image> guides, xs;
+  for (uint64_t s = 0; s < 3; ++s) guides.push_back(quantize_8bit(random_image32(500 + s)));
+  for (uint64_t s = 0; s < 5; ++s) xs.push_back(random_image32(600 + s));
+  std::vector<const data::Image*> gp, xp;
+  for (const auto& g : guides) gp.push_back(&g);
+  for (const auto& x : xs) xp.push_back(&x);
+  const GuidanceBank bank = make_guidance_bank(m, gp, {"a", "b", "c"}, 2, Device::CPU);
+  Scoring how;
+  how.pool = 5;
+  how.flip = true;
+  const Inference plain = infer(m, xp, bank, how, 2, Device::CPU, false);
+  m.freeze(true);
+  CHECK(m.frozen());
+  GuidanceCache cache;
+  const Inference frozen = infer(m, xp, bank, how, 2, Device::CPU, false, &cache);
+  CHECK(frozen.guide == plain.guide);
+  float worst = 0, spread = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    for (size_t k = 0; k < plain.maps[i].size(); ++k)
+      worst = std::max(worst, std::fabs(frozen.maps[i][k] - plain.maps[i][k]));
+    CHECK(frozen.scores[i] == doctest::Approx(plain.scores[i]).epsilon(1e-5));
+    const auto [lo, hi] = std::minmax_element(plain.maps[i].begin(), plain.maps[i].end());
+    spread = std::max(spread, *hi - *lo);
+  }
+  MESSAGE("frozen against unfrozen: largest map difference ", worst, " (the maps span ", spread, ")");
+  CHECK(worst < 1e-5f);
+  CHECK(spread > 1e-3f);  // the maps vary across each image: the comparison can fail
+  if (onednn_available()) CHECK(frozen.maps != plain.maps);  // the fused layers ran (they round differently)
+
+  // Training mode runs the layers (batch statistics), frozen or not: the same bits.
+  const data::Image a = random_image32(700), b = random_image32(701);
+  auto train_forward = [&] {
+    m.train(true);
+    NoGradGuard ng;
+    const SGSFModel::Output o =
+        m.forward(data::stack_images({&a, &b}, Device::CPU), data::stack_images({&b, &a}, Device::CPU));
+    m.eval();
+    return o.logits.to_vector();
+  };
+  // The running statistics move with each training-mode forward: compare from the same state.
+  std::vector<Tensor> before;
+  for (const auto& [name, t] : m.state()) before.push_back(Tensor::from_vector(t.shape(), t.to_vector(), Device::CPU));
+  const std::vector<float> frozen_train = train_forward();
+  size_t i = 0;
+  for (const auto& [name, t] : m.state()) const_cast<Tensor&>(t).copy_(before[i++]);
+  m.freeze(false);
+  CHECK_FALSE(m.frozen());
+  CHECK(train_forward() == frozen_train);
+  i = 0;
+  for (const auto& [name, t] : m.state()) const_cast<Tensor&>(t).copy_(before[i++]);
+  // Unfrozen, eval mode scores as before freezing, bit for bit.
+  const Inference again = infer(m, xp, bank, how, 2, Device::CPU, false);
+  CHECK(again.maps == plain.maps);
+  CHECK(again.scores == plain.scores);
 }
