@@ -517,8 +517,8 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
   CHECK(bm.score == bf.score);
 
   // Several threads score at once, through one Detector and through a second one on the same run,
-  // single images and batches, each thread with its own share of the cores: bit for bit the
-  // results of one call after another.
+  // single images and batches (the CPU scorer shares their images out among its threads, or gives a
+  // lone image every thread): bit for bit the results of one call after another.
   {
     sgsf::Detector det2(c.run.string(), "cpu");
     const int kThreads = 6;

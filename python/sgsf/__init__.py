@@ -88,9 +88,10 @@ class Detector:
     Errors (a missing or inconsistent run folder, a device that lacks the precision) raise
     RuntimeError with a message naming the file or option.
 
-    Several threads may share a Detector: every call releases the GIL while the engine runs, and
-    on the CPU calls from several threads run at once (each on its share of the cores; on the GPU
-    they take turns). Setting threshold or batch_size must not race with detect.
+    Several threads may share a Detector: every call releases the GIL while the engine runs. On
+    the CPU one engine thread scores the calls of every thread on all the cores (a lone call's image
+    on every core; the images of several calls shared out among them); on the GPU calls take turns.
+    Setting threshold or batch_size must not race with detect.
     """
 
     def __init__(self, run_dir, device="auto", precision=""):
