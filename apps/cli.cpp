@@ -170,26 +170,4 @@ int run_main(const char* program, const std::function<int()>& body) {
   return 1;
 }
 
-std::string json_escape(const std::string& s) {
-  std::ostringstream o;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': o << "\\\""; break;
-      case '\\': o << "\\\\"; break;
-      case '\n': o << "\\n"; break;
-      case '\t': o << "\\t"; break;
-      case '\r': o << "\\r"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          o << buf;
-        } else {
-          o << c;
-        }
-    }
-  }
-  return o.str();
-}
-
 }  // namespace sg::cli

@@ -61,7 +61,4 @@ const std::string& last_error();
 // 128 + sig. Async-signal-safe.
 void quit_on_signal(int sig);
 
-// Minimal JSON string escaping for the reports and logs the apps write.
-std::string json_escape(const std::string& s);
-
 }  // namespace sg::cli

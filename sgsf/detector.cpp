@@ -25,8 +25,8 @@
 namespace sg::sgsf {
 
 // Loading a run, and scoring on the GPU, one at a time: every detector shares the device's one
-// stream and its cuDNN and cuBLAS handles. On the CPU, detect() calls go to the CPU scorer below,
-// which batches them. Declared in sgsf/evaluate.h: the Python package holds it while it runs a
+// stream and its cuDNN and cuBLAS handles. On the CPU, detect() calls go to the CPU scorer below.
+// Declared in sgsf/evaluate.h: the Python package holds it while it runs a
 // program in-process.
 std::mutex& engine_lock() {
   static std::mutex m;
@@ -35,21 +35,24 @@ std::mutex& engine_lock() {
 
 namespace {
 
-// The CPU scorer: one thread that runs every CPU detect() of the process, on all the cores (its
-// OpenMP team, and oneDNN's on it), with the calls that arrive while it works scored together as one
-// batch. Why one thread, not the calling threads:
-//  - OpenMP keeps a team of worker threads per thread that opens a parallel region. With a team per
-//    caller, the process holds more OpenMP threads than cores, and libgomp then stops spinning
-//    between parallel regions and sleeps on a futex instead: one image on two threads scored 3.6x
-//    slower than on one (51 against 185 images/s at the quick start's size, 2-core Xeon). With one
-//    team, one image gets every core (there the same image ran at 232 images/s).
-//  - Calls from several threads (cameras) become batches: the cores are shared by splitting a batch,
-//    not by running several small images at once, each on a share of the cores.
-// Scoring is batch-invariant on the CPU (tests/test_run_api.cpp checks it: results from many threads,
-// batched by this thread or not, are bit for bit those of one call after another), so batching
-// calls together changes no result. The callers decode and resize their images, and resize the maps
-// back, on their own threads, beside the scoring. The thread is never stopped (it waits, idle, when
-// there is nothing to score); a process that forks gets a new one in the child.
+// The CPU scorer: one thread that runs every CPU detect() of the process on all the cores, with
+// the process's only OpenMP team (oneDNN's threads are that team too). Why not the calling threads:
+// OpenMP keeps a team of worker threads per thread that opens a parallel region; with a team per
+// caller the process holds more OpenMP threads than cores, and libgomp then sleeps on a futex
+// between parallel regions instead of spinning. One image on two threads scored 3.6x slower than
+// on one that way (51 against 185 images/s at the quick start's size, 2-core Xeon).
+// How the team is used:
+//  - one image from the only caller in flight: the whole team on it, each op split among the
+//    threads (a camera alone gets every core);
+//  - otherwise the team's threads take the images of every waiting call one by one, each thread
+//    scoring its image alone (small ops are not split), and a caller goes on as soon as its own
+//    images are done, while the others are still scored.
+// A thread of the team waits a moment for a caller still on its way (resizing its image) before the
+// team ends. Scoring is batch-invariant on the CPU, so who scores an image changes no bit
+// (tests/test_run_api.cpp: results from many threads are those of one call after another). The
+// callers decode and resize their images, and resize the maps back, on their own threads. The
+// thread is never stopped (it waits, idle, when there is nothing to score); a process that forks
+// starts a new one in the child.
 class CpuScorer {
  public:
   struct Job {
@@ -73,8 +76,9 @@ class CpuScorer {
     return *scorer;
   }
 
-  // A caller on its way (resizing its images): the scorer waits a moment for it before it starts a
-  // batch, so that calls from several threads are scored together. Hand it to run().
+  // A caller inside a CPU call: counted as on its way until it queues its job (a team at work waits
+  // a moment for it) and as in flight until it returns (a lone caller's image gets the whole team).
+  // Hand it to run().
   class Arrival {
    public:
     explicit Arrival(CpuScorer& s) : s_(s) {
@@ -100,7 +104,7 @@ class CpuScorer {
       --arriving_;
     }
     queue_.push_back(&job);
-    work_.notify_one();
+    work_.notify_all();
     done_.wait(lock, [&] { return job.done; });
     if (job.error) std::rethrow_exception(job.error);
   }

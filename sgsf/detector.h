@@ -66,7 +66,8 @@ class Detector {
 
   Detection detect(const std::string& image_path);  // PNG, JPEG or BMP
   Detection detect(const RgbImage& image);
-  // Batches (scored `batch_size()` at a time); results in input order.
+  // Batches, results in input order: on the GPU scored `batch_size()` at a time; on the CPU image
+  // by image, the images spread over the cores (see Thread safety).
   std::vector<Detection> detect_files(const std::vector<std::string>& image_paths);
   std::vector<Detection> detect(const std::vector<RgbImage>& images);
 
@@ -76,7 +77,7 @@ class Detector {
   int input_size() const;           // the model's input size s
   int batch_size() const;
   std::string precision() const;    // the mode it computes in: "fp32", "bf16" or "tf32"
-  void set_batch_size(int n);       // 1 to 256 (default 8)
+  void set_batch_size(int n);       // 1 to 256 (default 8); the GPU's batches (the CPU scores image by image)
 
  private:
   struct Impl;

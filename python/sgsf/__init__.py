@@ -107,8 +107,8 @@ class Detector:
     def detect(self, x):
         """Score images. x: an (H, W, 3) uint8 RGB array or a path (PNG, JPEG, BMP) -> a Detection;
         an (N, H, W, 3) uint8 array, or a list/tuple of arrays or of paths -> a list of Detections,
-        in order, scored batch_size at a time. Any image size: images are resized to the model's
-        input size, and each map comes back at its image's size."""
+        in order (on the GPU scored batch_size at a time). Any image size: images are resized to the
+        model's input size, and each map comes back at its image's size."""
         if isinstance(x, (str, os.PathLike)):
             return self._files([_path(x, "Detector.detect: the path")])[0]
         if isinstance(x, np.ndarray):
@@ -169,7 +169,8 @@ class Detector:
 
     @property
     def batch_size(self):
-        """How many images one forward pass scores (1 to 256, default 8)."""
+        """How many images one forward pass scores on the GPU (1 to 256, default 8); the CPU scores
+        image by image, spread over the cores."""
         return self._det.batch_size()
 
     @batch_size.setter
