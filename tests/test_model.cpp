@@ -168,19 +168,29 @@ void give_running_statistics(SGSFModel& m) {
   m.eval();
 }
 
+// Three guidance images (8-bit) in a bank made by `m`, and `count` test images.
+struct Scene {
+  std::vector<data::Image> guides, xs;
+  std::vector<const data::Image*> xp;
+  GuidanceBank bank;
+  Scene(SGSFModel& m, int count, uint64_t seed) {
+    for (uint64_t s = 0; s < 3; ++s) guides.push_back(quantize_8bit(random_image32(seed + s)));
+    for (int s = 0; s < count; ++s) xs.push_back(random_image32(seed + 100 + (uint64_t)s));
+    std::vector<const data::Image*> gp;
+    for (const auto& g : guides) gp.push_back(&g);
+    for (const auto& x : xs) xp.push_back(&x);
+    bank = make_guidance_bank(m, gp, {"a", "b", "c"}, 2, Device::CPU);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a guidance cache gives the same maps and scores, bit for bit, as computing every guide") {
   SGSFModel m(4, GuidanceSource::Decoder, 3);
-  auto random_image = random_image32;
   give_running_statistics(m);
-  std::vector<data::Image> guides, xs;
-  for (uint64_t s = 0; s < 3; ++s) guides.push_back(quantize_8bit(random_image(300 + s)));
-  for (uint64_t s = 0; s < 7; ++s) xs.push_back(random_image(400 + s));
-  std::vector<const data::Image*> gp, xp;
-  for (const auto& g : guides) gp.push_back(&g);
-  for (const auto& x : xs) xp.push_back(&x);
-  GuidanceBank bank = make_guidance_bank(m, gp, {"a", "b", "c"}, 2, Device::CPU);
+  const Scene scene(m, 7, 300);
+  const GuidanceBank& bank = scene.bank;
+  const std::vector<const data::Image*>& xp = scene.xp;
   for (bool flip : {false, true}) {
     CAPTURE(flip);
     Scoring how;
@@ -218,13 +228,9 @@ TEST_CASE("a guidance cache gives the same maps and scores, bit for bit, as comp
 TEST_CASE("a frozen model scores as the unfrozen one within rounding; training and unfreezing run the layers as before") {
   SGSFModel m(4, GuidanceSource::Decoder, 9);
   give_running_statistics(m);
-  std::vector<data::Image> guides, xs;
-  for (uint64_t s = 0; s < 3; ++s) guides.push_back(quantize_8bit(random_image32(500 + s)));
-  for (uint64_t s = 0; s < 5; ++s) xs.push_back(random_image32(600 + s));
-  std::vector<const data::Image*> gp, xp;
-  for (const auto& g : guides) gp.push_back(&g);
-  for (const auto& x : xs) xp.push_back(&x);
-  const GuidanceBank bank = make_guidance_bank(m, gp, {"a", "b", "c"}, 2, Device::CPU);
+  const Scene scene(m, 5, 500);
+  const GuidanceBank& bank = scene.bank;
+  const std::vector<const data::Image*>& xp = scene.xp;
   Scoring how;
   how.pool = 5;
   how.flip = true;
@@ -235,7 +241,7 @@ TEST_CASE("a frozen model scores as the unfrozen one within rounding; training a
   const Inference frozen = infer(m, xp, bank, how, 2, Device::CPU, false, &cache);
   CHECK(frozen.guide == plain.guide);
   float worst = 0, spread = 0;
-  for (size_t i = 0; i < xs.size(); ++i) {
+  for (size_t i = 0; i < xp.size(); ++i) {
     for (size_t k = 0; k < plain.maps[i].size(); ++k)
       worst = std::max(worst, std::fabs(frozen.maps[i][k] - plain.maps[i][k]));
     CHECK(frozen.scores[i] == doctest::Approx(plain.scores[i]).epsilon(1e-5));
