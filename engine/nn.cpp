@@ -153,7 +153,9 @@ BatchNorm2d::BatchNorm2d(Rng& rng, int c, float momentum_, float eps_)
 
 #ifdef SGSF_WITH_DNNL
 struct FrozenConvBnRelu::Impl {
-  explicit Impl(std::vector<dnnl_conv::ChainLayer> layers) : chain(std::move(layers)) {}
+  explicit Impl(std::vector<dnnl_conv::ChainLayer> layers)
+      : cin(layers.front().cin), cout(layers.back().cout), chain(std::move(layers)) {}
+  int64_t cin, cout;
   dnnl_conv::InferenceChain chain;
 };
 #else
@@ -186,9 +188,8 @@ std::shared_ptr<const FrozenConvBnRelu> FrozenConvBnRelu::make(
     }
     folded.push_back(std::move(L));
   }
+  SG_CHECK(!folded.empty(), "FrozenConvBnRelu: no layers");
   std::shared_ptr<FrozenConvBnRelu> f(new FrozenConvBnRelu());
-  f->cin_ = folded.front().cin;
-  f->cout_ = folded.back().cout;
   f->impl_ = std::make_unique<Impl>(std::move(folded));
   return f;
 #else
@@ -210,10 +211,10 @@ bool FrozenConvBnRelu::applies(const Tensor& x) {
 Tensor FrozenConvBnRelu::forward(const Tensor& x) const {
 #ifdef SGSF_WITH_DNNL
   SG_CHECK(applies(x), "FrozenConvBnRelu: not for this input (it runs on the CPU, in fp32, without gradients)");
-  SG_CHECK(x.dim() == 4 && x.size(1) == cin_, "FrozenConvBnRelu: input must be (N, ", cin_, ", H, W), got ",
-           shape_str(x.shape()));
+  SG_CHECK(x.dim() == 4 && x.size(1) == impl_->cin, "FrozenConvBnRelu: input must be (N, ", impl_->cin,
+           ", H, W), got ", shape_str(x.shape()));
   const auto [h, w] = impl_->chain.out_size(x.size(2), x.size(3));
-  Tensor y = Tensor::empty({x.size(0), cout_, h, w}, Device::CPU);
+  Tensor y = Tensor::empty({x.size(0), impl_->cout, h, w}, Device::CPU);
   if (y.numel() > 0) impl_->chain.forward(x.size(0), x.size(2), x.size(3), x.data(), y.data());
   return y;
 #else

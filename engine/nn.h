@@ -144,7 +144,6 @@ class FrozenConvBnRelu {
   FrozenConvBnRelu() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  int64_t cin_ = 0, cout_ = 0;
 };
 
 }  // namespace nn

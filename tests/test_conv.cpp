@@ -350,7 +350,11 @@ TEST_CASE("a frozen conv -> batch norm -> ReLU chain: the layers in eval mode wi
   const auto frozen = nn::FrozenConvBnRelu::make(layers);
   REQUIRE(frozen);
 
-  for (const auto& [n, h, w] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 24, 24}, {3, 13, 11}}) {
+  struct Size {
+    int64_t n, h, w;
+  };
+  for (const Size& size : {Size{1, 24, 24}, Size{3, 13, 11}}) {
+    const int64_t n = size.n, h = size.h, w = size.w;
     CAPTURE(n);
     CAPTURE(h);
     const Tensor x = Tensor::uniform({n, 3, h, w}, -1.f, 1.f, (uint64_t)(200 + n), Device::CPU);
