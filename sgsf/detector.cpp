@@ -151,7 +151,7 @@ class CpuScorer {
   // and no caller on its way (waiting a moment for one that is). Several images keep every core busy
   // without splitting small ops, and a caller whose images are done goes on at once while the others
   // are still scored.
-  void work_items(const void* model, const Job& first) {
+  void work_items(const void* model) {
     for (;;) {
       Item item{};
       {
@@ -182,7 +182,7 @@ class CpuScorer {
       Inference one;
       std::exception_ptr error;
       try {
-        one = first.score({&(*item.job->images)[item.index]});
+        one = item.job->score({&(*item.job->images)[item.index]});  // its own job's: alive until done
       } catch (...) {
         error = std::current_exception();
       }
@@ -224,10 +224,7 @@ class CpuScorer {
         if (alone) queue_.pop_front();
       }
       if (!alone) {
-        const void* model = first->model;
-        const auto score = first->score;  // `first` itself is released when its images are done
-        Job keep;
-        keep.score = score;
+        const void* model = first->model;  // `first` itself is released when its images are done
         {
           std::lock_guard<std::mutex> lock(m_);
           team_done_ = false;
@@ -236,10 +233,10 @@ class CpuScorer {
 #pragma omp parallel
         {
           omp_set_num_threads(1);  // this thread's ops run on it alone (oneDNN's too)
-          work_items(model, keep);
+          work_items(model);
         }
 #else
-        work_items(model, keep);
+        work_items(model);
 #endif
         continue;
       }

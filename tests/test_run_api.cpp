@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "data/image_io.h"
@@ -552,6 +553,42 @@ TEST_CASE("Detector: the maps and scores of sgsf_test, from files and from memor
         CHECK(a.model_map == b.model_map);
         CHECK(a.score == b.score);
         CHECK(a.defect == b.defect);
+      }
+    }
+  }
+
+  // Two Detectors that compute differently (fp32 and bf16) scored at once from several threads:
+  // each call gets its own Detector's results, though the CPU scorer's threads take the images of
+  // both.
+  {
+    std::unique_ptr<sgsf::Detector> half;
+    try {
+      half = std::make_unique<sgsf::Detector>(c.run.string(), "cpu", "bf16");
+    } catch (const std::exception& e) {
+      MESSAGE("no bf16 on this CPU, so no second Detector that computes differently: ", e.what());
+    }
+    if (half) {
+      std::vector<sgsf::Detection> half_ref;
+      for (const auto& f : files) half_ref.push_back(half->detect(f));
+      CHECK(half_ref[0].model_map != got[0].model_map);  // they differ: a mix-up would show
+      const int kThreads = 4;
+      std::vector<std::vector<sgsf::Detection>> par((size_t)kThreads);
+      std::vector<std::thread> threads;
+      for (int k = 0; k < kThreads; ++k)
+        threads.emplace_back([&, k] {
+          sgsf::Detector& d = k % 2 ? *half : det;
+          for (int rep = 0; rep < 3; ++rep)
+            for (const auto& f : files) par[(size_t)k].push_back(d.detect(f));
+        });
+      for (auto& th : threads) th.join();
+      for (int k = 0; k < kThreads; ++k) {
+        CAPTURE(k);
+        const std::vector<sgsf::Detection>& want = k % 2 ? half_ref : got;
+        REQUIRE(par[(size_t)k].size() == 3 * files.size());
+        for (size_t i = 0; i < par[(size_t)k].size(); ++i) {
+          CHECK(par[(size_t)k][i].model_map == want[i % files.size()].model_map);
+          CHECK(par[(size_t)k][i].score == want[i % files.size()].score);
+        }
       }
     }
   }
