@@ -56,9 +56,8 @@ namespace {
 class CpuScorer {
  public:
   struct Job {
-    // Scoring: `score` runs `images` (at the model's size) through one Detector's model, identified
-    // by `model`; calls with the same model are merged. Otherwise `task` runs (loading a run).
-    const void* model = nullptr;
+    // Scoring: `score` runs `images` (at the model's size) through its Detector's model. Otherwise
+    // `task` runs (loading a run).
     const std::vector<data::Image>* images = nullptr;
     std::function<Inference(const std::vector<const data::Image*>&)> score;
     Inference result;
@@ -128,11 +127,12 @@ class CpuScorer {
     size_t index;
   };
 
-  // Move the queued scoring jobs for `model` to the items, one item per image.
-  void take_matching(const void* model) {
+  // Move the queued scoring jobs, whatever their Detector, to the items, one item per image (each
+  // is scored with its own job's function). Tasks stay queued, for after the team.
+  void take_scoring() {
     for (auto it = queue_.begin(); it != queue_.end();) {
       Job* j = *it;
-      if (j->model != model) {
+      if (j->task) {
         ++it;
         continue;
       }
@@ -151,7 +151,7 @@ class CpuScorer {
   // and no caller on its way (waiting a moment for one that is). Several images keep every core busy
   // without splitting small ops, and a caller whose images are done goes on at once while the others
   // are still scored.
-  void work_items(const void* model) {
+  void work_items() {
     for (;;) {
       Item item{};
       {
@@ -159,17 +159,17 @@ class CpuScorer {
         const auto until = std::chrono::steady_clock::now() + kWaitForArrivals;
         for (;;) {
           if (team_done_) return;
-          take_matching(model);
+          take_scoring();
           if (!items_.empty()) break;
           // Nothing to take. While a teammate is still at work, wait for an image to come (the
           // team ends only when all its threads stop together: a thread that left early could not
           // come back for the images that come later). Otherwise wait a moment for a caller on its
           // way, and end the team if none comes.
-          auto more = [&] { return team_done_ || has_matching(model) || (busy_ == 0 && arriving_ == 0); };
+          auto more = [&] { return team_done_ || has_scoring() || (busy_ == 0 && arriving_ == 0); };
           if (busy_ > 0) {
             work_.wait(lock, [&] { return more() || busy_ == 0; });
           } else if (arriving_ == 0 || !work_.wait_until(lock, until, [&] { return more() || busy_ > 0; })) {
-            if (!items_.empty() || has_matching(model)) continue;
+            if (!items_.empty() || has_scoring()) continue;
             team_done_ = true;
             work_.notify_all();
             return;
@@ -204,9 +204,9 @@ class CpuScorer {
     }
   }
 
-  bool has_matching(const void* model) const {
+  bool has_scoring() const {
     for (const Job* j : queue_)
-      if (j->model == model) return true;
+      if (!j->task) return true;
     return false;
   }
 
@@ -224,7 +224,6 @@ class CpuScorer {
         if (alone) queue_.pop_front();
       }
       if (!alone) {
-        const void* model = first->model;  // `first` itself is released when its images are done
         {
           std::lock_guard<std::mutex> lock(m_);
           team_done_ = false;
@@ -233,10 +232,10 @@ class CpuScorer {
 #pragma omp parallel
         {
           omp_set_num_threads(1);  // this thread's ops run on it alone (oneDNN's too)
-          work_items(model);
+          work_items();
         }
 #else
-        work_items(model);
+        work_items();
 #endif
         continue;
       }
@@ -300,7 +299,6 @@ struct Detector::Impl {
       inf = score(ptrs);
     } else {
       CpuScorer::Job job;
-      job.model = this;
       job.images = &resized;
       job.score = [this](const std::vector<const data::Image*>& images) { return score(images); };
       CpuScorer::get().run(job, &*arrival);
