@@ -137,32 +137,34 @@ Inference infer(SGSFModel& model, const std::vector<const data::Image*>& images,
                                          images.begin() + (long)std::min(images.size(), s + (size_t)batch));
     Tensor x = data::stack_images(part, dev);
     std::vector<float> q = model.ae->pooled_features(x).to_vector();
-    std::vector<const data::Image*> guides;
-    std::vector<int> guide_index;
-    for (size_t k = 0; k < part.size(); ++k) {
-      int j = bank.lookup(q.data() + k * (size_t)bank.dim);
-      inf.guide.push_back(j);
-      guide_index.push_back(j);
-      guides.push_back(&bank.images[(size_t)j]);
-    }
-    Tensor map = anomaly_map(cache ? model.seg->forward(x, cache->batch(model, bank, guide_index, false, dev))
-                                   : model.forward(x, data::stack_images(guides, dev)).logits);
+    std::vector<int> guides;
+    for (size_t k = 0; k < part.size(); ++k) guides.push_back(bank.lookup(q.data() + k * (size_t)bank.dim));
+    inf.guide.insert(inf.guide.end(), guides.begin(), guides.end());
+    // The network on `in` with this part's guides (mirror images of them if `mirrored`): their
+    // features from the cache, or the whole model run on the guide images.
+    auto logits = [&](const Tensor& in, bool mirrored) {
+      if (cache) return model.seg->forward(in, cache->batch(model, bank, guides, mirrored, dev));
+      std::vector<data::Image> flipped;
+      flipped.reserve(guides.size());
+      std::vector<const data::Image*> gs;
+      for (int j : guides) {
+        const data::Image& g = bank.images[(size_t)j];
+        if (mirrored) flipped.push_back(data::flip_horizontal(g));
+        gs.push_back(mirrored ? &flipped.back() : &g);
+      }
+      return model.forward(in, data::stack_images(gs, dev)).logits;
+    };
+    Tensor map = anomaly_map(logits(x, false));
     std::vector<float> mv = map.to_vector();
     if (how.flip) {  // the mirror images with their mirrored guidance; their maps mirrored back
       std::vector<data::Image> mirrored;
-      for (const auto* im : part) mirrored.push_back(data::flip_horizontal(*im));
-      if (!cache)
-        for (const auto* im : guides) mirrored.push_back(data::flip_horizontal(*im));
-      std::vector<const data::Image*> xs, gs;
-      for (size_t k = 0; k < part.size(); ++k) {
-        xs.push_back(&mirrored[k]);
-        if (!cache) gs.push_back(&mirrored[part.size() + k]);
+      std::vector<const data::Image*> xs;
+      mirrored.reserve(part.size());
+      for (const auto* im : part) {
+        mirrored.push_back(data::flip_horizontal(*im));
+        xs.push_back(&mirrored.back());
       }
-      const Tensor mx = data::stack_images(xs, dev);
-      const std::vector<float> b =
-          anomaly_map(cache ? model.seg->forward(mx, cache->batch(model, bank, guide_index, true, dev))
-                            : model.forward(mx, data::stack_images(gs, dev)).logits)
-              .to_vector();
+      const std::vector<float> b = anomaly_map(logits(data::stack_images(xs, dev), true)).to_vector();
       const int64_t w = map.size(3), rows = map.numel() / w;
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < w; ++c) {
