@@ -293,6 +293,17 @@ void backward(const ConvShape& s, const float* x, const float* w, const float* g
 
 // ---- inference chains ----------------------------------------------------------------------
 
+namespace {
+// Layer L's convolution on an (N, L.cin, H, W) input: its shape, output size included.
+ConvShape layer_shape(const ChainLayer& L, int64_t N, int64_t H, int64_t W) {
+  ConvShape s;
+  s.N = N, s.Cin = L.cin, s.H = H, s.W = W, s.Cout = L.cout, s.kh = s.kw = L.k, s.stride = L.stride, s.pad = L.pad;
+  s.Hout = (H + 2 * L.pad - L.k) / L.stride + 1;
+  s.Wout = (W + 2 * L.pad - L.k) / L.stride + 1;
+  return s;
+}
+}  // namespace
+
 struct InferenceChain::Impl {
   std::vector<ChainLayer> layers;
   // One shape's primitives: each layer's convolution (bias and ReLU fused), its weights already
@@ -316,10 +327,7 @@ struct InferenceChain::Impl {
     int64_t h = H, w = W;
     for (size_t i = 0; i < layers.size(); ++i) {
       const ChainLayer& L = layers[i];
-      ConvShape s;
-      s.N = N, s.Cin = L.cin, s.H = h, s.W = w, s.Cout = L.cout, s.kh = s.kw = L.k, s.stride = L.stride, s.pad = L.pad;
-      s.Hout = (h + 2 * L.pad - L.k) / L.stride + 1;
-      s.Wout = (w + 2 * L.pad - L.k) / L.stride + 1;
+      const ConvShape s = layer_shape(L, N, h, w);
       const Geometry g(s);
       const memory::desc any_x(g.x, dt::f32, tag::any), any_w(g.w, dt::f32, tag::any), any_y(g.y, dt::f32, tag::any);
       const memory::desc bias_md(g.b, dt::f32, tag::x);
@@ -384,8 +392,8 @@ InferenceChain::~InferenceChain() = default;
 
 std::pair<int64_t, int64_t> InferenceChain::out_size(int64_t H, int64_t W) const {
   for (const ChainLayer& L : impl_->layers) {
-    H = (H + 2 * L.pad - L.k) / L.stride + 1;
-    W = (W + 2 * L.pad - L.k) / L.stride + 1;
+    const ConvShape s = layer_shape(L, 1, H, W);
+    H = s.Hout, W = s.Wout;
   }
   return {H, W};
 }
