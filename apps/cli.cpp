@@ -8,6 +8,8 @@
 #include <new>
 #include <sstream>
 
+#include "data/image_io.h"
+#include "engine/checkpoint.h"
 #include "engine/common.h"
 #include "engine/file_io.h"
 #include "sgsf/config.h"
@@ -168,6 +170,11 @@ int run_main(const char* program, const std::function<int()>& body) {
   }
   std::cerr << g_last_error << "\n";
   return 1;
+}
+
+std::string input_limits_text() {
+  return "Limits: images over " + data::image_pixel_limit_text() + " are refused before decoding;\n"
+         "checkpoint headers over " + std::to_string(kMaxSafetensorsHeaderBytes >> 20) + " MiB are refused.";
 }
 
 }  // namespace sg::cli

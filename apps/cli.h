@@ -57,6 +57,10 @@ int run_main(const char* program, const std::function<int()>& body);
 // one. For in-process callers (the Python package raises it as an exception).
 const std::string& last_error();
 
+// The programs' help line on the inputs they refuse: "Limits: images over ... are refused before
+// decoding; checkpoint headers over ... MiB are refused."
+std::string input_limits_text();
+
 // For a program's own signal handler: remove the temporary files being written, then _Exit with
 // 128 + sig. Async-signal-safe.
 void quit_on_signal(int sig);

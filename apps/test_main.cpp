@@ -10,8 +10,6 @@
 #include "apps/programs.h"
 #include "engine/common.h"
 #include "data/dataset.h"
-#include "data/image_io.h"
-#include "engine/checkpoint.h"
 #include "engine/device.h"
 #include "engine/file_io.h"
 #include "sgsf/config.h"
@@ -27,9 +25,8 @@ int sg::cli::sgsf_test_main(int argc, char** argv) {
                    "prints image AUROC, pixel AUROC, pixel AP, AUPRO and F1-max (DAGM: the classification set),\n"
                    "and writes report.html (an inspection report that opens offline), report.json, scores.csv,\n"
                    "heat-map overlays and ROC/PR curves; --score writes report.html and scores.csv too.\n"
-                   "Every output file is written whole or not at all; a failed write is an error (exit code 1).\n"
-                   "Limits: images over " + data::image_pixel_limit_text() + " are refused before decoding;\n"
-                   "checkpoint headers over " + std::to_string(kMaxSafetensorsHeaderBytes >> 20) + " MiB are refused.");
+                   "Every output file is written whole or not at all; a failed write is an error (exit code 1).\n" +
+                       cli::input_limits_text());
     args.option("run", "runs/sgsf", "run folder holding checkpoint.safetensors and config.json");
     args.option("data", "", "dataset root (default: the one the run was trained on)");
     args.option("layout", "", "dataset layout (default: the run's)");

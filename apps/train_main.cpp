@@ -13,8 +13,6 @@
 #include "engine/common.h"
 #include "data/builtin.h"
 #include "data/dataset.h"
-#include "data/image_io.h"
-#include "engine/checkpoint.h"
 #include "engine/device.h"
 #include "engine/precision.h"
 #include "sgsf/calibration.h"
@@ -40,9 +38,8 @@ int sg::cli::sgsf_train_main(int argc, char** argv) {
                    "Train SGSF (self-supervised guided segmentation) on normal images only.\n"
                    "Without --data it generates and uses the built-in synthetic dataset.\n"
                    "Ctrl-C (SIGINT) saves a checkpoint and exits with 130, SIGTERM likewise with 143;\n"
-                   "--resume continues from it. A diverged loss exits with 3, an error with 1.\n"
-                   "Limits: images over " + data::image_pixel_limit_text() + " are refused before decoding;\n"
-                   "checkpoint headers over " + std::to_string(kMaxSafetensorsHeaderBytes >> 20) + " MiB are refused.");
+                   "--resume continues from it. A diverged loss exits with 3, an error with 1.\n" +
+                       cli::input_limits_text());
     args.option("config", "", "a run's config.json: train again with its settings (every other option given "
                               "overrides the file's value)");
     args.option("data", "", "dataset root: an MVTec AD category folder (or the MVTec root with --category), DAGM class, KolektorSDD2 or image folder");
